@@ -1,0 +1,189 @@
+#include "cli/args.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ua_opt *find_opt(ua_cmd_spec *spec, const char *name, size_t len, int *negated)
+{
+    *negated = 0;
+    for (ua_opt *o = spec->opts; o && o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) return o;
+    if (len > 3 && strncmp(name, "no-", 3) == 0) {
+        for (ua_opt *o = spec->opts; o && o->name; o++)
+            if (o->kind == UA_OPT_BOOL && strlen(o->name) == len - 3 &&
+                strncmp(o->name, name + 3, len - 3) == 0) {
+                *negated = 1;
+                return o;
+            }
+        /* SCAN's own negative names (no_imgnorm) are options of their own: found above */
+    }
+    return NULL;
+}
+
+static int choice_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static int set_value(const ua_cmd_spec *spec, ua_opt *o, const char *v, ua_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case UA_OPT_INT: {
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || errno || x < INT_MIN || x > INT_MAX)
+            return ua_fail(err, "uarda %s: --%s expects an integer, got '%s'", spec->name, o->name, v);
+        *(int *)o->dest = (int)x;
+        break;
+    }
+    case UA_OPT_LONG: {
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno)
+            return ua_fail(err, "uarda %s: --%s expects an integer, got '%s'", spec->name, o->name, v);
+        *(long long *)o->dest = x;
+        break;
+    }
+    case UA_OPT_FLOAT: {
+        double x = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x))
+            return ua_fail(err, "uarda %s: --%s expects a finite number, got '%s'", spec->name, o->name, v);
+        *(double *)o->dest = x;
+        break;
+    }
+    case UA_OPT_STR:
+        *(const char **)o->dest = v;
+        break;
+    case UA_OPT_CHOICE:
+        if (!choice_ok(o->choices, v))
+            return ua_fail(err, "uarda %s: --%s must be one of %s, got '%s'", spec->name, o->name, o->choices, v);
+        *(const char **)o->dest = v;
+        break;
+    case UA_OPT_MULTI: {
+        ua_multi *m = o->dest;
+        if (m->n >= UA_MULTI_MAX)
+            return ua_fail(err, "uarda %s: --%s given more than %d times", spec->name, o->name, UA_MULTI_MAX);
+        m->v[m->n++] = v;
+        break;
+    }
+    case UA_OPT_BOOL:
+        if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0) *(int *)o->dest = 1;
+        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0) *(int *)o->dest = 0;
+        else return ua_fail(err, "uarda %s: --%s expects no value (or on/off), got '%s'", spec->name, o->name, v);
+        break;
+    }
+    o->given = 1;
+    return 0;
+}
+
+int ua_args_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos, ua_err *err)
+{
+    int npos = 0;
+    int only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (only_positional || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (npos >= spec->max_positional)
+                return ua_fail(err, "uarda %s: unexpected argument '%s' (see uarda %s --help)",
+                               spec->name, a, spec->name);
+            argv[1 + npos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) { only_positional = 1; continue; }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            ua_args_help(spec);
+            return 1;
+        }
+        if (a[1] != '-')
+            return ua_fail(err, "uarda %s: unknown option '%s' (options are --long-names; see uarda %s --help)",
+                           spec->name, a, spec->name);
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        /* accept SCAN's underscore spelling too: --lambda_softmax == --lambda-softmax */
+        char norm[128];
+        if (len >= sizeof norm)
+            return ua_fail(err, "uarda %s: unknown option '%.*s'", spec->name, 100, a);
+        for (size_t k = 0; k < len; k++) norm[k] = name[k] == '_' ? '-' : name[k];
+        norm[len] = 0;
+        int negated;
+        ua_opt *o = find_opt(spec, norm, len, &negated);
+        if (!o)
+            return ua_fail(err, "uarda %s: unknown option '--%s' (see uarda %s --help)", spec->name, norm, spec->name);
+        if (o->kind == UA_OPT_BOOL) {
+            if (eq) {
+                if (negated)
+                    return ua_fail(err, "uarda %s: --no-%s takes no value", spec->name, o->name);
+                if (set_value(spec, o, eq + 1, err)) return -1;
+            } else {
+                *(int *)o->dest = !negated;
+                o->given = 1;
+            }
+            continue;
+        }
+        const char *v;
+        if (eq) v = eq + 1;
+        else if (i + 1 < argc) v = argv[++i];
+        else return ua_fail(err, "uarda %s: --%s needs a value", spec->name, o->name);
+        if (set_value(spec, o, v, err)) return -1;
+    }
+    if (n_pos) *n_pos = npos;
+    return 0;
+}
+
+void ua_args_help(const ua_cmd_spec *spec)
+{
+    printf("%s\n\n%s\n", spec->usage, spec->summary);
+    if (spec->opts && spec->opts->name) printf("\noptions:\n");
+    for (const ua_opt *o = spec->opts; o && o->name; o++) {
+        char left[96];
+        switch (o->kind) {
+        case UA_OPT_BOOL:   snprintf(left, sizeof left, "--[no-]%s", o->name); break;
+        case UA_OPT_INT:
+        case UA_OPT_LONG:   snprintf(left, sizeof left, "--%s N", o->name); break;
+        case UA_OPT_FLOAT:  snprintf(left, sizeof left, "--%s X", o->name); break;
+        case UA_OPT_CHOICE: snprintf(left, sizeof left, "--%s {%s}", o->name, o->choices); break;
+        default:            snprintf(left, sizeof left, "--%s VALUE", o->name); break;
+        }
+        char def[80] = "";
+        switch (o->kind) {
+        case UA_OPT_BOOL:   snprintf(def, sizeof def, " (default: %s)", *(int *)o->dest ? "on" : "off"); break;
+        case UA_OPT_INT:    snprintf(def, sizeof def, " (default: %d)", *(int *)o->dest); break;
+        case UA_OPT_LONG:   snprintf(def, sizeof def, " (default: %lld)", *(long long *)o->dest); break;
+        case UA_OPT_FLOAT:  snprintf(def, sizeof def, " (default: %g)", *(double *)o->dest); break;
+        case UA_OPT_STR:
+        case UA_OPT_CHOICE:
+            if (*(const char **)o->dest) snprintf(def, sizeof def, " (default: %s)", *(const char **)o->dest);
+            break;
+        default: break;
+        }
+        printf("  %-34s %s%s\n", left, o->help ? o->help : "", def);
+    }
+    printf("  %-34s %s\n", "--help", "show this help");
+}
+
+const ua_opt *ua_args_find(const ua_cmd_spec *spec, const char *name)
+{
+    for (const ua_opt *o = spec->opts; o && o->name; o++)
+        if (strcmp(o->name, name) == 0) return o;
+    return NULL;
+}
+
+int ua_args_given(const ua_cmd_spec *spec, const char *name)
+{
+    const ua_opt *o = ua_args_find(spec, name);
+    return o && o->given;
+}

@@ -1,0 +1,59 @@
+/* uarda: image-text matching (SCAN and UARDA) in C. Dispatches to one command per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"synth",    cmd_synth,    "write a synthetic dataset in SCAN's precomp layout"},
+    {"vocab",    cmd_vocab,    "build a SCAN vocabulary from caption files, or report OOV rates"},
+    {"tokenize", cmd_tokenize, "tokenize lines as SCAN does (lowercase + NLTK word_tokenize)"},
+    {"data",     cmd_data,     "summarize a precomp split (images, captions, lengths, OOV rate)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: uarda <command> [options]   (uarda <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int ua_cli_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos)
+{
+    ua_err err;
+    int rc = ua_args_parse(spec, argc, argv, n_pos, &err);
+    if (rc == 1) return 0;
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    return -1;
+}
+
+int ua_cli_error(const char *cmd, const ua_err *err)
+{
+    fprintf(stderr, "uarda %s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "uarda: unknown command '%s' (see uarda --help)\n", argv[1]);
+    return 2;
+}

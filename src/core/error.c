@@ -1,0 +1,47 @@
+#include "uarda/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ua_fail(ua_err *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        /* one line: newlines inside a message (e.g. from a file name) become spaces */
+        for (char *p = err->msg; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    return -1;
+}
+
+int ua_fail_prefix(ua_err *err, const char *fmt, ...)
+{
+    if (!err) return -1;
+    char prefix[UA_ERR_MAX], old[UA_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return -1;
+}
+
+void *ua_malloc(size_t n, ua_err *err)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) ua_fail(err, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *ua_calloc(size_t count, size_t size, ua_err *err)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) ua_fail(err, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}

@@ -1,0 +1,31 @@
+/* Small utilities shared by the unit tests (temp folders, files, running the CLI). */
+#ifndef UARDA_TEST_HELPERS_H
+#define UARDA_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* a fresh folder under $TMPDIR (or /tmp); caller frees; removed by th_rmrf */
+char *th_tmpdir(void);
+void  th_rmrf(const char *dir);
+/* malloc'ed "<dir>/<name>" */
+char *th_path(const char *dir, const char *name);
+/* write n bytes; returns 0 on success */
+int   th_write(const char *path, const void *data, size_t n);
+/* malloc'ed NUL-terminated contents, or NULL; *len (may be NULL) gets the size */
+char *th_read(const char *path, size_t *len);
+/* root of ../shared (env UARDA_SHARED, else "../shared"), and a malloc'ed path in it */
+const char *th_shared(void);
+char *th_shared_path(const char *rel);
+/* path of the uarda binary (env UARDA_BIN, else "build/uarda") */
+const char *th_bin(void);
+/* runs a shell command (printf-style), capturing stdout+stderr into out (may be NULL);
+ * returns the exit status (or -1) */
+int   th_run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* max |a-b| / max |b| (0 when b is all zero and a equals it) */
+double th_rel_diff(const float *a, const float *b, size_t n);
+
+#endif
