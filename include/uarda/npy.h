@@ -27,4 +27,19 @@ void ua_npy_close(ua_npy *a);
 int  ua_npy_parse(ua_npy *a, const void *buf, size_t len, const char *name, ua_err *err);
 int  ua_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, ua_err *err);
 
+
+/* Streaming writer for arrays larger than memory (the synthetic f30k preset writes 8.5 GB):
+ * open with the full shape, append the elements in C order in any number of pieces, commit.
+ * Atomic like ua_npy_write_f32; commit fails unless exactly product(shape) floats came. */
+typedef struct ua_npy_writer {
+    void *file;            /* private: ua_atomic_file* */
+    size_t n_expected, n_written;
+    char *path;
+} ua_npy_writer;
+
+int  ua_npy_writer_open(ua_npy_writer *w, const char *path, int ndim, const int64_t *shape, ua_err *err);
+int  ua_npy_writer_append(ua_npy_writer *w, const float *data, size_t n, ua_err *err);
+int  ua_npy_writer_commit(ua_npy_writer *w, ua_err *err);
+void ua_npy_writer_abort(ua_npy_writer *w);
+
 #endif
