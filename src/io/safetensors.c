@@ -1,0 +1,645 @@
+/* safetensors reader (memory-mapped, validated) and atomic writer. */
+#include "uarda/safetensors.h"
+#include "uarda/atomic.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "uarda's safetensors code reads and writes little-endian tensors in place"
+#endif
+
+#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
+#define ST_NAME_SHOW 200 /* longest tensor name quoted in a message */
+
+static const char *dtype_name(ua_st_dtype d)
+{
+    switch (d) {
+    case UA_ST_F32: return "F32";
+    case UA_ST_F64: return "F64";
+    case UA_ST_I32: return "I32";
+    case UA_ST_I64: return "I64";
+    }
+    return "?";
+}
+
+static size_t dtype_size(ua_st_dtype d)
+{
+    return (d == UA_ST_F64 || d == UA_ST_I64) ? 8 : 4;
+}
+
+static int dtype_valid(ua_st_dtype d)
+{
+    return d == UA_ST_F32 || d == UA_ST_F64 || d == UA_ST_I32 || d == UA_ST_I64;
+}
+
+/* "[1024, 2048]" */
+static void format_shape(char *out, size_t cap, int ndim, const int64_t *shape)
+{
+    size_t used = 0;
+    int w = snprintf(out, cap, "[");
+    if (w > 0) used = (size_t)w;
+    for (int i = 0; i < ndim && used < cap; i++) {
+        w = snprintf(out + used, cap - used, "%s%" PRId64, i ? ", " : "", shape[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    if (used < cap) snprintf(out + used, cap - used, "]");
+}
+
+static char *dup_str(const char *s, ua_err *err)
+{
+    size_t n = strlen(s) + 1;
+    char *d = ua_malloc(n, err);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* elements of a shape, and bytes at elem_size each; -1 on overflow */
+static int shape_bytes(int ndim, const int64_t *shape, size_t elem_size, size_t *n_elems, size_t *n_bytes)
+{
+    size_t n = 1;
+    int has_zero = 0;
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] == 0) has_zero = 1;
+    if (has_zero) {
+        n = 0;
+    } else {
+        for (int i = 0; i < ndim; i++) {
+            uint64_t d = (uint64_t)shape[i];
+            if (d > SIZE_MAX / elem_size || n > SIZE_MAX / elem_size / d) return -1;
+            n *= (size_t)d;
+        }
+    }
+    *n_elems = n;
+    *n_bytes = n * elem_size;
+    return 0;
+}
+
+/* a JSON number that is a non-negative integer no larger than max */
+static int json_uint(const cJSON *v, double max, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!isfinite(d) || d < 0 || d != floor(d) || d > max) return -1;
+    *out = (uint64_t)d;
+    return 0;
+}
+
+void ua_st_close(ua_st_file *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    free(f->tensors);
+    for (size_t i = 0; i < f->n_meta; i++) {
+        free(f->meta_keys[i]);
+        free(f->meta_values[i]);
+    }
+    free(f->meta_keys);
+    free(f->meta_values);
+    free(f->path);
+    if (f->map) munmap(f->map, f->map_len);
+    memset(f, 0, sizeof *f);
+}
+
+typedef struct {
+    uint64_t begin, end;
+    size_t index;
+} st_span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const st_span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* first name that appears twice in names[0..n), or NULL */
+static const char *find_duplicate(char **names, size_t n, ua_err *err, int *failed)
+{
+    *failed = 0;
+    if (n < 2) return NULL;
+    char **sorted = ua_malloc(n * sizeof *sorted, err);
+    if (!sorted) { *failed = 1; return NULL; }
+    memcpy(sorted, names, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, str_cmp);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) dup = sorted[i];
+    free(sorted);
+    return dup;
+}
+
+static int parse_meta(ua_st_file *f, const cJSON *meta, const char *name, ua_err *err)
+{
+    if (!cJSON_IsObject(meta)) return ua_fail(err, "%s: __metadata__ is not a JSON object", name);
+    size_t n = (size_t)cJSON_GetArraySize(meta);
+    f->meta_keys = ua_calloc(n, sizeof *f->meta_keys, err);
+    f->meta_values = ua_calloc(n, sizeof *f->meta_values, err);
+    if (!f->meta_keys || !f->meta_values) return ua_fail_prefix(err, "%s", name);
+    for (const cJSON *m = meta->child; m; m = m->next) {
+        const char *key = m->string ? m->string : "";
+        if (!cJSON_IsString(m) || !m->valuestring)
+            return ua_fail(err, "%s: __metadata__ value of '%.*s' is not a string", name, ST_NAME_SHOW, key);
+        f->meta_keys[f->n_meta] = dup_str(key, err);
+        f->meta_values[f->n_meta] = dup_str(m->valuestring, err);
+        if (!f->meta_keys[f->n_meta] || !f->meta_values[f->n_meta]) {
+            f->n_meta++;
+            return ua_fail_prefix(err, "%s", name);
+        }
+        f->n_meta++;
+    }
+    int failed;
+    const char *dup = find_duplicate(f->meta_keys, f->n_meta, err, &failed);
+    if (failed) return ua_fail_prefix(err, "%s", name);
+    if (dup) return ua_fail(err, "%s: __metadata__ key '%.*s' appears twice", name, ST_NAME_SHOW, dup);
+    return 0;
+}
+
+static int parse_tensor(ua_st_tensor *t, const cJSON *e, const unsigned char *data, size_t data_len,
+                        size_t data_file_offset, uint64_t *begin_out, uint64_t *end_out,
+                        const char *name, ua_err *err)
+{
+    const char *tn = e->string ? e->string : "";
+    if (!cJSON_IsObject(e))
+        return ua_fail(err, "%s: entry for tensor '%.*s' is not a JSON object", name, ST_NAME_SHOW, tn);
+    t->name = dup_str(tn, err);
+    if (!t->name) return ua_fail_prefix(err, "%s", name);
+
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    if (!dt) return ua_fail(err, "%s: tensor '%.*s' has no dtype", name, ST_NAME_SHOW, tn);
+    if (!cJSON_IsString(dt) || !dt->valuestring)
+        return ua_fail(err, "%s: tensor '%.*s' has a dtype that is not a string", name, ST_NAME_SHOW, tn);
+    const char *ds = dt->valuestring;
+    if (strcmp(ds, "F32") == 0) t->dtype = UA_ST_F32;
+    else if (strcmp(ds, "F64") == 0) t->dtype = UA_ST_F64;
+    else if (strcmp(ds, "I32") == 0) t->dtype = UA_ST_I32;
+    else if (strcmp(ds, "I64") == 0) t->dtype = UA_ST_I64;
+    else
+        return ua_fail(err, "%s: tensor '%.*s' has dtype %.40s, which is not supported (F32, F64, I32, I64)",
+                       name, ST_NAME_SHOW, tn, ds);
+    size_t esize = dtype_size(t->dtype);
+
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    if (!sh) return ua_fail(err, "%s: tensor '%.*s' has no shape", name, ST_NAME_SHOW, tn);
+    if (!cJSON_IsArray(sh))
+        return ua_fail(err, "%s: tensor '%.*s' has a shape that is not a JSON array", name, ST_NAME_SHOW, tn);
+    int nd = 0;
+    for (const cJSON *d = sh->child; d; d = d->next) {
+        if (nd >= UA_ST_MAX_DIMS)
+            return ua_fail(err, "%s: tensor '%.*s' has more than %d dimensions", name, ST_NAME_SHOW, tn,
+                           UA_ST_MAX_DIMS);
+        uint64_t v;
+        if (json_uint(d, 9007199254740992.0, &v) != 0)
+            return ua_fail(err, "%s: tensor '%.*s' has a shape entry that is not a non-negative integer",
+                           name, ST_NAME_SHOW, tn);
+        t->shape[nd++] = (int64_t)v;
+    }
+    t->ndim = nd;
+    char shape_txt[256];
+    format_shape(shape_txt, sizeof shape_txt, t->ndim, t->shape);
+    size_t n_bytes;
+    if (shape_bytes(t->ndim, t->shape, esize, &t->n_elems, &n_bytes) != 0)
+        return ua_fail(err, "%s: tensor '%.*s' has shape %s, too many elements (size overflows)",
+                       name, ST_NAME_SHOW, tn, shape_txt);
+
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!off) return ua_fail(err, "%s: tensor '%.*s' has no data_offsets", name, ST_NAME_SHOW, tn);
+    uint64_t b, en;
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || json_uint(off->child, 1.8e19, &b) != 0 ||
+        json_uint(off->child->next, 1.8e19, &en) != 0)
+        return ua_fail(err, "%s: tensor '%.*s' has data_offsets that are not [begin, end] non-negative integers",
+                       name, ST_NAME_SHOW, tn);
+    if (b > en)
+        return ua_fail(err, "%s: tensor '%.*s' has data_offsets [%" PRIu64 ", %" PRIu64 "] with begin after end",
+                       name, ST_NAME_SHOW, tn, b, en);
+    if (en > data_len)
+        return ua_fail(err, "%s: tensor '%.*s' has data_offsets [%" PRIu64 ", %" PRIu64 "] past the end of the data (%zu bytes)",
+                       name, ST_NAME_SHOW, tn, b, en, data_len);
+    if (en - b != n_bytes)
+        return ua_fail(err, "%s: tensor '%.*s' has data_offsets [%" PRIu64 ", %" PRIu64 "] of %" PRIu64 " bytes, but shape %s of %s needs %zu",
+                       name, ST_NAME_SHOW, tn, b, en, en - b, shape_txt, dtype_name(t->dtype), n_bytes);
+    const unsigned char *p = data + b;
+    if (n_bytes > 0 && (uintptr_t)p % esize != 0)
+        return ua_fail(err, "%s: tensor '%.*s' data at file offset %zu is not aligned to its %zu-byte elements",
+                       name, ST_NAME_SHOW, tn, data_file_offset + (size_t)b, esize);
+    t->data = p;
+    *begin_out = b;
+    *end_out = en;
+    return 0;
+}
+
+static int parse_into(ua_st_file *f, const unsigned char *b, size_t len, const char *name, ua_err *err)
+{
+    if (len < 8)
+        return ua_fail(err, "%s: truncated file: %zu bytes, a safetensors file starts with an 8-byte header length",
+                       name, len);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    if (hlen > ST_MAX_HEADER)
+        return ua_fail(err, "%s: bad header length %" PRIu64 " (more than %" PRIu64 " bytes; not a safetensors file?)",
+                       name, hlen, ST_MAX_HEADER);
+    if (hlen > len - 8)
+        return ua_fail(err, "%s: truncated header: header length says %" PRIu64 " bytes, the file has %zu after it",
+                       name, hlen, len - 8);
+    if (hlen < 2) return ua_fail(err, "%s: header is not a JSON object (%" PRIu64 " bytes)", name, hlen);
+
+    /* cJSON gets its own NUL-terminated copy, so that it can never read past the header */
+    char *text = ua_malloc((size_t)hlen + 1, err);
+    if (!text) return ua_fail_prefix(err, "%s", name);
+    memcpy(text, b + 8, (size_t)hlen);
+    text[hlen] = 0;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
+    if (!root) {
+        size_t at = end && end >= text && end <= text + hlen ? (size_t)(end - text) : 0;
+        free(text);
+        return ua_fail(err, "%s: header is not valid JSON (error near header byte %zu)", name, at);
+    }
+    size_t tail = end && end >= text && end <= text + hlen ? (size_t)(end - text) : (size_t)hlen;
+    for (; tail < hlen; tail++) {
+        char c = text[tail];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+    }
+    free(text);
+    int rc = -1;
+    if (tail < hlen) {
+        ua_fail(err, "%s: header has junk after the JSON object at header byte %zu", name, tail);
+        goto done;
+    }
+    if (!cJSON_IsObject(root)) {
+        ua_fail(err, "%s: header is not a JSON object", name);
+        goto done;
+    }
+
+    size_t data_off = 8 + (size_t)hlen;
+    const unsigned char *data = b + data_off;
+    size_t data_len = len - data_off;
+    size_t n_entries = (size_t)cJSON_GetArraySize(root);
+    f->tensors = ua_calloc(n_entries, sizeof *f->tensors, err);
+    st_span *spans = ua_calloc(n_entries, sizeof *spans, err);
+    if (!f->tensors || !spans) {
+        free(spans);
+        ua_fail_prefix(err, "%s", name);
+        goto done;
+    }
+    int n_meta_objs = 0;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (e->string && strcmp(e->string, "__metadata__") == 0) {
+            if (n_meta_objs++) {
+                ua_fail(err, "%s: __metadata__ appears twice", name);
+                goto fail_spans;
+            }
+            if (parse_meta(f, e, name, err) != 0) goto fail_spans;
+            continue;
+        }
+        size_t i = f->n_tensors++;
+        if (parse_tensor(&f->tensors[i], e, data, data_len, data_off, &spans[i].begin, &spans[i].end,
+                         name, err) != 0)
+            goto fail_spans;
+        spans[i].index = i;
+    }
+
+    /* unique names */
+    {
+        char **names = ua_malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *names, err);
+        if (!names) {
+            ua_fail_prefix(err, "%s", name);
+            goto fail_spans;
+        }
+        for (size_t i = 0; i < f->n_tensors; i++) names[i] = f->tensors[i].name;
+        int failed;
+        const char *dup = find_duplicate(names, f->n_tensors, err, &failed);
+        if (failed) ua_fail_prefix(err, "%s", name);
+        else if (dup) ua_fail(err, "%s: tensor '%.*s' appears twice", name, ST_NAME_SHOW, dup);
+        free(names);
+        if (failed || dup) goto fail_spans;
+    }
+
+    /* no two tensors share a byte */
+    qsort(spans, f->n_tensors, sizeof *spans, span_cmp);
+    {
+        uint64_t max_end = 0, max_begin = 0;
+        size_t max_idx = 0;
+        int any = 0;
+        for (size_t k = 0; k < f->n_tensors; k++) {
+            const st_span *s = &spans[k];
+            if (s->begin == s->end) continue;
+            if (any && s->begin < max_end) {
+                ua_fail(err, "%s: tensors '%.*s' [%" PRIu64 ", %" PRIu64 "] and '%.*s' [%" PRIu64 ", %" PRIu64 "] overlap",
+                        name, ST_NAME_SHOW, f->tensors[max_idx].name, max_begin, max_end, ST_NAME_SHOW,
+                        f->tensors[s->index].name, s->begin, s->end);
+                goto fail_spans;
+            }
+            if (!any || s->end > max_end) {
+                max_end = s->end;
+                max_begin = s->begin;
+                max_idx = s->index;
+            }
+            any = 1;
+        }
+    }
+    free(spans);
+    rc = 0;
+    goto done;
+
+fail_spans:
+    free(spans);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int ua_st_parse(ua_st_file *f, const void *buf, size_t len, const char *name, ua_err *err)
+{
+    memset(f, 0, sizeof *f);
+    if (!name) name = "<safetensors>";
+    if (!buf) len = 0;
+    static const unsigned char empty[8];
+    f->path = dup_str(name, err);
+    if (!f->path) return -1;
+    if (parse_into(f, buf ? buf : empty, len, name, err) != 0) {
+        ua_st_close(f);
+        return -1;
+    }
+    return 0;
+}
+
+int ua_st_open(ua_st_file *f, const char *path, ua_err *err)
+{
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ua_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ua_fail(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ua_fail(err, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return ua_fail(err, "%s: too large to map", path);
+    }
+    size_t len = (size_t)st.st_size;
+    if (len < 8) {
+        close(fd);
+        return ua_fail(err, "%s: truncated file: %zu bytes, a safetensors file starts with an 8-byte header length",
+                       path, len);
+    }
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (map == MAP_FAILED) return ua_fail(err, "%s: cannot memory-map %zu bytes: %s", path, len, strerror(e));
+    if (ua_st_parse(f, map, len, path, err) != 0) {
+        munmap(map, len);
+        return -1;
+    }
+    f->map = map;
+    f->map_len = len;
+    return 0;
+}
+
+const ua_st_tensor *ua_st_find(const ua_st_file *f, const char *name)
+{
+    if (!f || !name) return NULL;
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    return NULL;
+}
+
+const float *ua_st_get_f32(const ua_st_file *f, const char *name, int ndim, const int64_t *shape,
+                           ua_err *err)
+{
+    const char *file = f && f->path ? f->path : "<safetensors>";
+    const ua_st_tensor *t = ua_st_find(f, name);
+    if (!t) {
+        ua_fail(err, "%s: no tensor '%.*s'", file, ST_NAME_SHOW, name ? name : "(null)");
+        return NULL;
+    }
+    if (t->dtype != UA_ST_F32) {
+        ua_fail(err, "%s: tensor '%.*s' has dtype %s, expected F32", file, ST_NAME_SHOW, name,
+                dtype_name(t->dtype));
+        return NULL;
+    }
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++)
+        if (t->shape[i] != shape[i]) same = 0;
+    if (!same) {
+        char have[256], want[256];
+        format_shape(have, sizeof have, t->ndim, t->shape);
+        if (ndim < 0 || ndim > UA_ST_MAX_DIMS) snprintf(want, sizeof want, "(%d dimensions)", ndim);
+        else format_shape(want, sizeof want, ndim, shape);
+        ua_fail(err, "%s: tensor '%.*s' has shape %s, expected %s", file, ST_NAME_SHOW, name, have, want);
+        return NULL;
+    }
+    return (const float *)t->data;
+}
+
+const char *ua_st_meta(const ua_st_file *f, const char *key)
+{
+    if (!f || !key) return NULL;
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
+    return NULL;
+}
+
+/* ---- writer ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n + 1 > cap) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) { b->oom = 1; return; }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_json_string(sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"') sb_put(b, "\\\"", 2);
+        else if (*p == '\\') sb_put(b, "\\\\", 2);
+        else if (*p == '\n') sb_put(b, "\\n", 2);
+        else if (*p == '\t') sb_put(b, "\\t", 2);
+        else if (*p == '\r') sb_put(b, "\\r", 2);
+        else if (*p < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            sb_str(b, esc);
+        } else sb_put(b, (const char *)p, 1);
+    }
+    sb_put(b, "\"", 1);
+}
+
+int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
+                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                ua_err *err)
+{
+    if (n_tensors > 0 && !tensors) return ua_fail(err, "%s: cannot write: no tensor list", path);
+    if (n_meta > 0 && (!meta_keys || !meta_values)) return ua_fail(err, "%s: cannot write: no metadata lists", path);
+    for (size_t i = 0; i < n_meta; i++) {
+        if (!meta_keys[i] || !meta_values[i])
+            return ua_fail(err, "%s: cannot write: metadata entry %zu has no key or value", path, i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(meta_keys[i], meta_keys[j]) == 0)
+                return ua_fail(err, "%s: cannot write: metadata key '%.*s' given twice", path, ST_NAME_SHOW,
+                               meta_keys[i]);
+    }
+    uint64_t *begins = ua_calloc(n_tensors, sizeof *begins, err);
+    size_t *sizes = ua_calloc(n_tensors, sizeof *sizes, err);
+    if (!begins || !sizes) {
+        free(begins);
+        free(sizes);
+        return ua_fail_prefix(err, "%s", path);
+    }
+    int rc = -1;
+    sbuf hb = {0};
+    uint64_t off = 0;
+    for (size_t i = 0; i < n_tensors; i++) {
+        const ua_st_entry *t = &tensors[i];
+        if (!t->name || !*t->name) {
+            ua_fail(err, "%s: cannot write: tensor %zu has no name", path, i);
+            goto out;
+        }
+        if (strcmp(t->name, "__metadata__") == 0) {
+            ua_fail(err, "%s: cannot write: '__metadata__' is not a tensor name", path);
+            goto out;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->name, tensors[j].name) == 0) {
+                ua_fail(err, "%s: cannot write: tensor '%.*s' given twice", path, ST_NAME_SHOW, t->name);
+                goto out;
+            }
+        if (!dtype_valid(t->dtype)) {
+            ua_fail(err, "%s: cannot write: tensor '%.*s' has an unknown dtype (%d)", path, ST_NAME_SHOW,
+                    t->name, (int)t->dtype);
+            goto out;
+        }
+        if (t->ndim < 0 || t->ndim > UA_ST_MAX_DIMS) {
+            ua_fail(err, "%s: cannot write: tensor '%.*s' has %d dimensions (0 to %d)", path, ST_NAME_SHOW,
+                    t->name, t->ndim, UA_ST_MAX_DIMS);
+            goto out;
+        }
+        for (int d = 0; d < t->ndim; d++)
+            if (t->shape[d] < 0) {
+                ua_fail(err, "%s: cannot write: tensor '%.*s' has negative dimension %" PRId64, path,
+                        ST_NAME_SHOW, t->name, t->shape[d]);
+                goto out;
+            }
+        size_t esize = dtype_size(t->dtype), n;
+        if (shape_bytes(t->ndim, t->shape, esize, &n, &sizes[i]) != 0 || sizes[i] > UINT64_MAX / 2 - off) {
+            ua_fail(err, "%s: cannot write: tensor '%.*s' is too large", path, ST_NAME_SHOW, t->name);
+            goto out;
+        }
+        if (sizes[i] > 0 && !t->data) {
+            ua_fail(err, "%s: cannot write: tensor '%.*s' has no data", path, ST_NAME_SHOW, t->name);
+            goto out;
+        }
+        /* each tensor starts at a multiple of its element size (only an F64/I64 tensor after
+         * an odd number of 4-byte elements needs padding) */
+        off = (off + esize - 1) / esize * esize;
+        begins[i] = off;
+        off += sizes[i];
+    }
+
+    sb_str(&hb, "{");
+    int first = 1;
+    if (n_meta > 0) {
+        sb_str(&hb, "\"__metadata__\":{");
+        for (size_t i = 0; i < n_meta; i++) {
+            if (i) sb_str(&hb, ",");
+            sb_json_string(&hb, meta_keys[i]);
+            sb_str(&hb, ":");
+            sb_json_string(&hb, meta_values[i]);
+        }
+        sb_str(&hb, "}");
+        first = 0;
+    }
+    for (size_t i = 0; i < n_tensors; i++) {
+        const ua_st_entry *t = &tensors[i];
+        char num[64];
+        if (!first) sb_str(&hb, ",");
+        first = 0;
+        sb_json_string(&hb, t->name);
+        sb_str(&hb, ":{\"dtype\":\"");
+        sb_str(&hb, dtype_name(t->dtype));
+        sb_str(&hb, "\",\"shape\":[");
+        for (int d = 0; d < t->ndim; d++) {
+            snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t->shape[d]);
+            sb_str(&hb, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", begins[i],
+                 begins[i] + (uint64_t)sizes[i]);
+        sb_str(&hb, num);
+    }
+    sb_str(&hb, "}");
+    while (!hb.oom && (8 + hb.len) % 8 != 0) sb_str(&hb, " ");
+    if (hb.oom) {
+        ua_fail(err, "%s: cannot write: out of memory building the header", path);
+        goto out;
+    }
+    if (hb.len > ST_MAX_HEADER) {
+        ua_fail(err, "%s: cannot write: header of %zu bytes is too long", path, hb.len);
+        goto out;
+    }
+
+    ua_atomic_file f;
+    if (ua_atomic_open(&f, path, err) != 0) goto out;
+    unsigned char lenb[8];
+    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)hb.len >> (8 * i));
+    int ok = fwrite(lenb, 1, 8, f.fp) == 8 && fwrite(hb.s, 1, hb.len, f.fp) == hb.len;
+    uint64_t pos = 0;
+    static const unsigned char zeros[8];
+    for (size_t i = 0; ok && i < n_tensors; i++) {
+        if (begins[i] > pos) ok = fwrite(zeros, 1, (size_t)(begins[i] - pos), f.fp) == begins[i] - pos;
+        if (ok && sizes[i] > 0) ok = fwrite(tensors[i].data, 1, sizes[i], f.fp) == sizes[i];
+        pos = begins[i] + sizes[i];
+    }
+    if (!ok) {
+        int e = errno;
+        ua_atomic_abort(&f);
+        ua_fail(err, "%s: writing failed: %s", path, strerror(e));
+        goto out;
+    }
+    rc = ua_atomic_commit(&f, err);
+out:
+    free(hb.s);
+    free(begins);
+    free(sizes);
+    return rc;
+}

@@ -1,0 +1,451 @@
+/* safetensors reader and writer: round trips and one test per malformed input, each checking
+ * that the message names the file and the problem. */
+#include "helpers.h"
+#include "uarda/safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *g_dir;
+
+static int setup(void **state)
+{
+    (void)state;
+    g_dir = th_tmpdir();
+    return g_dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_rmrf(g_dir);
+    free(g_dir);
+    return 0;
+}
+
+/* 8-byte length, header (padded with spaces so that the data starts at a multiple of 8 when
+ * pad is set), data. Caller frees. */
+static unsigned char *make_st(const char *header, int pad, const void *data, size_t data_len, size_t *out_len)
+{
+    size_t hl = strlen(header), n = hl;
+    if (pad) n = (8 + hl + 7) / 8 * 8 - 8;
+    unsigned char *b = calloc(1, 8 + n + data_len + 1);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)n >> (8 * i));
+    memcpy(b + 8, header, hl);
+    memset(b + 8 + hl, ' ', n - hl);
+    if (data_len) memcpy(b + 8 + n, data, data_len);
+    *out_len = 8 + n + data_len;
+    return b;
+}
+
+static char *put(const char *name, const unsigned char *b, size_t n)
+{
+    char *path = th_path(g_dir, name);
+    assert_int_equal(th_write(path, b, n), 0);
+    return path;
+}
+
+static const float k_data[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+/* opening a file with this header and data fails; the message names the file and contains
+ * every one of the NULL-terminated substrings; ua_st_parse says the same */
+static void expect_fails_raw(const char *name, const unsigned char *b, size_t n, va_list ap)
+{
+    char *path = put(name, b, n);
+    ua_st_file f;
+    ua_err err = { "" };
+    assert_int_equal(ua_st_open(&f, path, &err), -1);
+    if (strncmp(err.msg, path, strlen(path)) != 0) fail_msg("message does not start with the file: %s", err.msg);
+    for (const char *want; (want = va_arg(ap, const char *));)
+        if (!strstr(err.msg, want)) fail_msg("message lacks '%s': %s", want, err.msg);
+    assert_null(strchr(err.msg, '\n'));
+    assert_null(f.tensors);
+    assert_null(f.map);
+    ua_st_close(&f);
+    ua_err err2 = { "" };
+    assert_int_equal(ua_st_parse(&f, b, n, path, &err2), -1);
+    assert_string_equal(err.msg, err2.msg);
+    free(path);
+}
+
+static void expect_fails(const char *name, const char *header, const void *data, size_t data_len, ...)
+{
+    size_t n;
+    unsigned char *b = make_st(header, 1, data, data_len, &n);
+    va_list ap;
+    va_start(ap, data_len);
+    expect_fails_raw(name, b, n, ap);
+    va_end(ap);
+    free(b);
+}
+
+static void expect_fails_bytes(const char *name, const unsigned char *b, size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    expect_fails_raw(name, b, n, ap);
+    va_end(ap);
+}
+
+/* ---- round trips ---- */
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char *path = th_path(g_dir, "rt.safetensors");
+    double f64[3] = { 1.25, -2.5, 1e300 };
+    int32_t i32[3] = { 7, -8, 9 };
+    int64_t i64[4] = { INT64_MAX, INT64_MIN, 0, 42 };
+    float scalar = 3.5f;
+    ua_st_entry e[6] = {
+        { "img_enc.fc.weight", UA_ST_F32, 2, { 2, 3 }, k_data },
+        { "d", UA_ST_F64, 1, { 3 }, f64 },
+        { "odd \"quoted\" name\\", UA_ST_I32, 1, { 3 }, i32 },
+        { "after_odd", UA_ST_I64, 2, { 2, 2 }, i64 }, /* needs 4 bytes of padding before it */
+        { "scalar", UA_ST_F32, 0, { 0 }, &scalar },
+        { "empty", UA_ST_F32, 2, { 0, 5 }, NULL },
+    };
+    const char *keys[2] = { "format", "note" };
+    const char *vals[2] = { "pt", "line1\nline2 \"q\"" };
+    ua_err err = { "" };
+    assert_int_equal(ua_st_write(path, e, 6, keys, vals, 2, &err), 0);
+
+    size_t len;
+    char *raw = th_read(path, &len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | (unsigned char)raw[i];
+    assert_int_equal((8 + hl) % 8, 0);
+    assert_memory_equal(raw + 8, "{\"__metadata__\":{", 17);
+    assert_int_equal(len, 8 + hl + 24 + 24 + 12 + 4 + 32 + 4);
+    free(raw);
+
+    ua_st_file f;
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(f.n_tensors, 6);
+    assert_string_equal(f.tensors[0].name, "img_enc.fc.weight");
+    assert_string_equal(f.tensors[2].name, "odd \"quoted\" name\\");
+    assert_string_equal(f.tensors[5].name, "empty");
+    int64_t s23[2] = { 2, 3 };
+    const float *w = ua_st_get_f32(&f, "img_enc.fc.weight", 2, s23, &err);
+    assert_non_null(w);
+    assert_memory_equal(w, k_data, 6 * sizeof(float));
+    const ua_st_tensor *t = ua_st_find(&f, "d");
+    assert_int_equal(t->dtype, UA_ST_F64);
+    assert_memory_equal(t->data, f64, sizeof f64);
+    t = ua_st_find(&f, "odd \"quoted\" name\\");
+    assert_int_equal(t->dtype, UA_ST_I32);
+    assert_memory_equal(t->data, i32, sizeof i32);
+    t = ua_st_find(&f, "after_odd");
+    assert_int_equal(t->dtype, UA_ST_I64);
+    assert_int_equal((uintptr_t)t->data % 8, 0);
+    assert_memory_equal(t->data, i64, sizeof i64);
+    t = ua_st_find(&f, "scalar");
+    assert_int_equal(t->ndim, 0);
+    assert_int_equal(t->n_elems, 1);
+    assert_true(*(const float *)t->data == 3.5f);
+    t = ua_st_find(&f, "empty");
+    assert_int_equal(t->n_elems, 0);
+    assert_int_equal(t->shape[1], 5);
+    assert_null(ua_st_find(&f, "nope"));
+    assert_string_equal(ua_st_meta(&f, "format"), "pt");
+    assert_string_equal(ua_st_meta(&f, "note"), "line1\nline2 \"q\"");
+    assert_null(ua_st_meta(&f, "other"));
+    ua_st_close(&f);
+    ua_st_close(&f);
+    free(path);
+}
+
+static void test_no_tensors_no_meta(void **state)
+{
+    (void)state;
+    char *path = th_path(g_dir, "empty.safetensors");
+    ua_err err = { "" };
+    assert_int_equal(ua_st_write(path, NULL, 0, NULL, NULL, 0, &err), 0);
+    ua_st_file f;
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(f.n_tensors, 0);
+    assert_int_equal(f.n_meta, 0);
+    ua_st_close(&f);
+    free(path);
+}
+
+static void test_hand_made_file(void **state)
+{
+    (void)state;
+    /* as the python writer lays it out: any key order, metadata last, no padding needed here */
+    size_t n;
+    unsigned char *b = make_st("{\"b\": {\"shape\": [2], \"data_offsets\": [16, 24], \"dtype\": \"F32\"},"
+                               " \"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                               "\"__metadata__\":{\"k\":\"v\"}}",
+                               1, k_data, 24, &n);
+    char *path = put("hand.safetensors", b, n);
+    ua_st_file f;
+    ua_err err = { "" };
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(f.n_tensors, 2);
+    assert_string_equal(f.tensors[0].name, "b");
+    int64_t s2 = 2, s22[2] = { 2, 2 };
+    const float *bb = ua_st_get_f32(&f, "b", 1, &s2, &err);
+    assert_true(bb[0] == 5 && bb[1] == 6);
+    const float *aa = ua_st_get_f32(&f, "a", 2, s22, &err);
+    assert_true(aa[0] == 1 && aa[3] == 4);
+    assert_string_equal(ua_st_meta(&f, "k"), "v");
+    ua_st_close(&f);
+    free(path);
+    free(b);
+}
+
+static void test_get_f32_errors(void **state)
+{
+    (void)state;
+    char *path = th_path(g_dir, "ckpt.safetensors");
+    static float big[1024 * 2048];
+    int32_t i32[2] = { 1, 2 };
+    ua_st_entry e[2] = {
+        { "img_enc.fc.weight", UA_ST_F32, 2, { 1024, 2048 }, big },
+        { "step", UA_ST_I32, 1, { 2 }, i32 },
+    };
+    ua_err err = { "" };
+    assert_int_equal(ua_st_write(path, e, 2, NULL, NULL, 0, &err), 0);
+    ua_st_file f;
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    int64_t want[2] = { 256, 2048 };
+    assert_null(ua_st_get_f32(&f, "img_enc.fc.weight", 2, want, &err));
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "%s: tensor 'img_enc.fc.weight' has shape [1024, 2048], expected [256, 2048]", path);
+    assert_string_equal(err.msg, expected);
+    int64_t want3[3] = { 1024, 2048, 1 };
+    assert_null(ua_st_get_f32(&f, "img_enc.fc.weight", 3, want3, &err));
+    assert_non_null(strstr(err.msg, "expected [1024, 2048, 1]"));
+    assert_null(ua_st_get_f32(&f, "txt_enc.fc.weight", 2, want, &err));
+    snprintf(expected, sizeof expected, "%s: no tensor 'txt_enc.fc.weight'", path);
+    assert_string_equal(err.msg, expected);
+    int64_t two = 2;
+    assert_null(ua_st_get_f32(&f, "step", 1, &two, &err));
+    snprintf(expected, sizeof expected, "%s: tensor 'step' has dtype I32, expected F32", path);
+    assert_string_equal(err.msg, expected);
+    ua_st_close(&f);
+    free(path);
+}
+
+static void test_writer_rejects_bad_input(void **state)
+{
+    (void)state;
+    char *path = th_path(g_dir, "bad.safetensors");
+    ua_err err = { "" };
+    ua_st_entry dup[2] = { { "a", UA_ST_F32, 1, { 1 }, k_data }, { "a", UA_ST_F32, 1, { 1 }, k_data } };
+    assert_int_equal(ua_st_write(path, dup, 2, NULL, NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "'a' given twice"));
+    ua_st_entry neg = { "n", UA_ST_F32, 1, { -1 }, k_data };
+    assert_int_equal(ua_st_write(path, &neg, 1, NULL, NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "negative"));
+    ua_st_entry meta = { "__metadata__", UA_ST_F32, 1, { 1 }, k_data };
+    assert_int_equal(ua_st_write(path, &meta, 1, NULL, NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "__metadata__"));
+    const char *k[2] = { "x", "x" }, *v[2] = { "1", "2" };
+    assert_int_equal(ua_st_write(path, NULL, 0, k, v, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "'x' given twice"));
+    assert_int_equal(access(path, F_OK), -1);
+    free(path);
+}
+
+/* ---- malformed inputs ---- */
+
+static void test_truncated_file(void **state)
+{
+    (void)state;
+    expect_fails_bytes("short.safetensors", (const unsigned char *)"\x10\0\0\0", 4, "truncated file", "4 bytes",
+                       NULL);
+    char *path = th_path(g_dir, "zero.safetensors");
+    assert_int_equal(th_write(path, "", 0), 0);
+    ua_st_file f;
+    ua_err err = { "" };
+    assert_int_equal(ua_st_open(&f, path, &err), -1);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "truncated file"));
+    free(path);
+}
+
+static void test_bad_header_length(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *b = make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 1, k_data, 4,
+                               &n);
+    b[0] = (unsigned char)(b[0] + 8); /* 8 bytes more than there is after the length (4 of data) */
+    expect_fails_bytes("len.safetensors", b, n, "truncated header", "the file has", NULL);
+    memset(b, 0xff, 8);
+    expect_fails_bytes("huge.safetensors", b, n, "bad header length 18446744073709551615", NULL);
+    memset(b, 0, 8);
+    b[3] = 0x10; /* 256 MiB */
+    expect_fails_bytes("big.safetensors", b, n, "bad header length 268435456", NULL);
+    memset(b, 0, 8);
+    expect_fails_bytes("zero.safetensors", b, n, "not a JSON object", NULL);
+    free(b);
+}
+
+static void test_header_not_json(void **state)
+{
+    (void)state;
+    expect_fails("nj.safetensors", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], ", k_data, 4, "not valid JSON",
+                 NULL);
+    expect_fails("nj2.safetensors", "hello world", k_data, 4, "not valid JSON", NULL);
+    expect_fails("arr.safetensors", "[1, 2, 3]", k_data, 4, "not a JSON object", NULL);
+    expect_fails("junk.safetensors", "{} x", k_data, 4, "junk after the JSON", NULL);
+    /* a header of "{}" and 14 NULs */
+    unsigned char b[24] = { 16, 0, 0, 0, 0, 0, 0, 0, '{', '}' };
+    expect_fails_bytes("nul.safetensors", b, sizeof b, "junk after the JSON", NULL);
+    expect_fails("entry.safetensors", "{\"a\": 5}", k_data, 4, "tensor 'a'", "not a JSON object", NULL);
+}
+
+static void test_offsets_past_end(void **state)
+{
+    (void)state;
+    expect_fails("past.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", k_data, 12,
+                 "tensor 'a'", "[0, 16] past the end of the data (12 bytes)", NULL);
+    expect_fails("past2.safetensors",
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[18446744073709551612,18446744073709551616]}}",
+                 k_data, 12, "tensor 'a'", NULL);
+}
+
+static void test_offsets_size_mismatch(void **state)
+{
+    (void)state;
+    expect_fails("mm.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", k_data, 16,
+                 "tensor 'a'", "12 bytes", "shape [2, 2] of F32 needs 16", NULL);
+    expect_fails("order.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", k_data, 16,
+                 "tensor 'a'", "begin after end", NULL);
+    expect_fails("offs.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", k_data, 16,
+                 "tensor 'a'", "not [begin, end]", NULL);
+    expect_fails("offs2.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,-4]}}", k_data, 16,
+                 "tensor 'a'", "not [begin, end]", NULL);
+    expect_fails("offs3.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", k_data, 16, "tensor 'a'",
+                 "no data_offsets", NULL);
+}
+
+static void test_bad_shape(void **state)
+{
+    (void)state;
+    expect_fails("neg.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", k_data, 16,
+                 "tensor 'a'", "shape entry", NULL);
+    expect_fails("frac.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", k_data,
+                 16, "tensor 'a'", "shape entry", NULL);
+    expect_fails("str.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,4]}}", k_data, 16,
+                 "tensor 'a'", "not a JSON array", NULL);
+    expect_fails("ovf.safetensors",
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", k_data, 16,
+                 "tensor 'a'", "size overflows", NULL);
+    expect_fails("dims.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+                 k_data, 16, "tensor 'a'", "more than 8 dimensions", NULL);
+}
+
+static void test_overlapping_tensors(void **state)
+{
+    (void)state;
+    expect_fails("ov.safetensors",
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                 k_data, 16, "tensors 'a' [0, 12] and 'b' [8, 16] overlap", NULL);
+    expect_fails("same.safetensors",
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                 "\"b\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                 k_data, 16, "overlap", NULL);
+    /* one inside another, listed first */
+    expect_fails("inside.safetensors",
+                 "{\"in\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
+                 "\"out\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                 k_data, 16, "overlap", NULL);
+}
+
+static void test_unknown_dtype(void **state)
+{
+    (void)state;
+    expect_fails("bf16.safetensors", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", k_data, 16,
+                 "tensor 'w' has dtype BF16, which is not supported", NULL);
+    expect_fails("nodt.safetensors", "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", k_data, 16,
+                 "tensor 'w' has no dtype", NULL);
+    expect_fails("numdt.safetensors", "{\"w\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", k_data, 16,
+                 "tensor 'w'", "not a string", NULL);
+}
+
+static void test_bad_metadata(void **state)
+{
+    (void)state;
+    expect_fails("meta.safetensors", "{\"__metadata__\":{\"epoch\":3}}", NULL, 0,
+                 "__metadata__ value of 'epoch' is not a string", NULL);
+    expect_fails("meta2.safetensors", "{\"__metadata__\":[\"x\"]}", NULL, 0, "__metadata__ is not a JSON object",
+                 NULL);
+    expect_fails("meta3.safetensors", "{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", NULL, 0,
+                 "__metadata__ key 'a' appears twice", NULL);
+    expect_fails("meta4.safetensors", "{\"__metadata__\":{},\"__metadata__\":{}}", NULL, 0,
+                 "__metadata__ appears twice", NULL);
+}
+
+static void test_duplicate_names(void **state)
+{
+    (void)state;
+    expect_fails("dup.safetensors",
+                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                 "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                 k_data, 16, "tensor 'a' appears twice", NULL);
+}
+
+static void test_misaligned(void **state)
+{
+    (void)state;
+    expect_fails("mis.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", k_data, 16,
+                 "tensor 'a'", "not aligned", NULL);
+    /* a header that leaves the data at an odd offset */
+    size_t n;
+    unsigned char *b = make_st("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 0, k_data, 8, &n);
+    expect_fails_bytes("mis2.safetensors", b, n, "tensor 'a'", "not aligned to its 8-byte elements", NULL);
+    free(b);
+}
+
+static void test_parse_prefixes(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *b = make_st("{\"__metadata__\":{\"k\":\"v\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+                               1, k_data, 16, &n);
+    ua_st_file f;
+    ua_err err = { "" };
+    assert_int_equal(ua_st_parse(&f, b, n, "mem", &err), 0);
+    assert_string_equal(f.path, "mem");
+    ua_st_close(&f);
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(ua_st_parse(&f, b, k, "mem", &err), -1);
+        assert_memory_equal(err.msg, "mem: ", 5);
+        assert_null(f.tensors);
+    }
+    assert_int_equal(ua_st_parse(&f, NULL, 0, "mem", &err), -1);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_no_tensors_no_meta),
+        cmocka_unit_test(test_hand_made_file),
+        cmocka_unit_test(test_get_f32_errors),
+        cmocka_unit_test(test_writer_rejects_bad_input),
+        cmocka_unit_test(test_truncated_file),
+        cmocka_unit_test(test_bad_header_length),
+        cmocka_unit_test(test_header_not_json),
+        cmocka_unit_test(test_offsets_past_end),
+        cmocka_unit_test(test_offsets_size_mismatch),
+        cmocka_unit_test(test_bad_shape),
+        cmocka_unit_test(test_overlapping_tensors),
+        cmocka_unit_test(test_unknown_dtype),
+        cmocka_unit_test(test_bad_metadata),
+        cmocka_unit_test(test_duplicate_names),
+        cmocka_unit_test(test_misaligned),
+        cmocka_unit_test(test_parse_prefixes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
