@@ -9,11 +9,18 @@ int cmd_synth(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Parses argv against spec; returns -1 to go on, else the exit status to return now
  * (0 after --help, 2 after a usage error, which it prints). */
 int ua_cli_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos);
 /* prints "uarda <cmd>: <message>" to stderr and returns 1 */
 int ua_cli_error(const char *cmd, const ua_err *err);
+/* SCAN's vocabulary file: vocab_path itself when it names a .json file, else
+ * "<vocab_path>/<data_name>_vocab.json" (malloc'ed) */
+char *ua_cli_vocab_file(const char *vocab_path, const char *data_name);
 
 #endif

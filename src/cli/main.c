@@ -1,5 +1,6 @@
 /* uarda: image-text matching (SCAN and UARDA) in C. Dispatches to one command per file. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -15,6 +16,10 @@ static const command commands[] = {
     {"vocab",    cmd_vocab,    "build a SCAN vocabulary from caption files, or report OOV rates"},
     {"tokenize", cmd_tokenize, "tokenize lines as SCAN does (lowercase + NLTK word_tokenize)"},
     {"data",     cmd_data,     "summarize a precomp split (images, captions, lengths, OOV rate)"},
+    {"train",    cmd_train,    "train SCAN (t2i or i2t cross attention) on a precomp dataset"},
+    {"eval",     cmd_eval,     "recall table of a checkpoint (or an ensemble) on a split"},
+    {"score",    cmd_score,    "similarity matrix of given region features and captions"},
+    {"bench",    cmd_bench,    "measure speed: training step, evaluation, SGEMM peak"},
 };
 
 static void usage(FILE *f)
@@ -56,4 +61,14 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "uarda: unknown command '%s' (see uarda --help)\n", argv[1]);
     return 2;
+}
+
+char *ua_cli_vocab_file(const char *vocab_path, const char *data_name)
+{
+    size_t n = strlen(vocab_path);
+    if (n >= 5 && strcmp(vocab_path + n - 5, ".json") == 0) return strdup(vocab_path);
+    size_t cap = n + strlen(data_name) + 16;
+    char *p = malloc(cap);
+    if (p) snprintf(p, cap, "%s/%s_vocab.json", vocab_path, data_name);
+    return p;
 }

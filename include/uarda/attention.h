@@ -1,0 +1,68 @@
+/* SCAN's cross attention (spec scan.md 2.4-2.8), one (image, caption) pair at a time, in the
+ * exact Gram-matrix form (the attended context vector is never formed).
+ *
+ * Both directions are one computation over a "context" set (c items) attended by a "query"
+ * set (q items):
+ *   t2i: context = the image's regions, query = the caption's words
+ *   i2t: context = the caption's words, query = the image's regions
+ * Given S[c][q] = <context_c, query_q> (a slice of one big GEMM), the context Gram matrix
+ * G = C C^T and the query norms |query_q|:
+ *   P[c][.]  = raw_feature_norm(S[c][.])                (along the query axis, per context item)
+ *   A[.][q]  = softmax_c(lambda_softmax * P[.][q])      (attention over the context)
+ *   num_q    = sum_c A[c][q] S[c][q]                    (= <query_q, a_q>, a_q = sum_c A[c][q] C_c)
+ *   |a_q|    = sqrt(A[.][q]^T G A[.][q])
+ *   R_q      = num_q / max(|query_q| |a_q|, 1e-8)       (SCAN's cosine: the clamp is on the product)
+ *   score    = agg_q(R_q)                               (LogSumExp / Mean / Max / Sum)
+ * This is the one place these formulas live; training and evaluation both call it. */
+#ifndef UARDA_ATTENTION_H
+#define UARDA_ATTENTION_H
+
+#include <stddef.h>
+
+typedef enum { UA_T2I = 0, UA_I2T = 1 } ua_direction;
+
+typedef enum {
+    UA_NORM_SOFTMAX = 0, UA_NORM_L2NORM, UA_NORM_CLIPPED_L2NORM, UA_NORM_L1NORM,
+    UA_NORM_CLIPPED_L1NORM, UA_NORM_CLIPPED, UA_NORM_NO_NORM
+} ua_feature_norm;
+
+typedef enum { UA_AGG_LOGSUMEXP = 0, UA_AGG_MEAN, UA_AGG_MAX, UA_AGG_SUM } ua_agg;
+
+typedef struct ua_attn_cfg {
+    ua_direction direction;
+    ua_feature_norm norm;
+    ua_agg agg;
+    double lambda_softmax;   /* lambda_1 */
+    double lambda_lse;       /* lambda_2 */
+} ua_attn_cfg;
+
+/* name <-> enum, with SCAN's spellings ("t2i", "clipped_l2norm", "LogSumExp"); -1 if unknown */
+int ua_direction_parse(const char *s);
+int ua_feature_norm_parse(const char *s);
+int ua_agg_parse(const char *s);
+const char *ua_direction_name(ua_direction d);
+const char *ua_feature_norm_name(ua_feature_norm n);
+const char *ua_agg_name(ua_agg a);
+
+/* Scratch floats (or doubles) needed by one pair call with c context and q query items. */
+size_t ua_attn_pair_work(int c, int q);
+
+/* One pair. S is addressed as S[ci * s_c + qi * s_q] (so a t2i block of the region x word
+ * GEMM and its i2t transpose are the same memory). G is c x c (row-major, symmetric), qn[q]
+ * the query norms. R (may be NULL) receives the q relevances. Returns the score. */
+float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                           const float *G, const float *qn, float *R, float *work);
+/* Backward of the same pair for an upstream d_score: dS (same addressing as S) is
+ * OVERWRITTEN, dG (c x c) and dqn (q) are ACCUMULATED. */
+void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                           const float *G, const float *qn, float d_score, float *dS, float *dG, float *dqn,
+                           float *work);
+
+/* Double-precision twins, for finite-difference gradient checks and exactness tests. */
+double ua_attn_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                const double *G, const double *qn, double *R, double *work);
+void ua_attn_pair_backward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                               const double *G, const double *qn, double d_score, double *dS, double *dG,
+                               double *dqn, double *work);
+
+#endif

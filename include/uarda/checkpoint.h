@@ -1,0 +1,31 @@
+/* Checkpoints: safetensors with SCAN's state-dict names (img_enc.*, txt_enc.*), the options as
+ * JSON in __metadata__["opt"], and, for resuming, Adam's moments as tensors "optim.exp_avg.<name>"
+ * and "optim.exp_avg_sq.<name>" plus the loop state in metadata (epoch, batch, Eiters,
+ * best_rsum, adam_step). Written atomically. */
+#ifndef UARDA_CHECKPOINT_H
+#define UARDA_CHECKPOINT_H
+
+#include "uarda/model.h"
+#include "uarda/options.h"
+#include "uarda/train.h"
+
+typedef struct ua_train_state {
+    int epoch;                 /* the epoch to run next / in progress */
+    int batch;                 /* the next batch of that epoch */
+    long long iters;           /* SCAN's Eiters */
+    double best_rsum;
+    long long adam_step;
+} ua_train_state;
+
+/* exp_avg / exp_avg_sq may be NULL (a weights-only checkpoint) */
+int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m, const float *exp_avg,
+                       const float *exp_avg_sq, const ua_train_state *st, ua_err *err);
+
+/* Reads the options (over *o, so that keys the file lacks keep the caller's defaults), creates
+ * and fills the model, and the moments when present (*exp_avg / *exp_avg_sq malloc'ed, or NULL
+ * when the file has none; pass NULL pointers to skip them). Every tensor is checked against the
+ * shapes the options imply. */
+int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
+                       ua_train_state *st, ua_err *err);
+
+#endif

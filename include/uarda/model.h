@@ -1,0 +1,107 @@
+/* The SCAN model: precomp image encoder (FC + l2norm), text encoder (embedding + (Bi-)GRU,
+ * directions averaged, + l2norm), cross-attention similarity and the hardest-negative
+ * contrastive loss, each with its forward and backward. All parameters live in one float
+ * buffer, in SCAN's optimizer order (spec 3.1): txt_enc.embed.weight, txt_enc.rnn.*, then
+ * img_enc.fc.weight, img_enc.fc.bias. Gradients and Adam moments mirror that layout. */
+#ifndef UARDA_MODEL_H
+#define UARDA_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uarda/attention.h"
+#include "uarda/error.h"
+#include "uarda/gru.h"
+
+/* The model's options, with SCAN's names (spec 2.1). */
+typedef struct ua_model_opt {
+    int img_dim, embed_size, word_dim, vocab_size;
+    int num_layers, bi_gru;
+    int no_imgnorm, no_txtnorm;
+    ua_attn_cfg attn;          /* cross_attn, raw_feature_norm, agg_func, lambda_softmax, lambda_lse */
+    double margin;
+    int max_violation;
+} ua_model_opt;
+
+/* SCAN's defaults with the Flickr30K t2i AVG recipe (--max-violation --bi-gru, Mean, lambda 9) */
+void ua_model_opt_default(ua_model_opt *o);
+int  ua_model_opt_check(const ua_model_opt *o, ua_err *err);
+
+#define UA_MAX_TENSORS 64
+typedef struct ua_tensor_info {
+    char name[64];             /* SCAN state-dict name with prefix, e.g. "img_enc.fc.weight" */
+    int ndim;
+    int64_t shape[2];
+    size_t offset, count;      /* in floats, in the parameter buffer */
+} ua_tensor_info;
+
+typedef struct ua_model {
+    ua_model_opt opt;
+    ua_gru_shape gru;
+    size_t n_params;
+    float *params;             /* the one parameter buffer */
+    ua_tensor_info tensors[UA_MAX_TENSORS];
+    int n_tensors;
+    /* views into params */
+    float *embed;              /* [vocab_size, word_dim] */
+    float *rnn;                /* GRU parameters (gru.h layout) */
+    float *fc_weight;          /* [embed_size, img_dim] */
+    float *fc_bias;            /* [embed_size] */
+} ua_model;
+
+/* Allocates the parameter buffer and lays out the tensors (no init). */
+int  ua_model_create(ua_model *m, const ua_model_opt *opt, ua_err *err);
+/* SCAN's init: fc Xavier-uniform, bias 0, embedding U(-0.1, 0.1), GRU U(+-1/sqrt(H)) */
+void ua_model_init_weights(ua_model *m, uint64_t seed);
+void ua_model_free(ua_model *m);
+const ua_tensor_info *ua_model_tensor(const ua_model *m, const char *name);
+/* offsets of the same tensors in a gradient / moment buffer are those of params */
+
+/* ---- layers ---------------------------------------------------------------------------- */
+
+/* y = x / (|x| + 1e-8) per row of d floats; backward writes dx from dy, x and y (dx may be dy) */
+void ua_l2norm_rows_forward(const float *x, float *y, size_t rows, int d);
+void ua_l2norm_rows_backward(const float *x, const float *dy, float *dx, size_t rows, int d);
+
+/* Image encoder on n rows (regions) of img_dim features: pre = X W^T + b, emb = l2norm(pre)
+ * (or pre with no_imgnorm). pre may equal emb when no backward is needed... it may not when
+ * l2norm is on and a backward follows. */
+void ua_image_encoder_forward(const ua_model *m, const float *x, size_t n, float *pre, float *emb);
+/* accumulates dW, db from d_emb (d_emb is used as scratch) */
+void ua_image_encoder_backward(const ua_model *m, const float *x, size_t n, const float *pre, float *d_emb,
+                               float *d_fc_weight, float *d_fc_bias);
+
+/* Text encoder workspace (activations for backward), sized for max_batch x max_len. */
+typedef struct ua_text_work ua_text_work;
+ua_text_work *ua_text_work_new(const ua_model *m, int max_batch, int max_len, ua_err *err);
+void ua_text_work_free(ua_text_work *w);
+/* tokens [B, T] (0-padded), lengths descending; emb [B, T, E], zero at padding */
+int ua_text_encoder_forward(const ua_model *m, const int *tokens, const int *lengths, int B, int T, float *emb,
+                            ua_text_work *w, ua_err *err);
+/* d_emb [B, T, E] (used as scratch); accumulates into the gradient buffer `grads` (layout of params) */
+int ua_text_encoder_backward(const ua_model *m, const int *tokens, const int *lengths, int B, int T, float *d_emb,
+                             float *grads, ua_text_work *w, ua_err *err);
+
+/* ---- similarity blocks ----------------------------------------------------------------- */
+
+/* Scores of n_img images x n_cap captions: scores[i * ld + j] = sim(image i, caption j).
+ * img_emb [n_img, R, E], cap_emb [n_cap, L, E] (rows beyond lengths[j] are 0). The block's
+ * region x word similarities are one GEMM; each pair then runs the attention kernel. */
+typedef struct ua_sim_work ua_sim_work;
+ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, ua_err *err);
+void ua_sim_work_free(ua_sim_work *w);
+void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
+                          int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w);
+/* Backward for d_scores [n_img, n_cap] (leading dimension ld): ACCUMULATES into d_img_emb and
+ * d_cap_emb. Must follow ua_sim_block_forward on the same inputs and w. */
+void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
+                           int n_cap, int L, const int *lengths, int E, const float *d_scores, size_t ld,
+                           float *d_img_emb, float *d_cap_emb, ua_sim_work *w);
+
+/* ---- loss ------------------------------------------------------------------------------ */
+
+/* VSE++ / SCAN contrastive loss on a B x B score matrix (positives on the diagonal), summed;
+ * writes d_scores (B x B) for d loss = 1. */
+double ua_contrastive_loss(const float *scores, int B, double margin, int max_violation, float *d_scores);
+
+#endif

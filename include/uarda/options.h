@@ -1,0 +1,27 @@
+/* All of SCAN's options (spec scan.md 2.1) in one struct, with their JSON form: the object
+ * stored as a string under __metadata__["opt"] in checkpoints, keys = SCAN's underscore names. */
+#ifndef UARDA_OPTIONS_H
+#define UARDA_OPTIONS_H
+
+#include "uarda/error.h"
+#include "uarda/model.h"
+
+typedef struct ua_options {
+    ua_model_opt model;          /* img_dim ... margin, max_violation, vocab_size */
+    char data_path[1024], data_name[256], vocab_path[1024], logger_name[1024], model_name[1024];
+    char precomp_enc_type[32];
+    double learning_rate, grad_clip;
+    int num_epochs, batch_size, lr_update, log_step, val_step, workers;
+    long long seed;
+} ua_options;
+
+/* uarda's training defaults: SCAN's, with the Flickr30K t2i AVG recipe (max_violation, bi_gru,
+ * agg_func Mean, lambda_softmax 9) */
+void ua_options_default(ua_options *o);
+/* malloc'ed JSON object text */
+char *ua_options_to_json(const ua_options *o);
+/* Reads what the JSON holds over o (keys it lacks keep o's values; unknown keys are ignored,
+ * values of the wrong type or out of range are errors naming `name` and the key). */
+int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_err *err);
+
+#endif

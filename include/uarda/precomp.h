@@ -1,0 +1,61 @@
+/* SCAN "precomp" splits: <data_path>/<data_name>/<split>_ims.npy (float32 [N_img, R, D],
+ * memory-mapped) and <split>_caps.txt (one caption per line, 5 per image in image order, or 1).
+ * Caption c belongs to image c / im_div, im_div = 5 (or 1 when there are as many captions as
+ * images), exactly as SCAN's loader. */
+#ifndef UARDA_PRECOMP_H
+#define UARDA_PRECOMP_H
+
+#include "uarda/error.h"
+#include "uarda/npy.h"
+#include "uarda/tokenize.h"
+#include "uarda/vocab.h"
+
+/* Captions as id sequences: caption c is ids[offsets[c] .. offsets[c+1]), starting with
+ * <start> and ending with <end>. */
+typedef struct ua_captions {
+    int n;
+    int *offsets;           /* [n + 1] */
+    int *ids;
+    long long n_tokens;     /* tokens without <start>/<end> */
+    long long n_unk;        /* of which unknown */
+    int max_len;            /* longest id sequence, <start>/<end> included */
+} ua_captions;
+
+static inline int ua_caption_len(const ua_captions *c, int i) { return c->offsets[i + 1] - c->offsets[i]; }
+static inline const int *ua_caption_ids(const ua_captions *c, int i) { return c->ids + c->offsets[i]; }
+
+/* Reads a caption file (lines split on '\n', each stripped of ASCII whitespace at both ends,
+ * a final line without '\n' counts, a final '\n' does not start a new caption), checks UTF-8
+ * (the message gives the line), tokenizes and maps to ids. */
+int  ua_captions_load(ua_captions *c, const char *path, const ua_vocab *v, ua_tokenizer *tok, ua_err *err);
+/* the same from lines already in memory (for score / search queries) */
+int  ua_captions_from_lines(ua_captions *c, const char *const *lines, int n, const ua_vocab *v,
+                            ua_tokenizer *tok, ua_err *err);
+void ua_captions_free(ua_captions *c);
+
+typedef struct ua_split {
+    char *name;             /* "test" */
+    ua_npy ims;             /* [n_images, n_regions, img_dim] */
+    ua_captions caps;
+    int n_images, n_regions, img_dim;
+    int im_div;             /* captions per image: 5 or 1 */
+    int n_items;            /* captions in use (SCAN caps `dev` at 5000) */
+} ua_split;
+
+/* Opens a split. SCAN behaviour: the split named exactly "dev" is capped at its first 5000
+ * captions (the first 1000 images) unless full_dev is set. */
+int  ua_split_open(ua_split *s, const char *data_path, const char *data_name, const char *split,
+                   const ua_vocab *v, int full_dev, ua_err *err);
+void ua_split_close(ua_split *s);
+static inline int ua_split_image_of(const ua_split *s, int caption) { return caption / s->im_div; }
+/* number of images covered by the captions in use */
+static inline int ua_split_images_used(const ua_split *s) { return (s->n_items + s->im_div - 1) / s->im_div; }
+static inline const float *ua_split_image(const ua_split *s, int image)
+{
+    return s->ims.data + (size_t)image * (size_t)s->n_regions * (size_t)s->img_dim;
+}
+
+/* "<data_path>/<data_name>/<split>_<suffix>" (malloc'ed) */
+char *ua_split_path(const char *data_path, const char *data_name, const char *split, const char *suffix);
+
+#endif

@@ -1,0 +1,37 @@
+/* Training: one batch's forward and backward through the whole model, gradient clipping and
+ * Adam with PyTorch's semantics (spec scan.md 3.1-3.3), and the learning-rate schedule. */
+#ifndef UARDA_TRAIN_H
+#define UARDA_TRAIN_H
+
+#include "uarda/model.h"
+
+typedef struct ua_step_work ua_step_work;
+ua_step_work *ua_step_work_new(const ua_model *m, int max_batch, int max_len, int n_regions, ua_err *err);
+void ua_step_work_free(ua_step_work *w);
+
+/* Encodes a batch (images [B, R, img_dim], tokens [B, T], lengths descending), scores it
+ * (B x B, image i against caption j) and returns the loss in *loss. When grads is not NULL,
+ * ACCUMULATES the gradient of the loss into grads (layout of m->params). */
+int ua_step(const ua_model *m, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
+            double *loss, float *grads, ua_step_work *w, ua_err *err);
+/* the last step's intermediate results (valid until the next ua_step on w) */
+const float *ua_step_img_emb(const ua_step_work *w);   /* [B, R, E] */
+const float *ua_step_cap_emb(const ua_step_work *w);   /* [B, T, E] */
+const float *ua_step_scores(const ua_step_work *w);    /* [B, B] */
+
+/* torch.nn.utils.clip_grad_norm_: total L2 norm over all gradients; scale by
+ * min(1, max_norm / (norm + 1e-6)). Returns the norm; *coef (may be NULL) gets the factor. */
+double ua_clip_grad_norm(float *grads, size_t n, double max_norm, double *coef);
+
+/* Adam (torch.optim.Adam, PyTorch >= 1.x form): step is 1-based. */
+typedef struct ua_adam {
+    double lr, beta1, beta2, eps;
+    long long step;
+} ua_adam;
+void ua_adam_default(ua_adam *a, double lr);
+void ua_adam_update(ua_adam *a, float *params, const float *grads, float *exp_avg, float *exp_avg_sq, size_t n);
+
+/* SCAN's schedule: learning_rate * 0.1^(epoch / lr_update) */
+double ua_lr_at_epoch(double learning_rate, int lr_update, int epoch);
+
+#endif

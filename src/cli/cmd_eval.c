@@ -1,0 +1,103 @@
+/* uarda eval: SCAN's retrieval metrics of one checkpoint or an ensemble on a split. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "uarda/checkpoint.h"
+#include "uarda/eval.h"
+
+int cmd_eval(int argc, char **argv)
+{
+    ua_multi ckpts = {0};
+    const char *data_path = NULL, *data_name = NULL, *vocab_path = NULL, *split = "test";
+    int fold5 = 0, json = 0, threads = 0, full_dev = 0;
+    ua_opt opts[] = {
+        {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
+        {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
+        {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder (default: the checkpoint's)", 0},
+        {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary folder or .json file (default: the checkpoint's)", 0},
+        {"split", UA_OPT_STR, &split, NULL, "split to evaluate: dev, test, testall, ...", 0},
+        {"fold5", UA_OPT_BOOL, &fold5, NULL, "MS-COCO 1K: average over five folds of 1000 images (use with testall)", 0},
+        {"full-dev", UA_OPT_BOOL, &full_dev, NULL, "use all of dev (SCAN caps it at 5000 captions)", 0},
+        {"json", UA_OPT_BOOL, &json, NULL, "print the results as JSON", 0},
+        {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        {NULL, 0, NULL, NULL, NULL, 0},
+    };
+    ua_cmd_spec spec = {"eval", "R@1/5/10, medr and meanr in both directions, and rsum, of a checkpoint (or the average of\n"
+                        "several checkpoints' similarity matrices) on a split.",
+                        "usage: uarda eval --checkpoint FILE [--checkpoint FILE2] [--split test] [--fold5] [--json]", opts, 0};
+    int st = ua_cli_parse(&spec, argc, argv, NULL);
+    if (st >= 0) return st;
+    if (ckpts.n == 0) { fprintf(stderr, "uarda eval: --checkpoint is required\n"); return 2; }
+    ua_cli_set_threads(threads);
+    ua_err err;
+    ua_model models[UA_MULTI_MAX];
+    const ua_model *ptrs[UA_MULTI_MAX];
+    ua_options o[UA_MULTI_MAX];
+    int n_loaded = 0, rc = 1;
+    ua_vocab vocab = {0};
+    ua_split s = {0};
+    char *vocab_file = NULL;
+    for (int k = 0; k < ckpts.n; k++) {
+        ua_options_default(&o[k]);
+        if (ua_checkpoint_load(ckpts.v[k], &o[k], &models[k], NULL, NULL, NULL, &err)) goto fail;
+        ptrs[k] = &models[k];
+        n_loaded++;
+    }
+    const char *dp = data_path ? data_path : o[0].data_path, *dn = data_name ? data_name : o[0].data_name;
+    vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o[0].vocab_path, dn);
+    if (ua_vocab_load(&vocab, vocab_file, &err)) goto fail;
+    for (int k = 0; k < n_loaded; k++)
+        if (models[k].opt.vocab_size != vocab.n) {
+            ua_fail(&err, "%s was trained with a vocabulary of %d words, %s has %d", ckpts.v[k], models[k].opt.vocab_size,
+                    vocab_file, vocab.n);
+            goto fail;
+        }
+    if (ua_split_open(&s, dp, dn, split, &vocab, full_dev, &err)) goto fail;
+    double t0 = ua_now();
+    ua_recall r;
+    if (ua_evaluate_split(ptrs, n_loaded, &s, fold5, &r, &err)) goto fail;
+    double secs = ua_now() - t0;
+    int n_img = ua_split_images_used(&s);
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "split", split);
+        cJSON_AddBoolToObject(j, "fold5", fold5);
+        cJSON_AddNumberToObject(j, "images", fold5 ? n_img / 5 : n_img);
+        cJSON_AddNumberToObject(j, "captions", fold5 ? n_img * s.im_div / 5 : n_img * s.im_div);
+        cJSON_AddNumberToObject(j, "models", n_loaded);
+        cJSON *i2t = cJSON_AddObjectToObject(j, "i2t"), *t2i = cJSON_AddObjectToObject(j, "t2i");
+        const char *names[5] = {"r1", "r5", "r10", "medr", "meanr"};
+        for (int i = 0; i < 5; i++) {
+            cJSON_AddNumberToObject(i2t, names[i], r.i2t[i]);
+            cJSON_AddNumberToObject(t2i, names[i], r.t2i[i]);
+        }
+        cJSON_AddNumberToObject(j, "rsum", r.rsum);
+        cJSON_AddNumberToObject(j, "seconds", secs);
+        char *txt = cJSON_Print(j);
+        printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(j);
+    } else {
+        printf("%s/%s %s%s: %d images x %d captions%s, %d model%s, %.1f s\n", dp, dn, split, fold5 ? " (5 folds of 1K)" : "",
+               fold5 ? n_img / 5 : n_img, (fold5 ? n_img / 5 : n_img) * s.im_div, fold5 ? " per fold" : "", n_loaded,
+               n_loaded > 1 ? "s (ensemble)" : "", secs);
+        printf("                      R@1    R@5   R@10   medr   meanr\n");
+        printf("image->text (i2t)  %6.1f %6.1f %6.1f %6.1f %7.1f\n", r.i2t[0], r.i2t[1], r.i2t[2], r.i2t[3], r.i2t[4]);
+        printf("text->image (t2i)  %6.1f %6.1f %6.1f %6.1f %7.1f\n", r.t2i[0], r.t2i[1], r.t2i[2], r.t2i[3], r.t2i[4]);
+        printf("rsum %.1f\n", r.rsum);
+    }
+    rc = 0;
+    goto done;
+fail:
+    ua_cli_error("eval", &err);
+done:
+    ua_split_close(&s);
+    ua_vocab_free(&vocab);
+    free(vocab_file);
+    for (int k = 0; k < n_loaded; k++) ua_model_free(&models[k]);
+    return rc;
+}

@@ -1,0 +1,95 @@
+/* uarda score: the similarity matrix of given region features and caption lines. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "uarda/checkpoint.h"
+#include "uarda/eval.h"
+#include "uarda/npy.h"
+
+int cmd_score(int argc, char **argv)
+{
+    ua_options flags;
+    ua_options_default(&flags);
+    ua_model_flags f;
+    ua_cli_model_flags_from(&flags, &f);
+    const char *ckpt = NULL, *images = NULL, *captions = NULL, *vocab_path = NULL, *output = NULL;
+    int threads = 0;
+    ua_opt opts[] = {
+        {"checkpoint", UA_OPT_STR, &ckpt, NULL, "model", 0},
+        {"images", UA_OPT_STR, &images, NULL, "region features, float32 .npy [n_images, regions, img_dim]", 0},
+        {"captions", UA_OPT_STR, &captions, NULL, "caption lines (text, tokenized as in training)", 0},
+        {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
+        {"output", UA_OPT_STR, &output, NULL, "where to write the float32 .npy [n_images, n_captions]", 0},
+        {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        UA_MODEL_FLAG_OPTS(flags, f),
+        {NULL, 0, NULL, NULL, NULL, 0},
+    };
+    ua_cmd_spec spec = {"score", "Score every given image against every caption line with a checkpoint. Options stored in\n"
+                        "the checkpoint (e.g. --lambda-softmax, --agg-func, --cross-attn) can be overridden.",
+                        "usage: uarda score --checkpoint FILE --images X.npy --captions CAPS.txt --output SIMS.npy", opts, 0};
+    int st = ua_cli_parse(&spec, argc, argv, NULL);
+    if (st >= 0) return st;
+    if (!ckpt || !images || !captions || !output) {
+        fprintf(stderr, "uarda score: --checkpoint, --images, --captions and --output are required\n");
+        return 2;
+    }
+    ua_cli_set_threads(threads);
+    ua_err err;
+    ua_options o;
+    ua_options_default(&o);
+    ua_model m = {0};
+    ua_vocab v = {0};
+    ua_npy x = {0};
+    ua_captions caps = {0};
+    ua_embeddings e = {0};
+    ua_tokenizer *tok = NULL;
+    float *sims = NULL;
+    char *vocab_file = NULL;
+    int rc = 1;
+    if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err)) goto fail;
+    /* overrides that do not change the parameters' shapes */
+    ua_cli_apply_model_flags(&o, &f, &spec);
+    m.opt.attn.direction = o.model.attn.direction;
+    m.opt.attn.norm = o.model.attn.norm;
+    m.opt.attn.agg = o.model.attn.agg;
+    if (ua_args_given(&spec, "lambda-softmax")) m.opt.attn.lambda_softmax = flags.model.attn.lambda_softmax;
+    if (ua_args_given(&spec, "lambda-lse")) m.opt.attn.lambda_lse = flags.model.attn.lambda_lse;
+    if (ua_args_given(&spec, "no-imgnorm")) m.opt.no_imgnorm = flags.model.no_imgnorm;
+    if (ua_args_given(&spec, "no-txtnorm")) m.opt.no_txtnorm = flags.model.no_txtnorm;
+    vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o.vocab_path, o.data_name);
+    if (ua_vocab_load(&v, vocab_file, &err)) goto fail;
+    if (v.n != m.opt.vocab_size) {
+        ua_fail(&err, "%s has %d words but %s was trained with %d", vocab_file, v.n, ckpt, m.opt.vocab_size);
+        goto fail;
+    }
+    if (ua_npy_open(&x, images, &err)) goto fail;
+    if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1 || x.shape[1] < 1) {
+        ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
+        goto fail;
+    }
+    if (!(tok = ua_tokenizer_new(&err)) || ua_captions_load(&caps, captions, &v, tok, &err)) goto fail;
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) goto fail;
+    sims = malloc((size_t)e.n_img * e.n_cap * sizeof(float));
+    if (!sims) { ua_fail(&err, "out of memory"); goto fail; }
+    if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err)) goto fail;
+    int64_t shape[2] = {e.n_img, e.n_cap};
+    if (ua_npy_write_f32(output, sims, 2, shape, &err)) goto fail;
+    fprintf(stderr, "uarda score: %d images x %d captions -> %s\n", e.n_img, e.n_cap, output);
+    rc = 0;
+    goto done;
+fail:
+    ua_cli_error("score", &err);
+done:
+    free(sims);
+    ua_embeddings_free(&e);
+    ua_captions_free(&caps);
+    ua_tokenizer_free(tok);
+    ua_npy_close(&x);
+    ua_vocab_free(&v);
+    ua_model_free(&m);
+    free(vocab_file);
+    return rc;
+}

@@ -1,0 +1,278 @@
+/* uarda train: SCAN's training loop (spec scan.md 3), with exact resume. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "uarda/batch.h"
+#include "uarda/checkpoint.h"
+#include "uarda/eval.h"
+#include "uarda/train.h"
+
+static volatile sig_atomic_t g_interrupted = 0;
+static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
+
+static int mkdir_p(const char *path, ua_err *err)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST) return ua_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST) return ua_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
+    return 0;
+}
+
+static cJSON *recall_json(const char *event, int epoch, long long iters, const ua_recall *r)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "event", event);
+    cJSON_AddNumberToObject(j, "epoch", epoch);
+    cJSON_AddNumberToObject(j, "iter", (double)iters);
+    cJSON_AddNumberToObject(j, "rsum", r->rsum);
+    cJSON_AddItemToObject(j, "i2t", cJSON_CreateDoubleArray(r->i2t, 5));
+    cJSON_AddItemToObject(j, "t2i", cJSON_CreateDoubleArray(r->t2i, 5));
+    return j;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    ua_options o, given;
+    ua_options_default(&o);
+    ua_model_flags f;
+    ua_cli_model_flags_from(&o, &f);
+    const char *data_path = o.data_path, *data_name = o.data_name, *vocab_path = o.vocab_path;
+    const char *logger_name = "./runs/runX/log", *model_name = "./runs/runX/checkpoint", *resume = NULL;
+    int save_step = 0, threads = 0, max_steps = 0, quiet = 0;
+    ua_opt opts[] = {
+        {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder", 0},
+        {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
+        {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary folder (file <data-name>_vocab.json) or .json file", 0},
+        {"num-epochs", UA_OPT_INT, &o.num_epochs, NULL, "number of training epochs", 0},
+        {"batch-size", UA_OPT_INT, &o.batch_size, NULL, "size of a training mini-batch", 0},
+        {"grad-clip", UA_OPT_FLOAT, &o.grad_clip, NULL, "gradient norm clipping threshold (<= 0: off)", 0},
+        {"learning-rate", UA_OPT_FLOAT, &o.learning_rate, NULL, "initial learning rate (Adam)", 0},
+        {"lr-update", UA_OPT_INT, &o.lr_update, NULL, "divide the learning rate by 10 every this many epochs", 0},
+        {"workers", UA_OPT_INT, &o.workers, NULL, "accepted for SCAN compatibility; unused (use --threads)", 0},
+        {"log-step", UA_OPT_INT, &o.log_step, NULL, "write a metrics line every this many iterations", 0},
+        {"val-step", UA_OPT_INT, &o.val_step, NULL, "also validate every this many iterations (0: off)", 0},
+        {"logger-name", UA_OPT_STR, &logger_name, NULL, "folder of the JSON-lines metrics log (train.jsonl)", 0},
+        {"model-name", UA_OPT_STR, &model_name, NULL, "folder of checkpoint.safetensors and model_best.safetensors", 0},
+        {"resume", UA_OPT_STR, &resume, NULL, "continue from this checkpoint (or start from a weights-only one)", 0},
+        UA_MODEL_FLAG_OPTS(o, f),
+        {"seed", UA_OPT_LONG, &o.seed, NULL, "seed of the initialisation and the data order", 0},
+        {"save-step", UA_OPT_INT, &save_step, NULL, "also save checkpoint.safetensors every this many iterations", 0},
+        {"max-steps", UA_OPT_INT, &max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
+        {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        {"quiet", UA_OPT_BOOL, &quiet, NULL, "no progress line", 0},
+        {NULL, 0, NULL, NULL, NULL, 0},
+    };
+    ua_cmd_spec spec = {"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
+                        "usage: uarda train --data-path DIR --data-name NAME [options]", opts, 0};
+    int st = ua_cli_parse(&spec, argc, argv, NULL);
+    if (st >= 0) return st;
+    ua_cli_apply_model_flags(&o, &f, NULL);
+    if (o.batch_size < 2) { fprintf(stderr, "uarda train: --batch-size must be at least 2\n"); return 2; }
+    if (o.num_epochs < 0 || o.log_step < 1) { fprintf(stderr, "uarda train: --num-epochs must be >= 0 and --log-step >= 1\n"); return 2; }
+    if (!(o.learning_rate > 0)) { fprintf(stderr, "uarda train: --learning-rate must be positive\n"); return 2; }
+    ua_cli_set_threads(threads);
+    snprintf(o.data_path, sizeof o.data_path, "%s", data_path);
+    snprintf(o.data_name, sizeof o.data_name, "%s", data_name);
+    snprintf(o.vocab_path, sizeof o.vocab_path, "%s", vocab_path);
+    snprintf(o.logger_name, sizeof o.logger_name, "%s", logger_name);
+    snprintf(o.model_name, sizeof o.model_name, "%s", model_name);
+    given = o;
+    ua_progress prog;
+    ua_progress_init(&prog);
+    if (quiet) prog.interval = 1e30;
+
+    ua_err err;
+    int rc = 1;
+    ua_vocab vocab = {0};
+    ua_split train = {0}, dev = {0};
+    ua_model m = {0};
+    ua_batcher batcher = {0};
+    ua_batch batch = {0};
+    ua_step_work *w = NULL;
+    float *grads = NULL, *exp_avg = NULL, *exp_avg_sq = NULL;
+    ua_train_state state = {0};
+    char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
+    char ckpt_path[1100], best_path[1100], log_path[1100];
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", model_name);
+    snprintf(best_path, sizeof best_path, "%s/model_best.safetensors", model_name);
+    snprintf(log_path, sizeof log_path, "%s/train.jsonl", logger_name);
+
+    if (ua_vocab_load(&vocab, vocab_file, &err) ||
+        ua_split_open(&train, data_path, data_name, "train", &vocab, 0, &err) ||
+        ua_split_open(&dev, data_path, data_name, "dev", &vocab, 0, &err)) goto fail;
+    if (ua_args_given(&spec, "img-dim") && o.model.img_dim != train.img_dim) {
+        ua_fail(&err, "--img-dim %d but %s/%s/train_ims.npy has %d-dim regions", o.model.img_dim, data_path, data_name, train.img_dim);
+        goto fail;
+    }
+    o.model.img_dim = train.img_dim;
+    o.model.vocab_size = vocab.n;
+    if (dev.img_dim != train.img_dim || dev.n_regions != train.n_regions) {
+        ua_fail(&err, "dev and train region features differ in shape (%d x %d vs %d x %d)", dev.n_regions, dev.img_dim,
+                train.n_regions, train.img_dim);
+        goto fail;
+    }
+    if (resume) {
+        ua_options from = o;
+        if (ua_checkpoint_load(resume, &from, &m, &exp_avg, &exp_avg_sq, &state, &err)) goto fail;
+        if (from.model.vocab_size != vocab.n) {
+            ua_fail(&err, "%s: the checkpoint has a vocabulary of %d words, %s has %d", resume, from.model.vocab_size, vocab_file, vocab.n);
+            goto fail;
+        }
+        if (from.model.img_dim != train.img_dim) {
+            ua_fail(&err, "%s: the checkpoint expects %d-dim regions, the data has %d", resume, from.model.img_dim, train.img_dim);
+            goto fail;
+        }
+        /* the model is the checkpoint's; run options given on this command line win */
+        ua_options run = from;
+        run.num_epochs = ua_args_given(&spec, "num-epochs") ? given.num_epochs : from.num_epochs;
+        run.learning_rate = ua_args_given(&spec, "learning-rate") ? given.learning_rate : from.learning_rate;
+        run.lr_update = ua_args_given(&spec, "lr-update") ? given.lr_update : from.lr_update;
+        run.grad_clip = ua_args_given(&spec, "grad-clip") ? given.grad_clip : from.grad_clip;
+        run.val_step = ua_args_given(&spec, "val-step") ? given.val_step : from.val_step;
+        run.log_step = ua_args_given(&spec, "log-step") ? given.log_step : from.log_step;
+        run.batch_size = ua_args_given(&spec, "batch-size") ? given.batch_size : from.batch_size;
+        run.seed = ua_args_given(&spec, "seed") ? given.seed : from.seed;
+        snprintf(run.data_path, sizeof run.data_path, "%s", data_path);
+        snprintf(run.data_name, sizeof run.data_name, "%s", data_name);
+        snprintf(run.vocab_path, sizeof run.vocab_path, "%s", vocab_path);
+        snprintf(run.logger_name, sizeof run.logger_name, "%s", logger_name);
+        snprintf(run.model_name, sizeof run.model_name, "%s", model_name);
+        o = run;
+        if (!exp_avg) {  /* weights only (e.g. a converted SCAN checkpoint): fresh Adam at epoch 0 */
+            memset(&state, 0, sizeof state);
+            fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
+        } else {
+            fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", resume, state.epoch,
+                    state.batch, state.iters);
+        }
+    } else {
+        if (ua_model_create(&m, &o.model, &err)) goto fail;
+        ua_model_init_weights(&m, (uint64_t)o.seed);
+    }
+    if (!exp_avg) {
+        exp_avg = calloc(m.n_params, sizeof(float));
+        exp_avg_sq = calloc(m.n_params, sizeof(float));
+    }
+    grads = malloc(m.n_params * sizeof(float));
+    if (!exp_avg || !exp_avg_sq || !grads) { ua_fail(&err, "out of memory for %zu parameters", m.n_params); goto fail; }
+    if (mkdir_p(model_name, &err) || mkdir_p(logger_name, &err)) goto fail;
+    if (ua_batcher_init(&batcher, train.n_items, o.batch_size, 1, (uint64_t)o.seed, &err)) goto fail;
+    if (!(w = ua_step_work_new(&m, o.batch_size, train.caps.max_len, train.n_regions, &err))) goto fail;
+
+    ua_adam adam;
+    ua_adam_default(&adam, o.learning_rate);
+    adam.step = state.adam_step;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", data_path,
+            data_name, train.n_items, ua_split_images_used(&dev), m.n_params, ua_direction_name(m.opt.attn.direction),
+            ua_feature_norm_name(m.opt.attn.norm), ua_agg_name(m.opt.attn.agg));
+    long long total_iters = (long long)o.num_epochs * batcher.n_batches, start_iters = state.iters;
+    double t_run = ua_now();
+    int stop = 0;
+    for (int epoch = state.epoch; epoch < o.num_epochs && !stop; epoch++) {
+        adam.lr = ua_lr_at_epoch(o.learning_rate, o.lr_update, epoch);
+        ua_batcher_set_epoch(&batcher, epoch);
+        int first = epoch == state.epoch ? state.batch : 0;
+        for (int k = first; k < batcher.n_batches; k++) {
+            if (ua_batcher_get(&batcher, k, &train, 1, &batch, &err)) goto fail;
+            memset(grads, 0, m.n_params * sizeof(float));
+            double loss;
+            if (ua_step(&m, batch.images, train.n_regions, batch.tokens, batch.lengths, batch.size, batch.max_len, &loss,
+                        grads, w, &err)) goto fail;
+            double coef = 1.0, gnorm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
+            ua_adam_update(&adam, m.params, grads, exp_avg, exp_avg_sq, m.n_params);
+            state.iters++;
+            state.epoch = epoch;
+            state.batch = k + 1;
+            state.adam_step = adam.step;
+            double el = ua_now() - t_run;
+            double cps = el > 0 ? (double)(state.iters - start_iters) * o.batch_size / el : 0;
+            char extra[160];
+            snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g %.0f captions/s", epoch, loss, adam.lr, cps);
+            ua_progress_update(&prog, "train: iteration", state.iters, total_iters, extra, 0);
+            if (state.iters % o.log_step == 0 || !isfinite(loss)) {
+                cJSON *j = cJSON_CreateObject();
+                cJSON_AddStringToObject(j, "event", "train");
+                cJSON_AddNumberToObject(j, "epoch", epoch);
+                cJSON_AddNumberToObject(j, "iter", (double)state.iters);
+                cJSON_AddNumberToObject(j, "loss", loss);
+                cJSON_AddNumberToObject(j, "lr", adam.lr);
+                cJSON_AddNumberToObject(j, "grad_norm", gnorm);
+                cJSON_AddNumberToObject(j, "clip_coef", coef);
+                cJSON_AddNumberToObject(j, "captions_per_s", cps);
+                ua_jsonl_append(log_path, j);
+                cJSON_Delete(j);
+            }
+            if (!isfinite(loss)) { ua_fail(&err, "the loss is not finite at iteration %lld", state.iters); goto fail; }
+            int save_now = (save_step > 0 && state.iters % save_step == 0) || g_interrupted ||
+                           (max_steps > 0 && state.iters >= max_steps);
+            if (save_now && ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &err)) goto fail;
+            if (g_interrupted) {
+                ua_progress_end(&prog);
+                fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", ckpt_path,
+                        epoch, state.batch);
+                rc = 130;
+                goto done;
+            }
+            if (max_steps > 0 && state.iters >= max_steps) { stop = 1; break; }
+            if (o.val_step > 0 && state.iters % o.val_step == 0) {
+                ua_recall r;
+                if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
+                cJSON *j = recall_json("val_step", epoch, state.iters, &r);
+                ua_jsonl_append(log_path, j);
+                cJSON_Delete(j);
+            }
+        }
+        if (stop) break;
+        ua_recall r;
+        if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
+        ua_progress_update(&prog, "train: iteration", state.iters, total_iters, "", 1);
+        ua_progress_end(&prog);
+        int is_best = r.rsum > state.best_rsum;
+        if (is_best) state.best_rsum = r.rsum;
+        fprintf(stderr, "epoch %d: dev rsum %.2f (i2t %.1f %.1f %.1f, t2i %.1f %.1f %.1f)%s\n", epoch, r.rsum, r.i2t[0],
+                r.i2t[1], r.i2t[2], r.t2i[0], r.t2i[1], r.t2i[2], is_best ? " best" : "");
+        cJSON *j = recall_json("val", epoch, state.iters, &r);
+        cJSON_AddBoolToObject(j, "best", is_best);
+        ua_jsonl_append(log_path, j);
+        cJSON_Delete(j);
+        state.epoch = epoch + 1;
+        state.batch = 0;
+        if (is_best && ua_checkpoint_save(best_path, &o, &m, NULL, NULL, &state, &err)) goto fail;
+        if (ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &err)) goto fail;
+    }
+    rc = 0;
+    goto done;
+fail:
+    ua_progress_end(&prog);
+    ua_cli_error("train", &err);
+    rc = 1;
+done:
+    ua_step_work_free(w);
+    ua_batch_free(&batch);
+    ua_batcher_free(&batcher);
+    free(grads);
+    free(exp_avg);
+    free(exp_avg_sq);
+    ua_model_free(&m);
+    ua_split_close(&train);
+    ua_split_close(&dev);
+    ua_vocab_free(&vocab);
+    free(vocab_file);
+    return rc;
+}

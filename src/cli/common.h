@@ -1,0 +1,59 @@
+/* Pieces shared by the commands: SCAN's model options as flags, thread setup, progress lines
+ * and JSON-lines logs. */
+#ifndef UARDA_CLI_COMMON_H
+#define UARDA_CLI_COMMON_H
+
+#include <stdio.h>
+
+#include "cli/args.h"
+#include "uarda/options.h"
+
+/* String-valued choices are parsed into these, then applied with ua_cli_apply_model_flags. */
+typedef struct ua_model_flags {
+    const char *cross_attn, *raw_feature_norm, *agg_func, *precomp_enc_type;
+} ua_model_flags;
+
+#define UA_MODEL_FLAG_OPTS(o, f)                                                                              \
+    {"margin", UA_OPT_FLOAT, &(o).model.margin, NULL, "rank loss margin", 0},                                \
+    {"word-dim", UA_OPT_INT, &(o).model.word_dim, NULL, "dimensionality of the word embedding", 0},         \
+    {"embed-size", UA_OPT_INT, &(o).model.embed_size, NULL, "dimensionality of the joint embedding", 0},    \
+    {"num-layers", UA_OPT_INT, &(o).model.num_layers, NULL, "number of GRU layers", 0},                     \
+    {"max-violation", UA_OPT_BOOL, &(o).model.max_violation, NULL, "use the hardest negative (VSE++)", 0},  \
+    {"img-dim", UA_OPT_INT, &(o).model.img_dim, NULL, "dimensionality of the region features", 0},          \
+    {"no-imgnorm", UA_OPT_BOOL, &(o).model.no_imgnorm, NULL, "do not l2-normalise the region embeddings", 0}, \
+    {"no-txtnorm", UA_OPT_BOOL, &(o).model.no_txtnorm, NULL, "do not l2-normalise the word embeddings", 0}, \
+    {"raw-feature-norm", UA_OPT_CHOICE, &(f).raw_feature_norm, "clipped_l2norm|l2norm|clipped_l1norm|l1norm|clipped|no_norm|softmax", \
+     "normalisation of the raw similarities", 0},                                                            \
+    {"agg-func", UA_OPT_CHOICE, &(f).agg_func, "LogSumExp|Mean|Max|Sum", "aggregation of the relevances", 0}, \
+    {"cross-attn", UA_OPT_CHOICE, &(f).cross_attn, "t2i|i2t", "t2i: words attend to regions; i2t: regions to words", 0}, \
+    {"precomp-enc-type", UA_OPT_CHOICE, &(f).precomp_enc_type, "basic", "image encoder (basic: FC)", 0},    \
+    {"bi-gru", UA_OPT_BOOL, &(o).model.bi_gru, NULL, "bidirectional GRU, directions averaged", 0},          \
+    {"lambda-lse", UA_OPT_FLOAT, &(o).model.attn.lambda_lse, NULL, "LogSumExp temperature (lambda_2)", 0},  \
+    {"lambda-softmax", UA_OPT_FLOAT, &(o).model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0}
+
+/* fills f with the names of o's current choices (so --help shows the defaults) */
+void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f);
+/* applies the choices; with spec, only those given on the command line */
+void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec);
+/* copies into o the model flags given on the command line (from `given`, parsed over defaults) */
+void ua_cli_override_given(ua_options *o, const ua_options *given, const ua_model_flags *f, const ua_cmd_spec *spec);
+
+/* --threads N: OpenMP and OpenBLAS threads (0 = leave the default) */
+void ua_cli_set_threads(int n);
+
+/* Progress: a live line on a terminal, periodic plain lines otherwise. */
+typedef struct ua_progress {
+    int tty;
+    double start, last_print;
+    double interval;       /* seconds between plain lines */
+} ua_progress;
+void   ua_progress_init(ua_progress *p);
+/* prints when due (always when force); done/total drive the ETA; rate_unit names the items */
+void   ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force);
+void   ua_progress_end(ua_progress *p);
+double ua_now(void);
+
+/* appends one JSON object (a cJSON* passed as void* to keep cJSON out of this header) as a line */
+int ua_jsonl_append(const char *path, void *json_object);
+
+#endif

@@ -1,0 +1,153 @@
+/* Encoding a split (or given images and captions) for evaluation, scoring and search. */
+#include "uarda/eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { ENCODE_CHUNK = 128 };
+
+void ua_embeddings_free(ua_embeddings *e)
+{
+    if (!e) return;
+    free(e->img);
+    free(e->cap_offset);
+    free(e->cap_len);
+    free(e->cap);
+    memset(e, 0, sizeof *e);
+}
+
+static int encode_images(const ua_model *m, const float *images, int n_img, int R, ua_embeddings *out, ua_err *err)
+{
+    const size_t E = (size_t)m->opt.embed_size, D = (size_t)m->opt.img_dim;
+    out->n_img = n_img;
+    out->R = R;
+    out->E = (int)E;
+    out->img = malloc((size_t)n_img * R * E * sizeof(float) + 1);
+    float *pre = malloc((size_t)ENCODE_CHUNK * R * E * sizeof(float));
+    if (!out->img || !pre) { free(pre); return ua_fail(err, "out of memory for %d image embeddings", n_img); }
+    for (int i0 = 0; i0 < n_img; i0 += ENCODE_CHUNK) {
+        int n = n_img - i0 < ENCODE_CHUNK ? n_img - i0 : ENCODE_CHUNK;
+        ua_image_encoder_forward(m, images + (size_t)i0 * R * D, (size_t)n * R, pre, out->img + (size_t)i0 * R * E);
+    }
+    free(pre);
+    return 0;
+}
+
+/* captions [first, first + n) of caps, in chunks sorted by length as the GRU needs */
+static int encode_captions(const ua_model *m, const ua_captions *caps, int first, int n, ua_embeddings *out, ua_err *err)
+{
+    const size_t E = (size_t)m->opt.embed_size;
+    out->n_cap = n;
+    out->cap_offset = malloc(((size_t)n + 1) * sizeof(int));
+    out->cap_len = malloc((size_t)n * sizeof(int) + 1);
+    if (!out->cap_offset || !out->cap_len) return ua_fail(err, "out of memory");
+    out->cap_offset[0] = 0;
+    int max_len = 1;
+    for (int j = 0; j < n; j++) {
+        int len = ua_caption_len(caps, first + j);
+        out->cap_len[j] = len;
+        out->cap_offset[j + 1] = out->cap_offset[j] + len;
+        if (len > max_len) max_len = len;
+    }
+    out->max_len = max_len;
+    out->cap = malloc((size_t)out->cap_offset[n] * E * sizeof(float) + 1);
+    ua_text_work *tw = ua_text_work_new(m, ENCODE_CHUNK, max_len, err);
+    int *order = malloc(ENCODE_CHUNK * sizeof(int)), *lengths = malloc(ENCODE_CHUNK * sizeof(int));
+    int *tokens = malloc((size_t)ENCODE_CHUNK * max_len * sizeof(int));
+    float *emb = malloc((size_t)ENCODE_CHUNK * max_len * E * sizeof(float));
+    int rc = 0;
+    if (!out->cap || !tw || !order || !lengths || !tokens || !emb) {
+        rc = tw ? ua_fail(err, "out of memory for %d caption embeddings", n) : -1;
+        goto done;
+    }
+    for (int j0 = 0; j0 < n && !rc; j0 += ENCODE_CHUNK) {
+        int b = n - j0 < ENCODE_CHUNK ? n - j0 : ENCODE_CHUNK;
+        /* stable sort of the chunk by length, descending */
+        for (int k = 0; k < b; k++) {
+            int len = out->cap_len[j0 + k], p = k;
+            while (p > 0 && out->cap_len[j0 + order[p - 1]] < len) { order[p] = order[p - 1]; p--; }
+            order[p] = k;
+        }
+        int T = out->cap_len[j0 + order[0]];
+        memset(tokens, 0, (size_t)b * T * sizeof(int));
+        for (int k = 0; k < b; k++) {
+            lengths[k] = out->cap_len[j0 + order[k]];
+            memcpy(tokens + (size_t)k * T, ua_caption_ids(caps, first + j0 + order[k]), (size_t)lengths[k] * sizeof(int));
+        }
+        if ((rc = ua_text_encoder_forward(m, tokens, lengths, b, T, emb, tw, err))) break;
+        for (int k = 0; k < b; k++)
+            memcpy(out->cap + (size_t)out->cap_offset[j0 + order[k]] * E, emb + (size_t)k * T * E,
+                   (size_t)lengths[k] * E * sizeof(float));
+    }
+done:
+    ua_text_work_free(tw);
+    free(order);
+    free(lengths);
+    free(tokens);
+    free(emb);
+    return rc;
+}
+
+int ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_img, int first_cap, int n_cap,
+                    ua_embeddings *out, ua_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (s->img_dim != m->opt.img_dim)
+        return ua_fail(err, "split %s has %d-dim region features but the model expects img_dim %d", s->name, s->img_dim,
+                       m->opt.img_dim);
+    if (first_img < 0 || n_img < 1 || first_img + n_img > s->n_images || first_cap < 0 || n_cap < 1 ||
+        first_cap + n_cap > s->caps.n)
+        return ua_fail(err, "split %s: images [%d, %d) / captions [%d, %d) out of range", s->name, first_img,
+                       first_img + n_img, first_cap, first_cap + n_cap);
+    if (encode_images(m, ua_split_image(s, first_img), n_img, s->n_regions, out, err) ||
+        encode_captions(m, &s->caps, first_cap, n_cap, out, err)) {
+        ua_embeddings_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua_captions *caps, ua_embeddings *out,
+              ua_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if ((n_img > 0 && encode_images(m, images, n_img, R, out, err)) ||
+        (caps && caps->n > 0 && encode_captions(m, caps, 0, caps->n, out, err))) {
+        ua_embeddings_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err)
+{
+    enum { BI = 128, BC = 128 };
+    const int R = e->R, E = e->E, L = e->max_len;
+    ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, err);
+    float *block = malloc((size_t)BC * L * E * sizeof(float));
+    int *lens = malloc(BC * sizeof(int));
+    if (!w || !block || !lens) {
+        ua_sim_work_free(w);
+        free(block);
+        free(lens);
+        return w ? ua_fail(err, "out of memory for the similarity blocks") : -1;
+    }
+    for (int j0 = 0; j0 < e->n_cap; j0 += BC) {
+        int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC, Lb = 1;
+        for (int k = 0; k < bc; k++) if (e->cap_len[j0 + k] > Lb) Lb = e->cap_len[j0 + k];
+        memset(block, 0, (size_t)bc * Lb * E * sizeof(float));
+        for (int k = 0; k < bc; k++) {
+            lens[k] = e->cap_len[j0 + k];
+            memcpy(block + (size_t)k * Lb * E, e->cap + (size_t)e->cap_offset[j0 + k] * E, (size_t)lens[k] * E * sizeof(float));
+        }
+        for (int i0 = 0; i0 < e->n_img; i0 += BI) {
+            int bi = e->n_img - i0 < BI ? e->n_img - i0 : BI;
+            ua_sim_block_forward(cfg, e->img + (size_t)i0 * R * E, bi, R, block, bc, Lb, lens, E,
+                                 sims + (size_t)i0 * e->n_cap + j0, (size_t)e->n_cap, w);
+        }
+    }
+    ua_sim_work_free(w);
+    free(block);
+    free(lens);
+    return 0;
+}

@@ -1,0 +1,75 @@
+/* SCAN cross attention per (image, caption) pair: option names and the float/double
+ * instantiations of the kernel in attention_pair.inc. */
+#include "uarda/attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#define REAL float
+#define SUFFIX _f32
+#define EXP expf
+#define LOG logf
+#define SQRT sqrtf
+#include "attention_pair.inc"
+#undef REAL
+#undef SUFFIX
+#undef EXP
+#undef LOG
+#undef SQRT
+
+#define REAL double
+#define SUFFIX _f64
+#define EXP exp
+#define LOG log
+#define SQRT sqrt
+#include "attention_pair.inc"
+#undef REAL
+#undef SUFFIX
+#undef EXP
+#undef LOG
+#undef SQRT
+
+size_t ua_attn_pair_work(int c, int q) { return 3 * (size_t)c * (size_t)q + 4 * (size_t)q; }
+
+float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                           const float *G, const float *qn, float *R, float *work)
+{
+    return pair_forward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+}
+
+void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                           const float *G, const float *qn, float d_score, float *dS, float *dG, float *dqn,
+                           float *work)
+{
+    pair_backward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
+}
+
+double ua_attn_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                const double *G, const double *qn, double *R, double *work)
+{
+    return pair_forward_impl_f64(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+}
+
+void ua_attn_pair_backward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                               const double *G, const double *qn, double d_score, double *dS, double *dG,
+                               double *dqn, double *work)
+{
+    pair_backward_impl_f64(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
+}
+
+static const char *const DIRECTIONS[] = {"t2i", "i2t"};
+static const char *const NORMS[] = {"softmax", "l2norm", "clipped_l2norm", "l1norm", "clipped_l1norm", "clipped", "no_norm"};
+static const char *const AGGS[] = {"LogSumExp", "Mean", "Max", "Sum"};
+
+static int find(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++) if (strcmp(names[i], s) == 0) return i;
+    return -1;
+}
+
+int ua_direction_parse(const char *s) { return find(DIRECTIONS, 2, s); }
+int ua_feature_norm_parse(const char *s) { return find(NORMS, 7, s); }
+int ua_agg_parse(const char *s) { return find(AGGS, 4, s); }
+const char *ua_direction_name(ua_direction d) { return DIRECTIONS[d]; }
+const char *ua_feature_norm_name(ua_feature_norm n) { return NORMS[n]; }
+const char *ua_agg_name(ua_agg a) { return AGGS[a]; }

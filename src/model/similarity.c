@@ -1,0 +1,203 @@
+/* Similarity of a block of images x captions (spec scan.md 2.6, 2.7 and 7.5): one GEMM gives
+ * every region-word dot product of the block, the Gram matrices of the context items and the
+ * query norms are computed once, then every (image, caption) pair runs the attention kernel
+ * (attention.h) on its slice. The backward mirrors it: the pair kernels give dS, dGram and
+ * d|query| per pair, and two GEMMs carry dS back to the embeddings. */
+#include "uarda/model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ua_sim_work {
+    int max_img, max_cap, R, L, E, n_threads;
+    float *S, *dS;             /* [max_img * R, max_cap * L] */
+    float *gram, *dgram;       /* per context item set: max(max_img * R * R, max_cap * L * L) */
+    float *qn;                 /* query norms: max(max_cap * L, max_img * R) */
+    float *dqn_part;           /* per (outer item) partial d|query|: max_img * max_cap * max(L, R) */
+    float *pair_work;          /* n_threads x ua_attn_pair_work(max(R, L), max(R, L)) */
+    size_t pair_work_len;
+};
+
+ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, ua_err *err)
+{
+    ua_sim_work *w = calloc(1, sizeof *w);
+    if (!w) { ua_fail(err, "out of memory"); return NULL; }
+    w->max_img = max_img;
+    w->max_cap = max_cap;
+    w->R = n_regions;
+    w->L = max_len;
+    w->E = embed;
+    w->n_threads = omp_get_max_threads();
+    size_t nS = (size_t)max_img * n_regions * (size_t)max_cap * max_len;
+    size_t g1 = (size_t)max_img * n_regions * n_regions, g2 = (size_t)max_cap * max_len * max_len;
+    size_t q1 = (size_t)max_cap * max_len, q2 = (size_t)max_img * n_regions;
+    int m = n_regions > max_len ? n_regions : max_len;
+    w->pair_work_len = ua_attn_pair_work(m, m);
+    w->S = malloc(nS * sizeof(float));
+    w->dS = malloc(nS * sizeof(float));
+    w->gram = malloc((g1 > g2 ? g1 : g2) * sizeof(float));
+    w->dgram = malloc((g1 > g2 ? g1 : g2) * sizeof(float));
+    w->qn = malloc((q1 > q2 ? q1 : q2) * sizeof(float));
+    w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
+    w->pair_work = malloc((size_t)w->n_threads * w->pair_work_len * sizeof(float));
+    if (!w->S || !w->dS || !w->gram || !w->dgram || !w->qn || !w->dqn_part || !w->pair_work) {
+        ua_sim_work_free(w);
+        ua_fail(err, "out of memory for a %d x %d similarity block", max_img, max_cap);
+        return NULL;
+    }
+    return w;
+}
+
+void ua_sim_work_free(ua_sim_work *w)
+{
+    if (!w) return;
+    free(w->S); free(w->dS); free(w->gram); free(w->dgram); free(w->qn); free(w->dqn_part); free(w->pair_work);
+    free(w);
+}
+
+static float norm_of(const float *x, int d)
+{
+    double s = 0;
+    for (int k = 0; k < d; k++) s += (double)x[k] * x[k];
+    return (float)sqrt(s);
+}
+
+void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
+                          int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w)
+{
+    const size_t ldS = (size_t)n_cap * L;
+    /* S[i*R + r][j*L + t] = <v_ir, u_jt> */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
+                0.0f, w->S, (int)ldS);
+    if (cfg->direction == UA_T2I) {
+        for (int i = 0; i < n_img; i++) {
+            const float *V = img_emb + (size_t)i * R * E;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, V, E, V, E, 0.0f,
+                        w->gram + (size_t)i * R * R, R);
+        }
+        for (int j = 0; j < n_cap; j++)
+            for (int t = 0; t < lengths[j]; t++)
+                w->qn[(size_t)j * L + t] = norm_of(cap_emb + ((size_t)j * L + t) * E, E);
+    } else {
+        for (int j = 0; j < n_cap; j++) {
+            const float *U = cap_emb + (size_t)j * L * E;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lengths[j], lengths[j], E, 1.0f, U, E, U, E, 0.0f,
+                        w->gram + (size_t)j * L * L, lengths[j]);
+        }
+        for (size_t r = 0; r < (size_t)n_img * R; r++) w->qn[r] = norm_of(img_emb + r * E, E);
+    }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n_img; i++)
+        for (int j = 0; j < n_cap; j++) {
+            float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
+            const float *Sij = w->S + (size_t)i * R * ldS + (size_t)j * L;
+            float s;
+            if (cfg->direction == UA_T2I)
+                s = ua_attn_pair_forward(cfg, Sij, ldS, 1, R, lengths[j], w->gram + (size_t)i * R * R,
+                                         w->qn + (size_t)j * L, NULL, work);
+            else
+                s = ua_attn_pair_forward(cfg, Sij, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
+                                         w->qn + (size_t)i * R, NULL, work);
+            scores[(size_t)i * ld + j] = s;
+        }
+}
+
+void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
+                           int n_cap, int L, const int *lengths, int E, const float *d_scores, size_t ld,
+                           float *d_img_emb, float *d_cap_emb, ua_sim_work *w)
+{
+    const size_t ldS = (size_t)n_cap * L;
+    memset(w->dS, 0, (size_t)n_img * R * ldS * sizeof(float));
+    if (cfg->direction == UA_T2I) {
+        /* one image per task: its Gram gradient and its row of partial word-norm gradients are private */
+        const size_t part = (size_t)n_cap * L;
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int i = 0; i < n_img; i++) {
+            float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
+            float *dG = w->dgram + (size_t)i * R * R, *dqn = w->dqn_part + (size_t)i * part;
+            memset(dG, 0, (size_t)R * R * sizeof(float));
+            memset(dqn, 0, part * sizeof(float));
+            for (int j = 0; j < n_cap; j++) {
+                size_t o = (size_t)i * R * ldS + (size_t)j * L;
+                ua_attn_pair_backward(cfg, w->S + o, ldS, 1, R, lengths[j], w->gram + (size_t)i * R * R,
+                                      w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o, dG,
+                                      dqn + (size_t)j * L, work);
+            }
+        }
+    } else {
+        const size_t part = (size_t)n_img * R;
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int j = 0; j < n_cap; j++) {
+            float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
+            float *dH = w->dgram + (size_t)j * L * L, *dqn = w->dqn_part + (size_t)j * part;
+            memset(dH, 0, (size_t)lengths[j] * lengths[j] * sizeof(float));
+            memset(dqn, 0, part * sizeof(float));
+            for (int i = 0; i < n_img; i++) {
+                size_t o = (size_t)i * R * ldS + (size_t)j * L;
+                ua_attn_pair_backward(cfg, w->S + o, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
+                                      w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o, dH,
+                                      dqn + (size_t)i * R, work);
+            }
+        }
+    }
+    /* dV += dS U, dU += dS^T V */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb, E,
+                1.0f, d_img_emb, E);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb, E,
+                1.0f, d_cap_emb, E);
+    if (cfg->direction == UA_T2I) {
+        /* G_i = V_i V_i^T: dV_i += (dG + dG^T) V_i */
+        for (int i = 0; i < n_img; i++) {
+            float *dG = w->dgram + (size_t)i * R * R;
+            for (int a = 0; a < R; a++)
+                for (int b = a; b < R; b++) {
+                    float s = dG[a * R + b] + dG[b * R + a];
+                    dG[a * R + b] = s;
+                    dG[b * R + a] = s;
+                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, E, R, 1.0f, dG, R, img_emb + (size_t)i * R * E,
+                        E, 1.0f, d_img_emb + (size_t)i * R * E, E);
+        }
+        /* word norms: sum the per-image partials in a fixed order, then d|u| u / |u| */
+        #pragma omp parallel for schedule(static)
+        for (int j = 0; j < n_cap; j++)
+            for (int t = 0; t < lengths[j]; t++) {
+                size_t wi = (size_t)j * L + t;
+                float g = 0;
+                for (int i = 0; i < n_img; i++) g += w->dqn_part[(size_t)i * n_cap * L + wi];
+                float n = w->qn[wi];
+                if (n > 0) {
+                    const float *u = cap_emb + wi * E;
+                    float *du = d_cap_emb + wi * E;
+                    for (int k = 0; k < E; k++) du[k] += g * u[k] / n;
+                }
+            }
+    } else {
+        for (int j = 0; j < n_cap; j++) {
+            int n = lengths[j];
+            float *dH = w->dgram + (size_t)j * L * L;
+            for (int a = 0; a < n; a++)
+                for (int b = a; b < n; b++) {
+                    float s = dH[a * n + b] + dH[b * n + a];
+                    dH[a * n + b] = s;
+                    dH[b * n + a] = s;
+                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, n, 1.0f, dH, n, cap_emb + (size_t)j * L * E,
+                        E, 1.0f, d_cap_emb + (size_t)j * L * E, E);
+        }
+        #pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < (size_t)n_img * R; r++) {
+            float g = 0;
+            for (int j = 0; j < n_cap; j++) g += w->dqn_part[(size_t)j * n_img * R + r];
+            float n = w->qn[r];
+            if (n > 0) {
+                const float *v = img_emb + r * E;
+                float *dv = d_img_emb + r * E;
+                for (int k = 0; k < E; k++) dv[k] += g * v[k] / n;
+            }
+        }
+    }
+}

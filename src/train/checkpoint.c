@@ -1,0 +1,124 @@
+/* Checkpoint files (see checkpoint.h). */
+#include "uarda/checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uarda/safetensors.h"
+
+int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m, const float *exp_avg,
+                       const float *exp_avg_sq, const ua_train_state *st, ua_err *err)
+{
+    int with_moments = exp_avg && exp_avg_sq;
+    size_t n = (size_t)m->n_tensors * (with_moments ? 3 : 1);
+    ua_st_entry *e = calloc(n, sizeof *e);
+    char (*names)[96] = calloc(n, sizeof *names);
+    char *opt = ua_options_to_json(o);
+    if (!e || !names || !opt) {
+        free(e); free(names); free(opt);
+        return ua_fail(err, "%s: out of memory writing the checkpoint", path);
+    }
+    size_t k = 0;
+    for (int pass = 0; pass < (with_moments ? 3 : 1); pass++) {
+        const float *base = pass == 0 ? m->params : pass == 1 ? exp_avg : exp_avg_sq;
+        const char *prefix = pass == 0 ? "" : pass == 1 ? "optim.exp_avg." : "optim.exp_avg_sq.";
+        for (int t = 0; t < m->n_tensors; t++, k++) {
+            const ua_tensor_info *ti = &m->tensors[t];
+            snprintf(names[k], sizeof names[k], "%s%s", prefix, ti->name);
+            e[k].name = names[k];
+            e[k].dtype = UA_ST_F32;
+            e[k].ndim = ti->ndim;
+            e[k].shape[0] = ti->shape[0];
+            e[k].shape[1] = ti->shape[1];
+            e[k].data = base + ti->offset;
+        }
+    }
+    char epoch[32], batch[32], iters[32], best[64], step[32];
+    snprintf(epoch, sizeof epoch, "%d", st ? st->epoch : 0);
+    snprintf(batch, sizeof batch, "%d", st ? st->batch : 0);
+    snprintf(iters, sizeof iters, "%lld", st ? st->iters : 0);
+    snprintf(best, sizeof best, "%.17g", st ? st->best_rsum : 0.0);
+    snprintf(step, sizeof step, "%lld", st ? st->adam_step : 0);
+    const char *keys[] = {"format", "opt", "epoch", "batch", "Eiters", "best_rsum", "adam_step"};
+    const char *vals[] = {"uarda-checkpoint-1", opt, epoch, batch, iters, best, step};
+    int rc = ua_st_write(path, e, k, keys, vals, with_moments || st ? 7 : 2, err);
+    free(e);
+    free(names);
+    free(opt);
+    return rc;
+}
+
+static int meta_ll(const ua_st_file *f, const char *key, long long *out, const char *path, ua_err *err)
+{
+    const char *v = ua_st_meta(f, key);
+    if (!v) return 0;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end) return ua_fail(err, "%s: metadata \"%s\" = \"%.40s\" is not an integer", path, key, v);
+    *out = x;
+    return 0;
+}
+
+int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
+                       ua_train_state *st, ua_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (exp_avg) *exp_avg = NULL;
+    if (exp_avg_sq) *exp_avg_sq = NULL;
+    ua_st_file f;
+    if (ua_st_open(&f, path, err)) return -1;
+    int rc = -1;
+    const char *opt = ua_st_meta(&f, "opt");
+    if (!opt) { ua_fail(err, "%s: not a uarda/SCAN checkpoint (no \"opt\" in __metadata__)", path); goto out; }
+    if (ua_options_from_json(o, opt, path, err)) goto out;
+    const ua_st_tensor *emb = ua_st_find(&f, "txt_enc.embed.weight");
+    if (!emb) { ua_fail(err, "%s: missing tensor 'txt_enc.embed.weight'", path); goto out; }
+    if (o->model.vocab_size <= 0 && emb->ndim == 2) o->model.vocab_size = (int)emb->shape[0];
+    if (ua_model_create(m, &o->model, err)) { ua_fail_prefix(err, "%s", path); goto out; }
+    for (int t = 0; t < m->n_tensors; t++) {
+        const ua_tensor_info *ti = &m->tensors[t];
+        const float *src = ua_st_get_f32(&f, ti->name, ti->ndim, ti->shape, err);
+        if (!src) goto out;
+        memcpy(m->params + ti->offset, src, ti->count * sizeof(float));
+    }
+    int has_moments = ua_st_find(&f, "optim.exp_avg.img_enc.fc.weight") != NULL;
+    if (has_moments && exp_avg && exp_avg_sq) {
+        *exp_avg = malloc(m->n_params * sizeof(float));
+        *exp_avg_sq = malloc(m->n_params * sizeof(float));
+        if (!*exp_avg || !*exp_avg_sq) { ua_fail(err, "%s: out of memory for the optimizer state", path); goto out; }
+        for (int pass = 1; pass <= 2; pass++)
+            for (int t = 0; t < m->n_tensors; t++) {
+                const ua_tensor_info *ti = &m->tensors[t];
+                char name[96];
+                snprintf(name, sizeof name, "%s%s", pass == 1 ? "optim.exp_avg." : "optim.exp_avg_sq.", ti->name);
+                const float *src = ua_st_get_f32(&f, name, ti->ndim, ti->shape, err);
+                if (!src) goto out;
+                memcpy((pass == 1 ? *exp_avg : *exp_avg_sq) + ti->offset, src, ti->count * sizeof(float));
+            }
+    }
+    if (st) {
+        memset(st, 0, sizeof *st);
+        long long epoch = 0, batch = 0, step = 0;
+        if (meta_ll(&f, "epoch", &epoch, path, err) || meta_ll(&f, "batch", &batch, path, err) ||
+            meta_ll(&f, "Eiters", &st->iters, path, err) || meta_ll(&f, "adam_step", &step, path, err))
+            goto out;
+        st->epoch = (int)epoch;
+        st->batch = (int)batch;
+        st->adam_step = step;
+        const char *best = ua_st_meta(&f, "best_rsum");
+        st->best_rsum = best ? strtod(best, NULL) : 0.0;
+        /* a SCAN checkpoint's epoch is the epoch just finished; ours is the one to run next */
+        const char *fmt = ua_st_meta(&f, "format");
+        if (!fmt || strcmp(fmt, "uarda-checkpoint-1") != 0) { st->epoch = 0; st->batch = 0; st->adam_step = 0; }
+    }
+    rc = 0;
+out:
+    if (rc) {
+        ua_model_free(m);
+        if (exp_avg) { free(*exp_avg); *exp_avg = NULL; }
+        if (exp_avg_sq) { free(*exp_avg_sq); *exp_avg_sq = NULL; }
+    }
+    ua_st_close(&f);
+    return rc;
+}

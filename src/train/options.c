@@ -1,0 +1,171 @@
+/* SCAN's options as JSON (checkpoint metadata "opt"). */
+#include "uarda/options.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ua_options_default(ua_options *o)
+{
+    memset(o, 0, sizeof *o);
+    ua_model_opt_default(&o->model);
+    snprintf(o->data_path, sizeof o->data_path, "./data/");
+    snprintf(o->data_name, sizeof o->data_name, "precomp");
+    snprintf(o->vocab_path, sizeof o->vocab_path, "./vocab/");
+    snprintf(o->logger_name, sizeof o->logger_name, "./runs/runX/log");
+    snprintf(o->model_name, sizeof o->model_name, "./runs/runX/checkpoint");
+    snprintf(o->precomp_enc_type, sizeof o->precomp_enc_type, "basic");
+    o->learning_rate = 2e-4;
+    o->grad_clip = 2.0;
+    o->num_epochs = 30;
+    o->batch_size = 128;
+    o->lr_update = 15;
+    o->log_step = 10;
+    o->val_step = 500;
+    o->workers = 10;
+    o->seed = 1;
+}
+
+char *ua_options_to_json(const ua_options *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    const ua_model_opt *m = &o->model;
+    cJSON_AddStringToObject(j, "data_path", o->data_path);
+    cJSON_AddStringToObject(j, "data_name", o->data_name);
+    cJSON_AddStringToObject(j, "vocab_path", o->vocab_path);
+    cJSON_AddNumberToObject(j, "margin", m->margin);
+    cJSON_AddNumberToObject(j, "num_epochs", o->num_epochs);
+    cJSON_AddNumberToObject(j, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(j, "word_dim", m->word_dim);
+    cJSON_AddNumberToObject(j, "embed_size", m->embed_size);
+    cJSON_AddNumberToObject(j, "grad_clip", o->grad_clip);
+    cJSON_AddNumberToObject(j, "num_layers", m->num_layers);
+    cJSON_AddNumberToObject(j, "learning_rate", o->learning_rate);
+    cJSON_AddNumberToObject(j, "lr_update", o->lr_update);
+    cJSON_AddNumberToObject(j, "workers", o->workers);
+    cJSON_AddNumberToObject(j, "log_step", o->log_step);
+    cJSON_AddNumberToObject(j, "val_step", o->val_step);
+    cJSON_AddStringToObject(j, "logger_name", o->logger_name);
+    cJSON_AddStringToObject(j, "model_name", o->model_name);
+    cJSON_AddBoolToObject(j, "max_violation", m->max_violation);
+    cJSON_AddNumberToObject(j, "img_dim", m->img_dim);
+    cJSON_AddBoolToObject(j, "no_imgnorm", m->no_imgnorm);
+    cJSON_AddBoolToObject(j, "no_txtnorm", m->no_txtnorm);
+    cJSON_AddStringToObject(j, "raw_feature_norm", ua_feature_norm_name(m->attn.norm));
+    cJSON_AddStringToObject(j, "agg_func", ua_agg_name(m->attn.agg));
+    cJSON_AddStringToObject(j, "cross_attn", ua_direction_name(m->attn.direction));
+    cJSON_AddStringToObject(j, "precomp_enc_type", o->precomp_enc_type);
+    cJSON_AddBoolToObject(j, "bi_gru", m->bi_gru);
+    cJSON_AddNumberToObject(j, "lambda_lse", m->attn.lambda_lse);
+    cJSON_AddNumberToObject(j, "lambda_softmax", m->attn.lambda_softmax);
+    cJSON_AddNumberToObject(j, "vocab_size", m->vocab_size);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static int get_num(const cJSON *j, const char *key, double *out, const char *name, ua_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (cJSON_IsBool(v)) { *out = cJSON_IsTrue(v); return 0; }
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return ua_fail(err, "%s: option \"%s\" is not a number", name, key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int get_int(const cJSON *j, const char *key, int *out, const char *name, ua_err *err)
+{
+    double d = *out;
+    if (get_num(j, key, &d, name, err)) return -1;
+    if (d != floor(d) || d < -2147483647.0 || d > 2147483647.0)
+        return ua_fail(err, "%s: option \"%s\" = %g is not an integer", name, key, d);
+    *out = (int)d;
+    return 0;
+}
+
+static int get_bool(const cJSON *j, const char *key, int *out, const char *name, ua_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (cJSON_IsBool(v)) { *out = cJSON_IsTrue(v); return 0; }
+    if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) { *out = (int)v->valuedouble; return 0; }
+    return ua_fail(err, "%s: option \"%s\" is not a boolean", name, key);
+}
+
+static int get_str(const cJSON *j, const char *key, char *out, size_t cap, const char *name, ua_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsString(v)) return ua_fail(err, "%s: option \"%s\" is not a string", name, key);
+    if (strlen(v->valuestring) >= cap) return ua_fail(err, "%s: option \"%s\" is too long", name, key);
+    snprintf(out, cap, "%s", v->valuestring);
+    return 0;
+}
+
+static int get_choice(const cJSON *j, const char *key, int (*parse)(const char *), int *out, const char *name, ua_err *err)
+{
+    char buf[64] = "";
+    if (get_str(j, key, buf, sizeof buf, name, err)) return -1;
+    if (!buf[0]) return 0;
+    int v = parse(buf);
+    if (v < 0) return ua_fail(err, "%s: option \"%s\" has the unknown value \"%s\"", name, key, buf);
+    *out = v;
+    return 0;
+}
+
+int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_err *err)
+{
+    cJSON *j = cJSON_Parse(json);
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return ua_fail(err, "%s: the \"opt\" metadata is not a JSON object", name);
+    }
+    ua_model_opt *m = &o->model;
+    int dir = m->attn.direction, norm = m->attn.norm, agg = m->attn.agg;
+    double seed = (double)o->seed;
+    int rc = get_str(j, "data_path", o->data_path, sizeof o->data_path, name, err) ||
+             get_str(j, "data_name", o->data_name, sizeof o->data_name, name, err) ||
+             get_str(j, "vocab_path", o->vocab_path, sizeof o->vocab_path, name, err) ||
+             get_str(j, "logger_name", o->logger_name, sizeof o->logger_name, name, err) ||
+             get_str(j, "model_name", o->model_name, sizeof o->model_name, name, err) ||
+             get_str(j, "precomp_enc_type", o->precomp_enc_type, sizeof o->precomp_enc_type, name, err) ||
+             get_num(j, "margin", &m->margin, name, err) ||
+             get_int(j, "num_epochs", &o->num_epochs, name, err) ||
+             get_int(j, "batch_size", &o->batch_size, name, err) ||
+             get_int(j, "word_dim", &m->word_dim, name, err) ||
+             get_int(j, "embed_size", &m->embed_size, name, err) ||
+             get_num(j, "grad_clip", &o->grad_clip, name, err) ||
+             get_int(j, "num_layers", &m->num_layers, name, err) ||
+             get_num(j, "learning_rate", &o->learning_rate, name, err) ||
+             get_int(j, "lr_update", &o->lr_update, name, err) ||
+             get_int(j, "workers", &o->workers, name, err) ||
+             get_int(j, "log_step", &o->log_step, name, err) ||
+             get_int(j, "val_step", &o->val_step, name, err) ||
+             get_bool(j, "max_violation", &m->max_violation, name, err) ||
+             get_int(j, "img_dim", &m->img_dim, name, err) ||
+             get_bool(j, "no_imgnorm", &m->no_imgnorm, name, err) ||
+             get_bool(j, "no_txtnorm", &m->no_txtnorm, name, err) ||
+             get_choice(j, "raw_feature_norm", ua_feature_norm_parse, &norm, name, err) ||
+             get_choice(j, "agg_func", ua_agg_parse, &agg, name, err) ||
+             get_choice(j, "cross_attn", ua_direction_parse, &dir, name, err) ||
+             get_bool(j, "bi_gru", &m->bi_gru, name, err) ||
+             get_num(j, "lambda_lse", &m->attn.lambda_lse, name, err) ||
+             get_num(j, "lambda_softmax", &m->attn.lambda_softmax, name, err) ||
+             get_int(j, "vocab_size", &m->vocab_size, name, err) ||
+             get_num(j, "seed", &seed, name, err)
+                 ? -1 : 0;
+    cJSON_Delete(j);
+    if (rc) return -1;
+    m->attn.direction = (ua_direction)dir;
+    m->attn.norm = (ua_feature_norm)norm;
+    m->attn.agg = (ua_agg)agg;
+    o->seed = (long long)seed;
+    if (strcmp(o->precomp_enc_type, "basic") != 0)
+        return ua_fail(err, "%s: precomp_enc_type \"%s\" is not supported (only \"basic\")", name, o->precomp_enc_type);
+    return 0;
+}
