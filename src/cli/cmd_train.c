@@ -52,7 +52,7 @@ int cmd_train(int argc, char **argv)
     ua_cli_model_flags_from(&o, &f);
     const char *data_path = o.data_path, *data_name = o.data_name, *vocab_path = o.vocab_path;
     const char *logger_name = "./runs/runX/log", *model_name = "./runs/runX/checkpoint", *resume = NULL;
-    int save_step = 0, threads = 0, max_steps = 0, quiet = 0;
+    int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0;
     ua_opt opts[] = {
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder", 0},
         {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
@@ -74,6 +74,7 @@ int cmd_train(int argc, char **argv)
         {"max-steps", UA_OPT_INT, &max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {"quiet", UA_OPT_BOOL, &quiet, NULL, "no progress line", 0},
+        {"debug-kill-after", UA_OPT_INT, &kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
@@ -222,6 +223,7 @@ int cmd_train(int argc, char **argv)
             int save_now = (save_step > 0 && state.iters % save_step == 0) || g_interrupted ||
                            (max_steps > 0 && state.iters >= max_steps);
             if (save_now && ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &err)) goto fail;
+            if (kill_after > 0 && state.iters == kill_after) raise(SIGKILL);
             if (g_interrupted) {
                 ua_progress_end(&prog);
                 fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", ckpt_path,
