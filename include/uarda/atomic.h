@@ -21,4 +21,9 @@ void ua_atomic_abort(ua_atomic_file *f);
 /* one-shot: write n bytes atomically */
 int  ua_write_file_atomic(const char *path, const void *data, size_t n, ua_err *err);
 
+/* mkdir -p: creates the folder and its parents; fails if the path exists and is no folder */
+int  ua_mkdir_p(const char *dir, ua_err *err);
+/* creates the folder that will hold the file `path` (nothing when path has no folder part) */
+int  ua_mkdir_parent(const char *path, ua_err *err);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "uarda/atomic.h"
 #include "uarda/batch.h"
 #include "uarda/checkpoint.h"
 #include "uarda/eval.h"
@@ -18,19 +19,6 @@
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
 
-static int mkdir_p(const char *path, ua_err *err)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return ua_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return ua_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
-    return 0;
-}
 
 static cJSON *recall_json(const char *event, int epoch, long long iters, const ua_recall *r)
 {
@@ -170,7 +158,7 @@ int cmd_train(int argc, char **argv)
     }
     grads = malloc(m.n_params * sizeof(float));
     if (!exp_avg || !exp_avg_sq || !grads) { ua_fail(&err, "out of memory for %zu parameters", m.n_params); goto fail; }
-    if (mkdir_p(model_name, &err) || mkdir_p(logger_name, &err)) goto fail;
+    if (ua_mkdir_p(model_name, &err) || ua_mkdir_p(logger_name, &err)) goto fail;
     if (ua_batcher_init(&batcher, train.n_items, o.batch_size, 1, (uint64_t)o.seed, &err)) goto fail;
     if (!(w = ua_step_work_new(&m, o.batch_size, train.caps.max_len, train.n_regions, &err))) goto fail;
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "uarda/atomic.h"
 #include "uarda/precomp.h"
 #include "uarda/tokenize.h"
 #include "uarda/vocab.h"
@@ -136,7 +137,7 @@ int cmd_vocab(int argc, char **argv)
     for (int i = 0; i < n_wc; i++)
         if (ua_vocab_add(&out, wc[i].word, &err) < 0) { ua_cli_error("vocab", &err); goto done; }
     const char *target = output ? output : vocab_file;
-    if (ua_vocab_save(&out, target, &err)) { ua_cli_error("vocab", &err); goto done; }
+    if (ua_mkdir_parent(target, &err) || ua_vocab_save(&out, target, &err)) { ua_cli_error("vocab", &err); goto done; }
     printf("%s: %d words (%d distinct tokens seen, threshold %d)\n", target, out.n, all.n - 4, threshold);
     rc = 0;
 done:

@@ -563,29 +563,6 @@ int ua_synth_image_layout(const ua_synth_config *cfg, ua_synth_split split, long
 /* ------------------------------------------------------------------------------------------ */
 /* Files */
 
-static int mkdir_p(const char *dir, ua_err *err)
-{
-    if (!*dir) return ua_fail(err, "synth: empty folder name");
-    char *p = strdup(dir);
-    if (!p) return ua_fail(err, "%s: out of memory", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != 0) continue;
-        char c = *s;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            ua_fail(err, "%s: cannot create folder: %s", p, strerror(e));
-            free(p);
-            return -1;
-        }
-        *s = c;
-        if (!c) break;
-    }
-    free(p);
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return ua_fail(err, "%s: exists and is not a folder", dir);
-    return 0;
-}
 
 static char *split_file(const char *dir, ua_synth_split split, const char *suffix, ua_err *err)
 {
@@ -728,12 +705,12 @@ static int write_readme(const ua_synth_config *c, const char *dir, const char *v
 int ua_synth_write(const ua_synth_config *cfg, const char *data_dir, const char *vocab_file, ua_err *err)
 {
     if (ua_synth_check(cfg, err)) return -1;
-    if (mkdir_p(data_dir, err)) return -1;
+    if (ua_mkdir_p(data_dir, err)) return -1;
     const char *slash = strrchr(vocab_file, '/');
     if (slash && slash != vocab_file) {
         char *parent = strndup(vocab_file, (size_t)(slash - vocab_file));
         if (!parent) return ua_fail(err, "%s: out of memory", vocab_file);
-        int rc = mkdir_p(parent, err);
+        int rc = ua_mkdir_p(parent, err);
         free(parent);
         if (rc) return -1;
     }

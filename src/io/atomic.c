@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,4 +148,39 @@ int ua_write_file_atomic(const char *path, const void *data, size_t n, ua_err *e
         return ua_fail(err, "%s: writing %zu bytes failed: %s", path, n, strerror(e));
     }
     return ua_atomic_commit(&f, err);
+}
+
+int ua_mkdir_p(const char *dir, ua_err *err)
+{
+    if (!*dir) return ua_fail(err, "empty folder name");
+    char *p = strdup(dir);
+    if (!p) return ua_fail(err, "%s: out of memory", dir);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != 0) continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            int e = errno;
+            ua_fail(err, "%s: cannot create folder: %s", p, strerror(e));
+            free(p);
+            return -1;
+        }
+        *s = c;
+        if (!c) break;
+    }
+    free(p);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return ua_fail(err, "%s: exists and is not a folder", dir);
+    return 0;
+}
+
+int ua_mkdir_parent(const char *path, ua_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    char *dir = strndup(path, (size_t)(slash - path));
+    if (!dir) return ua_fail(err, "%s: out of memory", path);
+    int rc = ua_mkdir_p(dir, err);
+    free(dir);
+    return rc;
 }
