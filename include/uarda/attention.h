@@ -13,7 +13,22 @@
  *   |a_q|    = sqrt(A[.][q]^T G A[.][q])
  *   R_q      = num_q / max(|query_q| |a_q|, 1e-8)       (SCAN's cosine: the clamp is on the product)
  *   score    = agg_q(R_q)                               (LogSumExp / Mean / Max / Sum)
- * This is the one place these formulas live; training and evaluation both call it. */
+ * This is the one place these formulas live; training and evaluation both call it.
+ *
+ * UARDA (threshold t = cfg->threshold; spec uarda.md 4.3/4.4), all comparisons strict ">":
+ *   relevant(q) = irr == scan ? 1 : max_c S[c][q] > t
+ *   M[c][q]     = mask == hard ? S[c][q] > t : 1
+ *   Z[c][q]     = clip == uarda ? max(S[c][q] - t, 0)
+ *                 : (clipped_* norms ? LeakyReLU_0.1(S[c][q]) : S[c][q])
+ *   P[c][.]     = the normalisation part of raw_feature_norm (l2 / l1 / softmax / none) of Z[c][.]
+ *   logit       = lambda_softmax * (logit == raw ? S[c][q] : P[c][q])
+ *   A[.][q]     = M[.][q] exp(logit) / sum_c M[c][q] exp(logit)        (relevant q only)
+ *   R_q         = relevant(q) ? num_q / max(|query_q| |a_q|, 1e-8)      (as above, over M)
+ *                 : irr == zero ? 0 : max_c S[c][q] - t                   (irr == neg)
+ *   score       = agg over ALL q (the count is fixed: irrelevant queries count)
+ * The masks and relevance flags are constants for the backward; irr == neg routes its gradient
+ * to the first maximal context item. With skip on, irrelevant queries and masked entries are
+ * never visited: the scores are the same bits as with skip off. */
 #ifndef UARDA_ATTENTION_H
 #define UARDA_ATTENTION_H
 
@@ -28,18 +43,39 @@ typedef enum {
 
 typedef enum { UA_AGG_LOGSUMEXP = 0, UA_AGG_MEAN, UA_AGG_MAX, UA_AGG_SUM } ua_agg;
 
+/* UARDA's switches (spec uarda.md 4.3-4.4). SCAN is clip=scan, mask=off, irr=scan. */
+typedef enum { UA_CLIP_SCAN = 0, UA_CLIP_UARDA } ua_clip_mode;       /* LeakyReLU(0.1) | max(S - t, 0) */
+typedef enum { UA_MASK_OFF = 0, UA_MASK_HARD } ua_mask_mode;         /* attend to all | only S > t     */
+typedef enum { UA_LOGIT_SCANLIKE = 0, UA_LOGIT_RAW } ua_logit_mode;  /* lambda * normed | lambda * S   */
+typedef enum { UA_IRR_SCAN = 0, UA_IRR_ZERO, UA_IRR_NEG } ua_irr_mode; /* irrelevant query scores      */
+
 typedef struct ua_attn_cfg {
     ua_direction direction;
     ua_feature_norm norm;
     ua_agg agg;
     double lambda_softmax;   /* lambda_1 */
     double lambda_lse;       /* lambda_2 */
+    /* UARDA (all zero = SCAN) */
+    ua_clip_mode clip;
+    ua_mask_mode mask;
+    ua_logit_mode logit;
+    ua_irr_mode irr;
+    double threshold;        /* t: the relevance threshold in force (t_tr in training, t_te at test) */
+    int skip;                /* evaluation: skip irrelevant queries and masked entries (exact) */
 } ua_attn_cfg;
 
 /* name <-> enum, with SCAN's spellings ("t2i", "clipped_l2norm", "LogSumExp"); -1 if unknown */
 int ua_direction_parse(const char *s);
 int ua_feature_norm_parse(const char *s);
 int ua_agg_parse(const char *s);
+int ua_clip_parse(const char *s);      /* "scan" | "uarda" */
+int ua_mask_parse(const char *s);      /* "off" | "hard" */
+int ua_logit_parse(const char *s);     /* "scanlike" | "raw" */
+int ua_irr_parse(const char *s);       /* "scan" | "zero" | "neg" */
+const char *ua_clip_name(ua_clip_mode m);
+const char *ua_mask_name(ua_mask_mode m);
+const char *ua_logit_name(ua_logit_mode m);
+const char *ua_irr_name(ua_irr_mode m);
 const char *ua_direction_name(ua_direction d);
 const char *ua_feature_norm_name(ua_feature_norm n);
 const char *ua_agg_name(ua_agg a);
@@ -57,6 +93,10 @@ float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, s
 void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                            const float *G, const float *qn, float d_score, float *dS, float *dG, float *dqn,
                            float *work);
+
+/* After ua_attn_pair_forward on `work`: the attention weights A[c][q] (row-major c x q; the
+ * columns of irrelevant queries are undefined) */
+const float *ua_attn_pair_weights(const float *work, int c, int q);
 
 /* Double-precision twins, for finite-difference gradient checks and exactness tests. */
 double ua_attn_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,

@@ -29,6 +29,9 @@
 #undef LOG
 #undef SQRT
 
+/* the work layout is P | A | ... (attention_pair.inc) */
+const float *ua_attn_pair_weights(const float *work, int c, int q) { return work + (size_t)c * (size_t)q; }
+
 size_t ua_attn_pair_work(int c, int q) { return 3 * (size_t)c * (size_t)q + 4 * (size_t)q; }
 
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
@@ -67,7 +70,20 @@ static int find(const char *const *names, int n, const char *s)
     return -1;
 }
 
+static const char *const CLIPS[] = {"scan", "uarda"};
+static const char *const MASKS[] = {"off", "hard"};
+static const char *const LOGITS[] = {"scanlike", "raw"};
+static const char *const IRRS[] = {"scan", "zero", "neg"};
+
 int ua_direction_parse(const char *s) { return find(DIRECTIONS, 2, s); }
+int ua_clip_parse(const char *s) { return find(CLIPS, 2, s); }
+int ua_mask_parse(const char *s) { return find(MASKS, 2, s); }
+int ua_logit_parse(const char *s) { return find(LOGITS, 2, s); }
+int ua_irr_parse(const char *s) { return find(IRRS, 3, s); }
+const char *ua_clip_name(ua_clip_mode m) { return CLIPS[m]; }
+const char *ua_mask_name(ua_mask_mode m) { return MASKS[m]; }
+const char *ua_logit_name(ua_logit_mode m) { return LOGITS[m]; }
+const char *ua_irr_name(ua_irr_mode m) { return IRRS[m]; }
 int ua_feature_norm_parse(const char *s) { return find(NORMS, 7, s); }
 int ua_agg_parse(const char *s) { return find(AGGS, 4, s); }
 const char *ua_direction_name(ua_direction d) { return DIRECTIONS[d]; }

@@ -7,7 +7,7 @@ S=${UARDA_SHARED:-../shared}
 T=$(mktemp -d /tmp/uarda-test-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-"$B" synth --preset tiny --testall --data-path "$T/data" --vocab-path "$T/vocab" >/dev/null
+"$B" synth --preset tiny --testall --n-testall 100 --data-path "$T/data" --vocab-path "$T/vocab" >/dev/null
 common=(--data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 24 --word-dim 12
         --batch-size 32 --num-epochs 2 --val-step 0 --threads 2 --quiet)
 "$B" train "${common[@]}" --model-name "$T/t2i" --logger-name "$T/t2i" 2>/dev/null
@@ -28,7 +28,7 @@ two=$("$B" eval --checkpoint "$T/t2i/model_best.safetensors" --checkpoint "$T/t2
 "$B" eval --checkpoint "$T/t2i/model_best.safetensors" --checkpoint "$T/i2t/model_best.safetensors" --split test | grep -q "ensemble" \
     || fail "ensemble of t2i and i2t"
 fold=$("$B" eval --checkpoint "$T/t2i/model_best.safetensors" --split testall --fold5)
-grep -q "5 folds of 1K" <<<"$fold" && grep -q "1000 images x 5000 captions per fold" <<<"$fold" || fail "fold5: $fold"
+grep -q "5 folds of 1K" <<<"$fold" && grep -q "20 images x 100 captions per fold" <<<"$fold" || fail "fold5: $fold"
 "$B" eval --checkpoint "$T/t2i/model_best.safetensors" --split test --fold5 >/dev/null 2>&1 && fail "--fold5 on 16 images must fail cleanly"
 
 # score: [images, captions] float32
