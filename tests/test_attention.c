@@ -90,7 +90,7 @@ static double direct_score(const ua_attn_cfg *cfg, const pair_data *p, double *R
 
 static ua_attn_cfg cfg_of(int norm, int agg)
 {
-    ua_attn_cfg cfg = {UA_T2I, (ua_feature_norm)norm, (ua_agg)agg, 9.0, 6.0};
+    ua_attn_cfg cfg = {.direction = UA_T2I, .norm = (ua_feature_norm)norm, .agg = (ua_agg)agg, .lambda_softmax = 9.0, .lambda_lse = 6.0};
     return cfg;
 }
 
