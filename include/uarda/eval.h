@@ -51,4 +51,29 @@ int ua_split_similarity(const ua_model *const *models, int n_models, const ua_sp
 int ua_evaluate_split(const ua_model *const *models, int n_models, const ua_split *s, int fold5, ua_recall *r,
                       ua_err *err);
 
+/* ---- similarity samples and attention maps (uarda plot) ------------------------------------ */
+
+/* Word-side similarity samples, as UARDA's threshold estimator sees them (spec uarda.md 4.7):
+ * for each of the first max_captions captions in use (<= 0: all) and each of its tokens
+ * (<start>/<end> included: the model attends with them too), the max over the regions of the
+ * dot product u_w . v_r with the caption's own image (pos: relevant) and with the next image,
+ * (i + 1) % n_images (neg: irrelevant; deterministic). n_pos = n_neg; *pos, *neg malloc'ed.
+ * Needs two images or more. */
+int ua_relevance_samples(const ua_model *m, const ua_split *s, int max_captions, float **pos, int *n_pos,
+                         float **neg, int *n_neg, ua_err *err);
+
+/* The matched-pair samples of ua_relevance_samples (without <start>/<end>), split by a grounding
+ * file (<split>_caps_grounding.txt: one line per caption, one 0/1 per token): grounded (1) vs
+ * ungrounded (0) words. Malformed files are errors naming the line. */
+int ua_grounding_samples(const ua_model *m, const ua_split *s, const char *grounding_path, int max_captions,
+                         float **grounded, int *n_grounded, float **ungrounded, int *n_ungrounded, ua_err *err);
+
+/* The attention of caption `caption`'s words over its own image's regions, computed by the
+ * pair kernel (ua_attn_pair_forward) with cfg in the t2i arrangement whatever cfg->direction
+ * says (context = regions, query = words): attn[w * R + r] (malloc'ed, words x regions,
+ * <start>/<end> included); the rows of irrelevant words (cfg->irr != scan and max_r S <= t)
+ * are NaN. max_sim[w] = max_r u_w . v_r (malloc'ed). */
+int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua_attn_cfg *cfg, float **attn,
+                     float **max_sim, int *n_words, int *n_regions, ua_err *err);
+
 #endif

@@ -13,6 +13,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Parses argv against spec; returns -1 to go on, else the exit status to return now
  * (0 after --help, 2 after a usage error, which it prints). */

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"eval",     cmd_eval,     "recall table of a checkpoint (or an ensemble) on a split"},
     {"score",    cmd_score,    "similarity matrix of given region features and captions"},
     {"bench",    cmd_bench,    "measure speed: training step, evaluation, SGEMM peak"},
+    {"plot",     cmd_plot,     "pictures: similarity histograms, training curves, attention maps"},
 };
 
 static void usage(FILE *f)
