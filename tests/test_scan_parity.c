@@ -85,6 +85,8 @@ static void check_step_file(const char *path, double *worst_fwd, double *worst_g
     if (ua_options_from_json(&o, opt, path, &err)) fail_msg("%s", err.msg);
     ua_model m;
     if (ua_model_create(&m, &o.model, &err)) fail_msg("%s: %s", path, err.msg);
+    /* UARDA fixtures fix the threshold (t_mode fixed); SCAN's leave it unused */
+    m.opt.attn.threshold = o.rel.t_mode == UA_T_FIXED ? o.rel.t_fixed : 0.0;
     load_params(&f, &m, path);
     inputs in;
     read_inputs(&f, &o, &in);
@@ -133,25 +135,37 @@ static void check_step_file(const char *path, double *worst_fwd, double *worst_g
     ua_st_close(&f);
 }
 
-static void test_every_step_fixture(void **state)
+static int check_folder(const char *folder)
 {
-    (void)state;
-    DIR *d = opendir(FIXTURES);
-    if (!d) fail_msg("cannot open %s (run the tests from the repository root)", FIXTURES);
+    DIR *d = opendir(folder);
+    if (!d) fail_msg("cannot open %s (run the tests from the repository root)", folder);
     struct dirent *de;
     int n = 0;
     double worst_fwd = 0, worst_grad = 0;
     char path[1024];
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, "step_", 5) != 0 || !strstr(de->d_name, ".safetensors")) continue;
-        snprintf(path, sizeof path, "%s/%s", FIXTURES, de->d_name);
+        snprintf(path, sizeof path, "%s/%s", folder, de->d_name);
         check_step_file(path, &worst_fwd, &worst_grad);
         n++;
     }
     closedir(d);
-    printf("%d step fixtures agree: worst forward %.2g, worst gradient/update %.2g\n", n, worst_fwd, worst_grad);
-    /* 7 norms x 4 aggregations x 2 directions, plus the extra configurations */
-    assert_true(n >= 56);
+    printf("%s: %d step fixtures agree: worst forward %.2g, worst gradient/update %.2g\n", folder, n, worst_fwd, worst_grad);
+    return n;
+}
+
+/* SCAN (with the default --model scan): 7 norms x 4 aggregations x 2 directions + extras */
+static void test_every_step_fixture(void **state)
+{
+    (void)state;
+    assert_true(check_folder(FIXTURES) >= 56);
+}
+
+/* UARDA's thresholded attention (tools/uarda_reference.py): every switch, both directions */
+static void test_every_uarda_step_fixture(void **state)
+{
+    (void)state;
+    assert_true(check_folder("tests/fixtures/uarda") >= 22);
 }
 
 static void test_recall_fixtures(void **state)
@@ -215,6 +229,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_step_fixture),
+        cmocka_unit_test(test_every_uarda_step_fixture),
         cmocka_unit_test(test_recall_fixtures),
         cmocka_unit_test(test_converted_checkpoint),
     };

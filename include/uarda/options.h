@@ -5,6 +5,7 @@
 
 #include "uarda/error.h"
 #include "uarda/model.h"
+#include "uarda/relevance.h"
 
 typedef struct ua_options {
     ua_model_opt model;          /* img_dim ... margin, max_violation, vocab_size */
@@ -13,7 +14,17 @@ typedef struct ua_options {
     double learning_rate, grad_clip;
     int num_epochs, batch_size, lr_update, log_step, val_step, workers;
     long long seed;
+    /* UARDA: "scan" (default: SCAN exactly) or "uarda" (presets the faithful setting, spec A3);
+     * the attention switches are model.attn.{clip, mask, logit, irr}; the threshold's are rel */
+    char model_kind[16];
+    ua_relevance_cfg rel;
 } ua_options;
+
+/* --model uarda: clip uarda, mask hard, irr zero, t_mode adaptive, t_est naaf_compat,
+ * t_test safe, sep none (spec uarda.md A3). --model scan: clip scan, mask off, irr scan, t zero. */
+int ua_options_apply_model_kind(ua_options *o, const char *kind);
+/* 1 when the attention uses a threshold at all (any UARDA switch on) */
+int ua_options_thresholded(const ua_options *o);
 
 /* uarda's training defaults: SCAN's, with the Flickr30K t2i AVG recipe (max_violation, bi_gru,
  * agg_func Mean, lambda_softmax 9) */

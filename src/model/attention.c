@@ -5,6 +5,9 @@
 #include <math.h>
 #include <string.h>
 
+/* longest context list the skip path keeps on the stack (regions or caption words) */
+#define UA_ATTN_SKIP_MAX 1024
+
 #define REAL float
 #define SUFFIX _f32
 #define EXP expf
@@ -32,7 +35,7 @@
 /* the work layout is P | A | ... (attention_pair.inc) */
 const float *ua_attn_pair_weights(const float *work, int c, int q) { return work + (size_t)c * (size_t)q; }
 
-size_t ua_attn_pair_work(int c, int q) { return 3 * (size_t)c * (size_t)q + 4 * (size_t)q; }
+size_t ua_attn_pair_work(int c, int q) { return 3 * (size_t)c * (size_t)q + 7 * (size_t)q; }
 
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                            const float *G, const float *qn, float *R, float *work)

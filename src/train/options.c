@@ -26,6 +26,38 @@ void ua_options_default(ua_options *o)
     o->val_step = 500;
     o->workers = 10;
     o->seed = 1;
+    ua_relevance_cfg_default(&o->rel);
+    ua_options_apply_model_kind(o, "scan");
+}
+
+int ua_options_apply_model_kind(ua_options *o, const char *kind)
+{
+    if (strcmp(kind, "scan") == 0) {
+        o->model.attn.clip = UA_CLIP_SCAN;
+        o->model.attn.mask = UA_MASK_OFF;
+        o->model.attn.logit = UA_LOGIT_SCANLIKE;
+        o->model.attn.irr = UA_IRR_SCAN;
+        o->rel.t_mode = UA_T_ZERO;
+    } else if (strcmp(kind, "uarda") == 0) {
+        o->model.attn.clip = UA_CLIP_UARDA;
+        o->model.attn.mask = UA_MASK_HARD;
+        o->model.attn.logit = UA_LOGIT_SCANLIKE;
+        o->model.attn.irr = UA_IRR_ZERO;
+        o->rel.t_mode = UA_T_ADAPTIVE;
+        o->rel.t_est = UA_T_EST_NAAF_COMPAT;
+        o->rel.t_test = UA_T_TEST_SAFE;
+        o->rel.sep = UA_SEP_NONE;
+    } else {
+        return -1;
+    }
+    snprintf(o->model_kind, sizeof o->model_kind, "%s", kind);
+    return 0;
+}
+
+int ua_options_thresholded(const ua_options *o)
+{
+    const ua_attn_cfg *a = &o->model.attn;
+    return a->clip != UA_CLIP_SCAN || a->mask != UA_MASK_OFF || a->irr != UA_IRR_SCAN || a->logit != UA_LOGIT_SCANLIKE;
 }
 
 char *ua_options_to_json(const ua_options *o)
@@ -63,6 +95,12 @@ char *ua_options_to_json(const ua_options *o)
     cJSON_AddNumberToObject(j, "lambda_softmax", m->attn.lambda_softmax);
     cJSON_AddNumberToObject(j, "vocab_size", m->vocab_size);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddStringToObject(j, "model", o->model_kind);
+    cJSON_AddStringToObject(j, "clip", ua_clip_name(m->attn.clip));
+    cJSON_AddStringToObject(j, "mask", ua_mask_name(m->attn.mask));
+    cJSON_AddStringToObject(j, "logit", ua_logit_name(m->attn.logit));
+    cJSON_AddStringToObject(j, "irr", ua_irr_name(m->attn.irr));
+    ua_relevance_cfg_to_cjson(&o->rel, j);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -127,6 +165,7 @@ int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_e
     }
     ua_model_opt *m = &o->model;
     int dir = m->attn.direction, norm = m->attn.norm, agg = m->attn.agg;
+    int clip = m->attn.clip, mask = m->attn.mask, logit = m->attn.logit, irr = m->attn.irr;
     double seed = (double)o->seed;
     int rc = get_str(j, "data_path", o->data_path, sizeof o->data_path, name, err) ||
              get_str(j, "data_name", o->data_name, sizeof o->data_name, name, err) ||
@@ -157,13 +196,25 @@ int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_e
              get_num(j, "lambda_lse", &m->attn.lambda_lse, name, err) ||
              get_num(j, "lambda_softmax", &m->attn.lambda_softmax, name, err) ||
              get_int(j, "vocab_size", &m->vocab_size, name, err) ||
-             get_num(j, "seed", &seed, name, err)
+             get_num(j, "seed", &seed, name, err) ||
+             get_str(j, "model", o->model_kind, sizeof o->model_kind, name, err) ||
+             get_choice(j, "clip", ua_clip_parse, &clip, name, err) ||
+             get_choice(j, "mask", ua_mask_parse, &mask, name, err) ||
+             get_choice(j, "logit", ua_logit_parse, &logit, name, err) ||
+             get_choice(j, "irr", ua_irr_parse, &irr, name, err) ||
+             ua_relevance_cfg_from_cjson(&o->rel, j, name, err)
                  ? -1 : 0;
     cJSON_Delete(j);
     if (rc) return -1;
     m->attn.direction = (ua_direction)dir;
     m->attn.norm = (ua_feature_norm)norm;
     m->attn.agg = (ua_agg)agg;
+    m->attn.clip = (ua_clip_mode)clip;
+    m->attn.mask = (ua_mask_mode)mask;
+    m->attn.logit = (ua_logit_mode)logit;
+    m->attn.irr = (ua_irr_mode)irr;
+    if (m->attn.irr == UA_IRR_SCAN && m->attn.mask == UA_MASK_HARD)
+        return ua_fail(err, "%s: irr \"scan\" needs mask \"off\" (a fully masked query has no attention)", name);
     o->seed = (long long)seed;
     if (strcmp(o->precomp_enc_type, "basic") != 0)
         return ua_fail(err, "%s: precomp_enc_type \"%s\" is not supported (only \"basic\")", name, o->precomp_enc_type);
