@@ -703,9 +703,11 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
         cairo_stroke(cr);
         const char *name = scan ? "t = 0" : k == 0 ? "t_tr" : "t_te";
         double ty = a.y + a.h - 18 - (near && k == 1 ? 16 : 0);
-        /* put the name on the side away from the legend */
-        int left_side = right ? 1 : 0;
+        /* put the name on the side away from the legend, if it fits there */
         double tw = text_w(cr, name, 10.5, 1);
+        int left_side = right ? 1 : 0;
+        if (left_side && x - tw - 8 < a.x) left_side = 0;
+        else if (!left_side && x + tw + 8 > a.x + a.w) left_side = 1;
         cairo_rectangle(cr, left_side ? x - tw - 8 : x + 3, ty - 7, tw + 5, 14);
         cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
         cairo_fill(cr);
