@@ -97,7 +97,7 @@ static ua_attn_cfg cfg_of(int norm, int agg)
 static void test_gram_form_equals_direct_formula(void **state)
 {
     (void)state;
-    double work[3 * C * Q + 7 * Q];
+    double work[4 * C * Q + 7 * Q + 2 * C];
     for (int seed = 1; seed <= 3; seed++) {
         pair_data p;
         make_pair(&p, (uint64_t)seed);
@@ -115,7 +115,7 @@ static void test_gram_form_equals_direct_formula(void **state)
                 assert_true(fabs(s1 - s3) < 1e-12);
                 assert_true(s1 == s2);
                 /* the float kernel agrees with the double one */
-                float Sf[C * Q], Gf[C * C], qnf[Q], Rf[Q], workf[3 * C * Q + 7 * Q];
+                float Sf[C * Q], Gf[C * C], qnf[Q], Rf[Q], workf[4 * C * Q + 7 * Q + 2 * C];
                 for (int i = 0; i < C * Q; i++) Sf[i] = (float)p.S[i];
                 for (int i = 0; i < C * C; i++) Gf[i] = (float)p.G[i];
                 for (int i = 0; i < Q; i++) qnf[i] = (float)p.qn[i];
@@ -128,7 +128,7 @@ static void test_gram_form_equals_direct_formula(void **state)
 /* central differences of the double kernel against its analytic backward */
 static void check_gradients(const ua_attn_cfg *cfg, pair_data *p, int transposed)
 {
-    double work[3 * C * Q + 7 * Q];
+    double work[4 * C * Q + 7 * Q + 2 * C];
     double *S = transposed ? p->St : p->S;
     size_t s_c = transposed ? 1 : Q, s_q = transposed ? C : 1;
     double dS[C * Q], dG[C * C] = {0}, dqn[Q] = {0};
@@ -180,9 +180,9 @@ static void test_float_backward(void **state)
     for (int norm = 0; norm < 7; norm++)
         for (int agg = 0; agg < 4; agg++) {
             ua_attn_cfg cfg = cfg_of(norm, agg);
-            double work[3 * C * Q + 7 * Q], dS[C * Q], dG[C * C] = {0}, dqn[Q] = {0};
+            double work[4 * C * Q + 7 * Q + 2 * C], dS[C * Q], dG[C * C] = {0}, dqn[Q] = {0};
             ua_attn_pair_backward_f64(&cfg, p.S, Q, 1, C, Q, p.G, p.qn, 1.0, dS, dG, dqn, work);
-            float Sf[C * Q], Gf[C * C], qnf[Q], workf[3 * C * Q + 7 * Q], dSf[C * Q], dGf[C * C] = {0}, dqnf[Q] = {0};
+            float Sf[C * Q], Gf[C * C], qnf[Q], workf[4 * C * Q + 7 * Q + 2 * C], dSf[C * Q], dGf[C * C] = {0}, dqnf[Q] = {0};
             for (int i = 0; i < C * Q; i++) Sf[i] = (float)p.S[i];
             for (int i = 0; i < C * C; i++) Gf[i] = (float)p.G[i];
             for (int i = 0; i < Q; i++) qnf[i] = (float)p.qn[i];

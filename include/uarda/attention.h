@@ -94,8 +94,8 @@ void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, s
                            const float *G, const float *qn, float d_score, float *dS, float *dG, float *dqn,
                            float *work);
 
-/* After ua_attn_pair_forward on `work`: the attention weights A[c][q] (row-major c x q; the
- * columns of irrelevant queries are undefined) */
+/* After ua_attn_pair_forward on `work`: the attention weights, query-major: A[q * c + ci] is
+ * the weight of context item ci for query q (rows of irrelevant queries are 0) */
 const float *ua_attn_pair_weights(const float *work, int c, int q);
 
 /* Double-precision twins, for finite-difference gradient checks and exactness tests. */

@@ -32,10 +32,10 @@
 #undef LOG
 #undef SQRT
 
-/* the work layout is P | A | ... (attention_pair.inc) */
-const float *ua_attn_pair_weights(const float *work, int c, int q) { return work + (size_t)c * (size_t)q; }
+/* the work layout is X | P | A | ... (attention_pair.inc), A query-major */
+const float *ua_attn_pair_weights(const float *work, int c, int q) { return work + 2 * (size_t)c * (size_t)q; }
 
-size_t ua_attn_pair_work(int c, int q) { return 3 * (size_t)c * (size_t)q + 7 * (size_t)q; }
+size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 2 * (size_t)c; }
 
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                            const float *G, const float *qn, float *R, float *work)

@@ -68,11 +68,17 @@ static float norm_of(const float *x, int d)
 void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w)
 {
-    const size_t ldS = (size_t)n_cap * L;
-    /* S[i*R + r][j*L + t] = <v_ir, u_jt> */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
-                0.0f, w->S, (int)ldS);
-    if (cfg->direction == UA_T2I) {
+    /* The block's dot products, laid out so that each pair's context items are contiguous:
+     * t2i (context = regions): S[j*L + t][i*R + r];  i2t (context = words): S[i*R + r][j*L + t] */
+    const int t2i = cfg->direction == UA_T2I;
+    const size_t ldS = t2i ? (size_t)n_img * R : (size_t)n_cap * L;
+    if (t2i)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
+                    0.0f, w->S, (int)ldS);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
+                    0.0f, w->S, (int)ldS);
+    if (t2i) {
         for (int i = 0; i < n_img; i++) {
             const float *V = img_emb + (size_t)i * R * E;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, V, E, V, E, 0.0f,
@@ -93,14 +99,13 @@ void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_im
     for (int i = 0; i < n_img; i++)
         for (int j = 0; j < n_cap; j++) {
             float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
-            const float *Sij = w->S + (size_t)i * R * ldS + (size_t)j * L;
             float s;
-            if (cfg->direction == UA_T2I)
-                s = ua_attn_pair_forward(cfg, Sij, ldS, 1, R, lengths[j], w->gram + (size_t)i * R * R,
-                                         w->qn + (size_t)j * L, NULL, work);
+            if (t2i)
+                s = ua_attn_pair_forward(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
+                                         w->gram + (size_t)i * R * R, w->qn + (size_t)j * L, NULL, work);
             else
-                s = ua_attn_pair_forward(cfg, Sij, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
-                                         w->qn + (size_t)i * R, NULL, work);
+                s = ua_attn_pair_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
+                                         w->gram + (size_t)j * L * L, w->qn + (size_t)i * R, NULL, work);
             scores[(size_t)i * ld + j] = s;
         }
 }
@@ -109,9 +114,10 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
                            int n_cap, int L, const int *lengths, int E, const float *d_scores, size_t ld,
                            float *d_img_emb, float *d_cap_emb, ua_sim_work *w)
 {
-    const size_t ldS = (size_t)n_cap * L;
-    memset(w->dS, 0, (size_t)n_img * R * ldS * sizeof(float));
-    if (cfg->direction == UA_T2I) {
+    const int t2i = cfg->direction == UA_T2I;
+    const size_t ldS = t2i ? (size_t)n_img * R : (size_t)n_cap * L;
+    memset(w->dS, 0, (size_t)n_img * R * (size_t)n_cap * L * sizeof(float));
+    if (t2i) {
         /* one image per task: its Gram gradient and its row of partial word-norm gradients are private */
         const size_t part = (size_t)n_cap * L;
         #pragma omp parallel for schedule(dynamic, 1)
@@ -121,8 +127,8 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
             memset(dG, 0, (size_t)R * R * sizeof(float));
             memset(dqn, 0, part * sizeof(float));
             for (int j = 0; j < n_cap; j++) {
-                size_t o = (size_t)i * R * ldS + (size_t)j * L;
-                ua_attn_pair_backward(cfg, w->S + o, ldS, 1, R, lengths[j], w->gram + (size_t)i * R * R,
+                size_t o = (size_t)j * L * ldS + (size_t)i * R;
+                ua_attn_pair_backward(cfg, w->S + o, 1, ldS, R, lengths[j], w->gram + (size_t)i * R * R,
                                       w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o, dG,
                                       dqn + (size_t)j * L, work);
             }
@@ -143,12 +149,18 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
             }
         }
     }
-    /* dV += dS U, dU += dS^T V */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb, E,
-                1.0f, d_img_emb, E);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb, E,
-                1.0f, d_cap_emb, E);
-    if (cfg->direction == UA_T2I) {
+    if (t2i) {  /* dS is [words, regions]: dU += dS V, dV += dS^T U */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
+                    E, 1.0f, d_cap_emb, E);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb,
+                    E, 1.0f, d_img_emb, E);
+    } else {    /* dS is [regions, words]: dV += dS U, dU += dS^T V */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb,
+                    E, 1.0f, d_img_emb, E);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
+                    E, 1.0f, d_cap_emb, E);
+    }
+    if (t2i) {
         /* G_i = V_i V_i^T: dV_i += (dG + dG^T) V_i */
         for (int i = 0; i < n_img; i++) {
             float *dG = w->dgram + (size_t)i * R * R;
