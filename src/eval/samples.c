@@ -214,7 +214,7 @@ int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua
             if (S[(size_t)r * L + w] > best) best = S[(size_t)r * L + w];
         mx[w] = best;
         int relevant = c.irr == UA_IRR_SCAN || best > (float)c.threshold;
-        for (int r = 0; r < R; r++) A[(size_t)w * R + r] = relevant ? W[(size_t)r * L + w] : NAN;
+        for (int r = 0; r < R; r++) A[(size_t)w * R + r] = relevant ? W[(size_t)w * R + r] : NAN; /* query-major */
     }
     free(S); free(G); free(qn); free(work);
     ua_embeddings_free(&e);
