@@ -35,7 +35,7 @@ static void test_round_trip(void **state)
     float *ea = malloc(m.n_params * sizeof(float)), *eas = malloc(m.n_params * sizeof(float));
     for (size_t i = 0; i < m.n_params; i++) { ea[i] = (float)i; eas[i] = 0.5f * (float)i; }
     ua_train_state st = {3, 7, 1234, 321.5, 1234}, st2;
-    if (ua_checkpoint_save(path, &o, &m, ea, eas, &st, &err)) fail_msg("%s", err.msg);
+    if (ua_checkpoint_save(path, &o, &m, ea, eas, &st, NULL, &err)) fail_msg("%s", err.msg);
     ua_options_default(&back);
     float *ea2, *eas2;
     if (ua_checkpoint_load(path, &back, &m2, &ea2, &eas2, &st2, &err)) fail_msg("%s", err.msg);
@@ -86,7 +86,7 @@ static void test_corrupt_and_mismatched(void **state)
     ua_model m;
     ua_err err;
     assert_int_equal(ua_model_create(&m, &o.model, &err), 0);
-    assert_int_equal(ua_checkpoint_save(good, &o, &m, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(ua_checkpoint_save(good, &o, &m, NULL, NULL, NULL, NULL, &err), 0);
     size_t len;
     char *bytes = th_read(good, &len);
     /* truncated */
@@ -103,7 +103,7 @@ static void test_corrupt_and_mismatched(void **state)
     ua_model mb;
     assert_int_equal(ua_model_create(&mb, &big.model, &err), 0);
     /* save mb's tensors under o's options: shapes disagree with the options */
-    assert_int_equal(ua_checkpoint_save(bad, &o, &mb, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(ua_checkpoint_save(bad, &o, &mb, NULL, NULL, NULL, NULL, &err), 0);
     expect_load_error(bad, "shape");
     /* a missing tensor */
     ua_st_entry e = {"img_enc.fc.weight", UA_ST_F32, 2, {4, 6}, m.fc_weight};

@@ -225,12 +225,46 @@ static void test_converted_checkpoint(void **state)
     ua_model_free(&m);
 }
 
+/* A workspace reused across steps gives the same loss and gradients as a fresh one (no state
+ * leaks from one batch into the next). */
+static void test_step_is_repeatable(void **state)
+{
+    (void)state;
+    const char *files[] = {FIXTURES "/step_t2i_clipped_l2norm_Mean.safetensors", FIXTURES "/step_i2t_clipped_l2norm_LogSumExp.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        ua_st_file f;
+        ua_err err;
+        if (ua_st_open(&f, files[k], &err)) fail_msg("%s", err.msg);
+        ua_options o;
+        ua_options_default(&o);
+        if (ua_options_from_json(&o, ua_st_meta(&f, "opt"), files[k], &err)) fail_msg("%s", err.msg);
+        ua_model m;
+        if (ua_model_create(&m, &o.model, &err)) fail_msg("%s", err.msg);
+        load_params(&f, &m, files[k]);
+        inputs in;
+        read_inputs(&f, &o, &in);
+        ua_step_work *w = ua_step_work_new(&m, in.B, in.L, in.R, &err);
+        float *g1 = calloc(m.n_params, sizeof(float)), *g2 = calloc(m.n_params, sizeof(float));
+        double l1, l2;
+        assert_int_equal(ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &l1, g1, w, &err), 0);
+        assert_int_equal(ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &l2, g2, w, &err), 0);
+        assert_true(l1 == l2);
+        assert_memory_equal(g1, g2, m.n_params * sizeof(float));
+        free(g1); free(g2);
+        ua_step_work_free(w);
+        free_inputs(&in);
+        ua_model_free(&m);
+        ua_st_close(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_step_fixture),
         cmocka_unit_test(test_every_uarda_step_fixture),
         cmocka_unit_test(test_recall_fixtures),
+        cmocka_unit_test(test_step_is_repeatable),
         cmocka_unit_test(test_converted_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

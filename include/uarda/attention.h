@@ -98,6 +98,10 @@ void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, s
  * the weight of context item ci for query q (rows of irrelevant queries are 0) */
 const float *ua_attn_pair_weights(const float *work, int c, int q);
 
+/* After ua_attn_pair_forward on `work`: how many queries were irrelevant and how many
+ * (context, query) entries masked (S <= t) under cfg (0 and 0 for SCAN) */
+void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q, int *n_irrelevant, int *n_masked);
+
 /* Double-precision twins, for finite-difference gradient checks and exactness tests. */
 double ua_attn_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
                                 const double *G, const double *qn, double *R, double *work);

@@ -17,9 +17,11 @@ typedef struct ua_train_state {
     long long adam_step;
 } ua_train_state;
 
-/* exp_avg / exp_avg_sq may be NULL (a weights-only checkpoint) */
+/* exp_avg / exp_avg_sq may be NULL (a weights-only checkpoint); rel (may be NULL) is UARDA's
+ * threshold state, stored as JSON under __metadata__["relevance"] */
 int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m, const float *exp_avg,
-                       const float *exp_avg_sq, const ua_train_state *st, ua_err *err);
+                       const float *exp_avg_sq, const ua_train_state *st, const ua_relevance_state *rel,
+                       ua_err *err);
 
 /* Reads the options (over *o, so that keys the file lacks keep the caller's defaults), creates
  * and fills the model, and the moments when present (*exp_avg / *exp_avg_sq malloc'ed, or NULL
@@ -27,5 +29,10 @@ int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m,
  * shapes the options imply. */
 int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
                        ua_train_state *st, ua_err *err);
+/* UARDA's threshold state of the checkpoint into rel (initialised here from o->rel; all zero
+ * when the file has none), and the model's attention threshold set to the test threshold
+ * (t_test: safe t_te / train t_tr / fixed; 0 for SCAN). */
+int ua_checkpoint_load_relevance(const char *path, const ua_options *o, ua_model *m, ua_relevance_state *rel,
+                                 ua_err *err);
 
 #endif

@@ -28,6 +28,9 @@ void ua_embeddings_free(ua_embeddings *e);
 
 /* sims[i * n_cap + j] = sim(image i, caption j), computed in blocks with `cfg` */
 int  ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err);
+/* the same, with UARDA's relevance statistics of every pair (stats may be NULL) */
+int  ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
+                                ua_err *err);
 
 typedef struct ua_recall {
     double i2t[5];         /* caption retrieval (image query): R@1, R@5, R@10, medr, meanr */

@@ -92,11 +92,36 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
 void ua_sim_work_free(ua_sim_work *w);
 void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w);
+/* The two halves of ua_sim_block_forward, for callers that score column by column with a
+ * threshold that changes between columns (UARDA's naaf_compat estimator): prepare computes the
+ * block's dot products, Gram matrices and norms; columns scores captions [j0, j1) against
+ * every image with cfg (its threshold is remembered per column for the backward). */
+void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
+                          int n_cap, int L, const int *lengths, int E, ua_sim_work *w);
+void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores, size_t ld, ua_sim_work *w);
+/* max over the regions of image i of <u_jw, v_ir>, from the prepared block */
+float ua_sim_word_max(const ua_sim_work *w, int image, int caption, int word);
+/* Relevance statistics of the last forward (thresholded attention only; zero otherwise):
+ * queries judged irrelevant, on matched pairs (image i, caption i: a training batch's diagonal)
+ * and on all pairs, and masked (context, query) entries. */
+typedef struct ua_sim_stats {
+    long long queries, irrelevant, entries, masked;
+    long long matched_queries, matched_irrelevant;
+} ua_sim_stats;
+void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out);
+void ua_sim_stats_reset(ua_sim_work *w);
+
 /* Backward for d_scores [n_img, n_cap] (leading dimension ld): ACCUMULATES into d_img_emb and
- * d_cap_emb. Must follow ua_sim_block_forward on the same inputs and w. */
+ * d_cap_emb. Must follow ua_sim_block_forward on the same inputs and w. extra (may be NULL) is
+ * called after the pair gradients are in place and before they reach the embeddings, to add
+ * gradients of other losses with ua_sim_add_word_max_grad. */
 void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                            int n_cap, int L, const int *lengths, int E, const float *d_scores, size_t ld,
                            float *d_img_emb, float *d_cap_emb, ua_sim_work *w);
+typedef void (*ua_sim_extra_grad)(void *ctx, ua_sim_work *w);
+void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx);
+/* adds g to d<u_jw, v_ir*> at the region i* that attains ua_sim_word_max (the first maximum) */
+void ua_sim_add_word_max_grad(ua_sim_work *w, int image, int caption, int word, float g);
 
 /* ---- loss ------------------------------------------------------------------------------ */
 

@@ -4,6 +4,8 @@
 #define UARDA_TRAIN_H
 
 #include "uarda/model.h"
+#include "uarda/relevance.h"
+#include "uarda/rng.h"
 
 typedef struct ua_step_work ua_step_work;
 ua_step_work *ua_step_work_new(const ua_model *m, int max_batch, int max_len, int n_regions, ua_err *err);
@@ -14,10 +16,49 @@ void ua_step_work_free(ua_step_work *w);
  * ACCUMULATES the gradient of the loss into grads (layout of m->params). */
 int ua_step(const ua_model *m, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
             double *loss, float *grads, ua_step_work *w, ua_err *err);
+/* Hooks for UARDA's estimators (NULL members are skipped). column_threshold is called before
+ * each caption column j of the batch is scored (scores holds the columns < j, row-major B x B)
+ * and returns the threshold for column j: NAAF's estimator updates t between captions.
+ * extra_grad adds other losses' gradients to the block's dot products during the backward. */
+typedef struct ua_step_hooks {
+    double (*column_threshold)(void *ctx, int j, const float *scores, int B, ua_sim_work *sim);
+    ua_sim_extra_grad extra_grad;
+    void *ctx;
+} ua_step_hooks;
+void ua_step_set_hooks(ua_step_work *w, const ua_step_hooks *hooks);
+ua_sim_work *ua_step_sim(ua_step_work *w);
+
 /* the last step's intermediate results (valid until the next ua_step on w) */
 const float *ua_step_img_emb(const ua_step_work *w);   /* [B, R, E] */
 const float *ua_step_cap_emb(const ua_step_work *w);   /* [B, T, E] */
 const float *ua_step_scores(const ua_step_work *w);    /* [B, B] */
+
+/* UARDA in training (spec uarda.md 4.6-4.8): the threshold in force for each step, its
+ * estimation from the batch (naaf_compat: caption by caption inside the forward; clean: once
+ * after the backward), and the separation loss added to the ranking loss. */
+typedef struct ua_uarda_trainer {
+    ua_relevance_cfg cfg;
+    ua_relevance_state st;
+    ua_rng rng;                /* neg_src random */
+    int thresholded;           /* the attention uses t */
+    /* during a step */
+    int B;
+    const int *lengths;
+    ua_sim_work *sim;
+    float *col;                /* one score column */
+    const float *scores_for_collect;  /* the step's B x B scores */
+    double sep_loss, t_step;
+    ua_sim_stats stats;        /* of the last step */
+    ua_err *err;
+    int failed;
+} ua_uarda_trainer;
+
+int  ua_uarda_trainer_init(ua_uarda_trainer *t, const ua_relevance_cfg *cfg, int thresholded, int max_batch,
+                           uint64_t seed, ua_err *err);
+void ua_uarda_trainer_free(ua_uarda_trainer *t);
+/* ua_step with UARDA: sets m's threshold, estimates, adds the separation loss to *loss */
+int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, const int *tokens, const int *lengths,
+                  int B, int T, double *loss, float *grads, ua_step_work *w, ua_err *err);
 
 /* torch.nn.utils.clip_grad_norm_: total L2 norm over all gradients; scale by
  * min(1, max_norm / (norm + 1e-6)). Returns the norm; *coef (may be NULL) gets the factor. */

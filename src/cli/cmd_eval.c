@@ -14,6 +14,7 @@ int cmd_eval(int argc, char **argv)
     ua_multi ckpts = {0};
     const char *data_path = NULL, *data_name = NULL, *vocab_path = NULL, *split = "test";
     int fold5 = 0, json = 0, threads = 0, full_dev = 0;
+    const char *skip = "on";
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
@@ -23,6 +24,7 @@ int cmd_eval(int argc, char **argv)
         {"fold5", UA_OPT_BOOL, &fold5, NULL, "MS-COCO 1K: average over five folds of 1000 images (use with testall)", 0},
         {"full-dev", UA_OPT_BOOL, &full_dev, NULL, "use all of dev (SCAN caps it at 5000 captions)", 0},
         {"json", UA_OPT_BOOL, &json, NULL, "print the results as JSON", 0},
+        {"skip", UA_OPT_CHOICE, &skip, "on|off", "UARDA: skip irrelevant queries and masked entries (exact; with on, also timed against off)", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -57,10 +59,53 @@ int cmd_eval(int argc, char **argv)
             goto fail;
         }
     if (ua_split_open(&s, dp, dn, split, &vocab, full_dev, &err)) goto fail;
+    int skip_on = strcmp(skip, "on") == 0, thresholded = 0;
+    for (int k = 0; k < n_loaded; k++) {
+        models[k].opt.attn.skip = skip_on;
+        thresholded |= models[k].opt.attn.irr != UA_IRR_SCAN;
+    }
     double t0 = ua_now();
     ua_recall r;
     if (ua_evaluate_split(ptrs, n_loaded, &s, fold5, &r, &err)) goto fail;
     double secs = ua_now() - t0;
+    /* UARDA: the same similarities with and without skipping, timed, and how much was skipped */
+    int compared = 0;
+    double t_off = 0, t_on = 0, max_diff = 0;
+    ua_sim_stats stats = {0};
+    if (thresholded && skip_on && !fold5) {
+        int n_img_all = ua_split_images_used(&s);
+        for (int k = 0; k < n_loaded; k++) {
+            ua_embeddings e;
+            if (ua_encode_split(&models[k], &s, 0, n_img_all, 0, n_img_all * s.im_div, &e, &err)) goto fail;
+            size_t n = (size_t)e.n_img * e.n_cap;
+            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+            ua_attn_cfg cfg = models[k].opt.attn;
+            ua_sim_stats pst;
+            int bad = !a || !b;
+            cfg.skip = 0;
+            double t1 = ua_now();
+            bad = bad || ua_similarity_matrix_stats(&cfg, &e, a, &pst, &err);
+            double t2 = ua_now();
+            cfg.skip = 1;
+            bad = bad || ua_similarity_matrix(&cfg, &e, b, &err);
+            double t3 = ua_now();
+            if (!bad) {
+                t_off += t2 - t1;
+                t_on += t3 - t2;
+                for (size_t i = 0; i < n; i++) {
+                    double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
+                    if (d > max_diff) max_diff = d;
+                }
+                stats.queries += pst.queries; stats.irrelevant += pst.irrelevant;
+                stats.entries += pst.entries; stats.masked += pst.masked;
+            }
+            free(a);
+            free(b);
+            ua_embeddings_free(&e);
+            if (bad) { if (!err.msg[0]) ua_fail(&err, "out of memory"); goto fail; }
+        }
+        compared = 1;
+    }
     int n_img = ua_split_images_used(&s);
     if (json) {
         cJSON *j = cJSON_CreateObject();
@@ -77,6 +122,18 @@ int cmd_eval(int argc, char **argv)
         }
         cJSON_AddNumberToObject(j, "rsum", r.rsum);
         cJSON_AddNumberToObject(j, "seconds", secs);
+        if (thresholded) {
+            cJSON *u = cJSON_AddObjectToObject(j, "uarda");
+            cJSON_AddNumberToObject(u, "threshold", models[0].opt.attn.threshold);
+            cJSON_AddBoolToObject(u, "skip", skip_on);
+            if (compared) {
+                cJSON_AddNumberToObject(u, "skipped_query_fraction", stats.queries ? (double)stats.irrelevant / stats.queries : 0);
+                cJSON_AddNumberToObject(u, "masked_entry_fraction", stats.entries ? (double)stats.masked / stats.entries : 0);
+                cJSON_AddNumberToObject(u, "similarity_seconds_skip_off", t_off);
+                cJSON_AddNumberToObject(u, "similarity_seconds_skip_on", t_on);
+                cJSON_AddNumberToObject(u, "max_abs_score_difference", max_diff);
+            }
+        }
         char *txt = cJSON_Print(j);
         printf("%s\n", txt);
         free(txt);
@@ -89,6 +146,14 @@ int cmd_eval(int argc, char **argv)
         printf("image->text (i2t)  %6.1f %6.1f %6.1f %6.1f %7.1f\n", r.i2t[0], r.i2t[1], r.i2t[2], r.i2t[3], r.i2t[4]);
         printf("text->image (t2i)  %6.1f %6.1f %6.1f %6.1f %7.1f\n", r.t2i[0], r.t2i[1], r.t2i[2], r.t2i[3], r.t2i[4]);
         printf("rsum %.1f\n", r.rsum);
+        if (thresholded)
+            printf("UARDA: test threshold t_te = %.4f, skip %s\n", models[0].opt.attn.threshold, skip);
+        if (compared)
+            printf("skip: %.1f%% of (query, item) pairs irrelevant and skipped, %.1f%% of entries masked; similarity %.2f s "
+                   "with skipping vs %.2f s without (%.0f%% less); max |score difference| %.3g\n",
+                   stats.queries ? 100.0 * stats.irrelevant / stats.queries : 0.0,
+                   stats.entries ? 100.0 * stats.masked / stats.entries : 0.0, t_on, t_off,
+                   t_off > 0 ? 100.0 * (t_off - t_on) / t_off : 0.0, max_diff);
     }
     rc = 0;
     goto done;

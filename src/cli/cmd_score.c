@@ -17,6 +17,7 @@ int cmd_score(int argc, char **argv)
     ua_cli_model_flags_from(&flags, &f);
     const char *ckpt = NULL, *images = NULL, *captions = NULL, *vocab_path = NULL, *output = NULL;
     int threads = 0;
+    const char *skip = "on";
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "model", 0},
         {"images", UA_OPT_STR, &images, NULL, "region features, float32 .npy [n_images, regions, img_dim]", 0},
@@ -24,6 +25,7 @@ int cmd_score(int argc, char **argv)
         {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
         {"output", UA_OPT_STR, &output, NULL, "where to write the float32 .npy [n_images, n_captions]", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        {"skip", UA_OPT_CHOICE, &skip, "on|off", "UARDA: skip irrelevant queries and masked entries (exact)", 0},
         UA_MODEL_FLAG_OPTS(flags, f),
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -55,6 +57,7 @@ int cmd_score(int argc, char **argv)
     m.opt.attn.direction = o.model.attn.direction;
     m.opt.attn.norm = o.model.attn.norm;
     m.opt.attn.agg = o.model.attn.agg;
+    m.opt.attn.skip = strcmp(skip, "on") == 0;
     if (ua_args_given(&spec, "lambda-softmax")) m.opt.attn.lambda_softmax = flags.model.attn.lambda_softmax;
     if (ua_args_given(&spec, "lambda-lse")) m.opt.attn.lambda_lse = flags.model.attn.lambda_lse;
     if (ua_args_given(&spec, "no-imgnorm")) m.opt.no_imgnorm = flags.model.no_imgnorm;

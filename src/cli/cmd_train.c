@@ -40,7 +40,7 @@ int cmd_train(int argc, char **argv)
     ua_cli_model_flags_from(&o, &f);
     const char *data_path = o.data_path, *data_name = o.data_name, *vocab_path = o.vocab_path;
     const char *logger_name = "./runs/runX/log", *model_name = "./runs/runX/checkpoint", *resume = NULL;
-    int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0;
+    int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0, warmup_epochs = 0;
     ua_opt opts[] = {
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder", 0},
         {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
@@ -57,6 +57,8 @@ int cmd_train(int argc, char **argv)
         {"model-name", UA_OPT_STR, &model_name, NULL, "folder of checkpoint.safetensors and model_best.safetensors", 0},
         {"resume", UA_OPT_STR, &resume, NULL, "continue from this checkpoint (or start from a weights-only one)", 0},
         UA_MODEL_FLAG_OPTS(o, f),
+        UA_UARDA_FLAG_OPTS(o, f),
+        {"warmup-epochs", UA_OPT_INT, &warmup_epochs, NULL, "sum over all negatives (not the hardest) for the first N epochs (0: SCAN)", 0},
         {"seed", UA_OPT_LONG, &o.seed, NULL, "seed of the initialisation and the data order", 0},
         {"save-step", UA_OPT_INT, &save_step, NULL, "also save checkpoint.safetensors every this many iterations", 0},
         {"max-steps", UA_OPT_INT, &max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
@@ -70,6 +72,10 @@ int cmd_train(int argc, char **argv)
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     ua_cli_apply_model_flags(&o, &f, NULL);
+    {
+        ua_err e0;
+        if (ua_cli_apply_uarda_flags(&o, &f, &spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
+    }
     if (o.batch_size < 2) { fprintf(stderr, "uarda train: --batch-size must be at least 2\n"); return 2; }
     if (o.num_epochs < 0 || o.log_step < 1) { fprintf(stderr, "uarda train: --num-epochs must be >= 0 and --log-step >= 1\n"); return 2; }
     if (!(o.learning_rate > 0)) { fprintf(stderr, "uarda train: --learning-rate must be positive\n"); return 2; }
@@ -93,7 +99,9 @@ int cmd_train(int argc, char **argv)
     ua_batch batch = {0};
     ua_step_work *w = NULL;
     float *grads = NULL, *exp_avg = NULL, *exp_avg_sq = NULL;
+    int exp_avg_resumed = 0;
     ua_train_state state = {0};
+    ua_uarda_trainer ut = {0};
     char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
     char ckpt_path[1100], best_path[1100], log_path[1100];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", model_name);
@@ -135,12 +143,14 @@ int cmd_train(int argc, char **argv)
         run.log_step = ua_args_given(&spec, "log-step") ? given.log_step : from.log_step;
         run.batch_size = ua_args_given(&spec, "batch-size") ? given.batch_size : from.batch_size;
         run.seed = ua_args_given(&spec, "seed") ? given.seed : from.seed;
+        run.rel.lambda_sep = ua_args_given(&spec, "lambda-sep") ? given.rel.lambda_sep : from.rel.lambda_sep;
         snprintf(run.data_path, sizeof run.data_path, "%s", data_path);
         snprintf(run.data_name, sizeof run.data_name, "%s", data_name);
         snprintf(run.vocab_path, sizeof run.vocab_path, "%s", vocab_path);
         snprintf(run.logger_name, sizeof run.logger_name, "%s", logger_name);
         snprintf(run.model_name, sizeof run.model_name, "%s", model_name);
         o = run;
+        exp_avg_resumed = exp_avg != NULL;
         if (!exp_avg) {  /* weights only (e.g. a converted SCAN checkpoint): fresh Adam at epoch 0 */
             memset(&state, 0, sizeof state);
             fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
@@ -155,6 +165,11 @@ int cmd_train(int argc, char **argv)
     if (!exp_avg) {
         exp_avg = calloc(m.n_params, sizeof(float));
         exp_avg_sq = calloc(m.n_params, sizeof(float));
+    }
+    if (ua_uarda_trainer_init(&ut, &o.rel, ua_options_thresholded(&o), o.batch_size, (uint64_t)o.seed, &err)) goto fail;
+    if (resume && exp_avg_resumed) {
+        ua_relevance_free(&ut.st);
+        if (ua_checkpoint_load_relevance(resume, &o, &m, &ut.st, &err)) goto fail;
     }
     grads = malloc(m.n_params * sizeof(float));
     if (!exp_avg || !exp_avg_sq || !grads) { ua_fail(&err, "out of memory for %zu parameters", m.n_params); goto fail; }
@@ -177,12 +192,21 @@ int cmd_train(int argc, char **argv)
         adam.lr = ua_lr_at_epoch(o.learning_rate, o.lr_update, epoch);
         ua_batcher_set_epoch(&batcher, epoch);
         int first = epoch == state.epoch ? state.batch : 0;
+        ua_sim_stats ep_stats;
+        memset(&ep_stats, 0, sizeof ep_stats);
         for (int k = first; k < batcher.n_batches; k++) {
             if (ua_batcher_get(&batcher, k, &train, 1, &batch, &err)) goto fail;
             memset(grads, 0, m.n_params * sizeof(float));
             double loss;
-            if (ua_step(&m, batch.images, train.n_regions, batch.tokens, batch.lengths, batch.size, batch.max_len, &loss,
-                        grads, w, &err)) goto fail;
+            m.opt.max_violation = epoch < warmup_epochs ? 0 : o.model.max_violation;
+            if (ua_uarda_step(&ut, &m, batch.images, train.n_regions, batch.tokens, batch.lengths, batch.size,
+                              batch.max_len, &loss, grads, w, &err)) goto fail;
+            ep_stats.queries += ut.stats.queries;
+            ep_stats.irrelevant += ut.stats.irrelevant;
+            ep_stats.entries += ut.stats.entries;
+            ep_stats.masked += ut.stats.masked;
+            ep_stats.matched_queries += ut.stats.matched_queries;
+            ep_stats.matched_irrelevant += ut.stats.matched_irrelevant;
             double coef = 1.0, gnorm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
             ua_adam_update(&adam, m.params, grads, exp_avg, exp_avg_sq, m.n_params);
             state.iters++;
@@ -192,7 +216,11 @@ int cmd_train(int argc, char **argv)
             double el = ua_now() - t_run;
             double cps = el > 0 ? (double)(state.iters - start_iters) * o.batch_size / el : 0;
             char extra[160];
-            snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g %.0f captions/s", epoch, loss, adam.lr, cps);
+            if (ut.thresholded)
+                snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g t %.3f %.0f captions/s", epoch, loss, adam.lr,
+                         ut.t_step, cps);
+            else
+                snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g %.0f captions/s", epoch, loss, adam.lr, cps);
             ua_progress_update(&prog, "train: iteration", state.iters, total_iters, extra, 0);
             if (state.iters % o.log_step == 0 || !isfinite(loss)) {
                 cJSON *j = cJSON_CreateObject();
@@ -210,7 +238,7 @@ int cmd_train(int argc, char **argv)
             if (!isfinite(loss)) { ua_fail(&err, "the loss is not finite at iteration %lld", state.iters); goto fail; }
             int save_now = (save_step > 0 && state.iters % save_step == 0) || g_interrupted ||
                            (max_steps > 0 && state.iters >= max_steps);
-            if (save_now && ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &err)) goto fail;
+            if (save_now && ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &ut.st, &err)) goto fail;
             if (kill_after > 0 && state.iters == kill_after) raise(SIGKILL);
             if (g_interrupted) {
                 ua_progress_end(&prog);
@@ -222,6 +250,7 @@ int cmd_train(int argc, char **argv)
             if (max_steps > 0 && state.iters >= max_steps) { stop = 1; break; }
             if (o.val_step > 0 && state.iters % o.val_step == 0) {
                 ua_recall r;
+                m.opt.attn.threshold = ut.thresholded ? ua_relevance_t_test(&ut.st, &ut.cfg) : 0.0;
                 if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
                 cJSON *j = recall_json("val_step", epoch, state.iters, &r);
                 ua_jsonl_append(log_path, j);
@@ -230,8 +259,38 @@ int cmd_train(int argc, char **argv)
         }
         if (stop) break;
         ua_recall r;
+        m.opt.attn.threshold = ut.thresholded ? ua_relevance_t_test(&ut.st, &ut.cfg) : 0.0;
         if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
         ua_progress_update(&prog, "train: iteration", state.iters, total_iters, "", 1);
+        if (ut.thresholded) {
+            const ua_relevance_state *rs = &ut.st;
+            double irr_m = ep_stats.matched_queries ? (double)ep_stats.matched_irrelevant / (double)ep_stats.matched_queries : 0;
+            long long mq = ep_stats.queries - ep_stats.matched_queries, mi = ep_stats.irrelevant - ep_stats.matched_irrelevant;
+            double irr_x = mq ? (double)mi / (double)mq : 0, masked = ep_stats.entries ? (double)ep_stats.masked / (double)ep_stats.entries : 0;
+            ua_progress_end(&prog);
+            fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f  mu- %.3f sigma- %.3f  (n %d/%d, %lld updates)  "
+                    "irrelevant queries: matched %.1f%%, mismatched %.1f%%  masked %.1f%%\n", epoch, rs->t_tr, rs->t_te,
+                    rs->mu_pos, rs->sigma_pos, rs->mu_neg, rs->sigma_neg, rs->n_pos, rs->n_neg, rs->updates, 100 * irr_m,
+                    100 * irr_x, 100 * masked);
+            cJSON *jr = cJSON_CreateObject();
+            cJSON_AddStringToObject(jr, "event", "relevance");
+            cJSON_AddNumberToObject(jr, "epoch", epoch);
+            cJSON_AddNumberToObject(jr, "iter", (double)state.iters);
+            cJSON_AddNumberToObject(jr, "t_tr", rs->t_tr);
+            cJSON_AddNumberToObject(jr, "t_te", rs->t_te);
+            cJSON_AddNumberToObject(jr, "mu_pos", rs->mu_pos);
+            cJSON_AddNumberToObject(jr, "sigma_pos", rs->sigma_pos);
+            cJSON_AddNumberToObject(jr, "mu_neg", rs->mu_neg);
+            cJSON_AddNumberToObject(jr, "sigma_neg", rs->sigma_neg);
+            cJSON_AddNumberToObject(jr, "n_pos", rs->n_pos);
+            cJSON_AddNumberToObject(jr, "n_neg", rs->n_neg);
+            cJSON_AddNumberToObject(jr, "updates", (double)rs->updates);
+            cJSON_AddNumberToObject(jr, "irrelevant_matched", irr_m);
+            cJSON_AddNumberToObject(jr, "irrelevant_mismatched", irr_x);
+            cJSON_AddNumberToObject(jr, "masked", masked);
+            ua_jsonl_append(log_path, jr);
+            cJSON_Delete(jr);
+        }
         ua_progress_end(&prog);
         int is_best = r.rsum > state.best_rsum;
         if (is_best) state.best_rsum = r.rsum;
@@ -243,8 +302,8 @@ int cmd_train(int argc, char **argv)
         cJSON_Delete(j);
         state.epoch = epoch + 1;
         state.batch = 0;
-        if (is_best && ua_checkpoint_save(best_path, &o, &m, NULL, NULL, &state, &err)) goto fail;
-        if (ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &err)) goto fail;
+        if (is_best && ua_checkpoint_save(best_path, &o, &m, NULL, NULL, &state, &ut.st, &err)) goto fail;
+        if (ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &ut.st, &err)) goto fail;
     }
     rc = 0;
     goto done;
@@ -253,6 +312,7 @@ fail:
     ua_cli_error("train", &err);
     rc = 1;
 done:
+    ua_uarda_trainer_free(&ut);
     ua_step_work_free(w);
     ua_batch_free(&batch);
     ua_batcher_free(&batcher);

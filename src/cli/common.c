@@ -14,6 +14,16 @@ void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f)
     f->raw_feature_norm = ua_feature_norm_name(o->model.attn.norm);
     f->agg_func = ua_agg_name(o->model.attn.agg);
     f->precomp_enc_type = "basic";
+    f->model = o->model_kind;
+    f->clip = ua_clip_name(o->model.attn.clip);
+    f->mask = ua_mask_name(o->model.attn.mask);
+    f->logit = ua_logit_name(o->model.attn.logit);
+    f->irr = ua_irr_name(o->model.attn.irr);
+    f->t_mode = ua_t_mode_name(o->rel.t_mode);
+    f->t_est = ua_t_est_name(o->rel.t_est);
+    f->neg_src = ua_neg_src_name(o->rel.neg_src);
+    f->t_test = ua_t_test_name(o->rel.t_test);
+    f->sep = ua_sep_name(o->rel.sep);
 }
 
 void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec)
@@ -21,6 +31,29 @@ void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_c
     if (!spec || ua_args_given(spec, "cross-attn")) o->model.attn.direction = (ua_direction)ua_direction_parse(f->cross_attn);
     if (!spec || ua_args_given(spec, "raw-feature-norm")) o->model.attn.norm = (ua_feature_norm)ua_feature_norm_parse(f->raw_feature_norm);
     if (!spec || ua_args_given(spec, "agg-func")) o->model.attn.agg = (ua_agg)ua_agg_parse(f->agg_func);
+}
+
+int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec, ua_err *err)
+{
+    if (ua_args_given(spec, "model")) ua_options_apply_model_kind(o, f->model);
+    ua_attn_cfg *a = &o->model.attn;
+    if (ua_args_given(spec, "clip")) a->clip = (ua_clip_mode)ua_clip_parse(f->clip);
+    if (ua_args_given(spec, "mask")) a->mask = (ua_mask_mode)ua_mask_parse(f->mask);
+    if (ua_args_given(spec, "logit")) a->logit = (ua_logit_mode)ua_logit_parse(f->logit);
+    if (ua_args_given(spec, "irr")) a->irr = (ua_irr_mode)ua_irr_parse(f->irr);
+    if (ua_args_given(spec, "t-mode")) o->rel.t_mode = (ua_t_mode)ua_t_mode_parse(f->t_mode);
+    if (ua_args_given(spec, "t-est")) o->rel.t_est = (ua_t_est)ua_t_est_parse(f->t_est);
+    if (ua_args_given(spec, "neg-src")) o->rel.neg_src = (ua_neg_src)ua_neg_src_parse(f->neg_src);
+    if (ua_args_given(spec, "t-test")) o->rel.t_test = (ua_t_test)ua_t_test_parse(f->t_test);
+    if (ua_args_given(spec, "sep")) o->rel.sep = (ua_sep_mode)ua_sep_parse(f->sep);
+    /* a switch set alone makes the model a UARDA variant: t defaults to adaptive then */
+    if (ua_options_thresholded(o) && !ua_args_given(spec, "t-mode") && !ua_args_given(spec, "model") &&
+        o->rel.t_mode == UA_T_ZERO && ua_args_given(spec, "t-fixed"))
+        o->rel.t_mode = UA_T_FIXED;
+    if (ua_options_thresholded(o)) snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
+    if (a->irr == UA_IRR_SCAN && a->mask == UA_MASK_HARD)
+        return ua_fail(err, "--irr scan needs --mask off (a fully masked query has no attention; use --irr zero or neg)");
+    return ua_relevance_cfg_check(&o->rel, "options", err);
 }
 
 void ua_cli_override_given(ua_options *o, const ua_options *g, const ua_model_flags *f, const ua_cmd_spec *spec)

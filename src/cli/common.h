@@ -11,7 +11,28 @@
 /* String-valued choices are parsed into these, then applied with ua_cli_apply_model_flags. */
 typedef struct ua_model_flags {
     const char *cross_attn, *raw_feature_norm, *agg_func, *precomp_enc_type;
+    /* UARDA */
+    const char *model, *clip, *mask, *logit, *irr, *t_mode, *t_est, *neg_src, *t_test, *sep;
 } ua_model_flags;
+
+/* UARDA's switches (spec uarda.md 4.10); --model uarda presets the faithful setting (A3) and
+ * every switch given alongside still wins */
+#define UA_UARDA_FLAG_OPTS(o, f)                                                                              \
+    {"model", UA_OPT_CHOICE, &(f).model, "scan|uarda", "scan: SCAN exactly; uarda: clip uarda, mask hard, irr zero, t-mode adaptive, t-est naaf_compat, t-test safe", 0}, \
+    {"clip", UA_OPT_CHOICE, &(f).clip, "scan|uarda", "scan: LeakyReLU(0.1); uarda: max(S - t, 0)", 0},   \
+    {"mask", UA_OPT_CHOICE, &(f).mask, "off|hard", "hard: attend only to entries with S > t", 0},         \
+    {"logit", UA_OPT_CHOICE, &(f).logit, "scanlike|raw", "softmax of lambda * normalised S, or of lambda * S", 0}, \
+    {"irr", UA_OPT_CHOICE, &(f).irr, "scan|zero|neg", "score of an irrelevant query (max S <= t)", 0},     \
+    {"t-mode", UA_OPT_CHOICE, &(f).t_mode, "zero|fixed|adaptive", "the relevance threshold", 0},          \
+    {"t-fixed", UA_OPT_FLOAT, &(o).rel.t_fixed, NULL, "t for --t-mode fixed (and --t-test fixed)", 0},      \
+    {"t-est", UA_OPT_CHOICE, &(f).t_est, "naaf_compat|clean", "adaptive estimator: NAAF's, or batched with rings", 0}, \
+    {"alpha", UA_OPT_FLOAT, &(o).rel.alpha, NULL, "weight of mismatches judged matched", 0},               \
+    {"min-samples", UA_OPT_INT, &(o).rel.min_samples, NULL, "samples before the first estimate", 0},        \
+    {"ema", UA_OPT_FLOAT, &(o).rel.ema, NULL, "t <- ema t_new + (1 - ema) t_old", 0},                       \
+    {"neg-src", UA_OPT_CHOICE, &(f).neg_src, "least|hardest|random", "negative image of the samples", 0},  \
+    {"t-test", UA_OPT_CHOICE, &(f).t_test, "safe|train|fixed", "threshold at test: mu+ - 3 sigma+, t_tr, or --t-fixed", 0}, \
+    {"sep", UA_OPT_CHOICE, &(f).sep, "none|gauss|hinge", "separation loss on the samples", 0},              \
+    {"lambda-sep", UA_OPT_FLOAT, &(o).rel.lambda_sep, NULL, "weight of the separation loss", 0}
 
 #define UA_MODEL_FLAG_OPTS(o, f)                                                                              \
     {"margin", UA_OPT_FLOAT, &(o).model.margin, NULL, "rank loss margin", 0},                                \
@@ -35,6 +56,10 @@ typedef struct ua_model_flags {
 void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f);
 /* applies the choices; with spec, only those given on the command line */
 void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec);
+/* applies --model and UARDA's switches given on the command line; -1 (message in err) for an
+ * inconsistent setting */
+int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec, ua_err *err);
+
 /* copies into o the model flags given on the command line (from `given`, parsed over defaults) */
 void ua_cli_override_given(ua_options *o, const ua_options *given, const ua_model_flags *f, const ua_cmd_spec *spec);
 

@@ -121,6 +121,12 @@ int ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua
 
 int ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err)
 {
+    return ua_similarity_matrix_stats(cfg, e, sims, NULL, err);
+}
+
+int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
+                               ua_err *err)
+{
     enum { BI = 128, BC = 128 };
     const int R = e->R, E = e->E, L = e->max_len;
     ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, err);
@@ -132,6 +138,7 @@ int ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *
         free(lens);
         return w ? ua_fail(err, "out of memory for the similarity blocks") : -1;
     }
+    ua_sim_stats_reset(w);
     for (int j0 = 0; j0 < e->n_cap; j0 += BC) {
         int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC, Lb = 1;
         for (int k = 0; k < bc; k++) if (e->cap_len[j0 + k] > Lb) Lb = e->cap_len[j0 + k];
@@ -146,6 +153,7 @@ int ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *
                                  sims + (size_t)i0 * e->n_cap + j0, (size_t)e->n_cap, w);
         }
     }
+    if (stats) ua_sim_stats_get(w, stats);
     ua_sim_work_free(w);
     free(block);
     free(lens);

@@ -35,6 +35,19 @@
 /* the work layout is X | P | A | ... (attention_pair.inc), A query-major */
 const float *ua_attn_pair_weights(const float *work, int c, int q) { return work + 2 * (size_t)c * (size_t)q; }
 
+void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q, int *n_irrelevant, int *n_masked)
+{
+    const float *X = work, *rel = work + 4 * (size_t)c * q + 5 * (size_t)q;
+    int irr = 0, masked = 0;
+    const float t = (float)cfg->threshold;
+    if (cfg->irr != UA_IRR_SCAN)
+        for (int k = 0; k < q; k++) irr += rel[k] == 0;
+    if (cfg->mask == UA_MASK_HARD)
+        for (size_t o = 0; o < (size_t)c * q; o++) masked += !(X[o] > t);
+    *n_irrelevant = irr;
+    *n_masked = masked;
+}
+
 size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 2 * (size_t)c; }
 
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,

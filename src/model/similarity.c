@@ -19,6 +19,14 @@ struct ua_sim_work {
     float *dqn_part;           /* per (outer item) partial d|query|: max_img * max_cap * max(L, R) */
     float *pair_work;          /* n_threads x ua_attn_pair_work(max(R, L), max(R, L)) */
     size_t pair_work_len;
+    /* the prepared block */
+    int n_img, n_cap, t2i, blk_R, blk_L;
+    size_t ldS;
+    const int *lengths;
+    double *col_t;             /* [max_cap] threshold each column was scored with */
+    ua_sim_stats *thread_stats;/* [n_threads] */
+    ua_sim_extra_grad extra;
+    void *extra_ctx;
 };
 
 ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, ua_err *err)
@@ -43,7 +51,10 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     w->qn = malloc((q1 > q2 ? q1 : q2) * sizeof(float));
     w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
     w->pair_work = malloc((size_t)w->n_threads * w->pair_work_len * sizeof(float));
-    if (!w->S || !w->dS || !w->gram || !w->dgram || !w->qn || !w->dqn_part || !w->pair_work) {
+    w->col_t = calloc((size_t)max_cap, sizeof(double));
+    w->thread_stats = calloc((size_t)w->n_threads, sizeof(ua_sim_stats));
+    if (!w->S || !w->dS || !w->gram || !w->dgram || !w->qn || !w->dqn_part || !w->pair_work || !w->col_t ||
+        !w->thread_stats) {
         ua_sim_work_free(w);
         ua_fail(err, "out of memory for a %d x %d similarity block", max_img, max_cap);
         return NULL;
@@ -55,6 +66,7 @@ void ua_sim_work_free(ua_sim_work *w)
 {
     if (!w) return;
     free(w->S); free(w->dS); free(w->gram); free(w->dgram); free(w->qn); free(w->dqn_part); free(w->pair_work);
+    free(w->col_t); free(w->thread_stats);
     free(w);
 }
 
@@ -65,8 +77,58 @@ static float norm_of(const float *x, int d)
     return (float)sqrt(s);
 }
 
+void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx)
+{
+    w->extra = fn;
+    w->extra_ctx = ctx;
+}
+
+void ua_sim_stats_reset(ua_sim_work *w) { memset(w->thread_stats, 0, (size_t)w->n_threads * sizeof(ua_sim_stats)); }
+
+void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int t = 0; t < w->n_threads; t++) {
+        const ua_sim_stats *s = &w->thread_stats[t];
+        out->queries += s->queries;
+        out->irrelevant += s->irrelevant;
+        out->entries += s->entries;
+        out->masked += s->masked;
+        out->matched_queries += s->matched_queries;
+        out->matched_irrelevant += s->matched_irrelevant;
+    }
+}
+
+float ua_sim_word_max(const ua_sim_work *w, int image, int caption, int word)
+{
+    const float *row;
+    size_t stride;
+    if (w->t2i) { row = w->S + ((size_t)caption * w->blk_L + word) * w->ldS + (size_t)image * w->blk_R; stride = 1; }
+    else { row = w->S + (size_t)image * w->blk_R * w->ldS + (size_t)caption * w->blk_L + word; stride = w->ldS; }
+    float m = row[0];
+    for (int r = 1; r < w->blk_R; r++) if (row[r * stride] > m) m = row[r * stride];
+    return m;
+}
+
+void ua_sim_add_word_max_grad(ua_sim_work *w, int image, int caption, int word, float g)
+{
+    size_t base, stride;
+    if (w->t2i) { base = ((size_t)caption * w->blk_L + word) * w->ldS + (size_t)image * w->blk_R; stride = 1; }
+    else { base = (size_t)image * w->blk_R * w->ldS + (size_t)caption * w->blk_L + word; stride = w->ldS; }
+    int best = 0;
+    for (int r = 1; r < w->blk_R; r++) if (w->S[base + r * stride] > w->S[base + (size_t)best * stride]) best = r;
+    w->dS[base + (size_t)best * stride] += g;
+}
+
 void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w)
+{
+    ua_sim_block_prepare(cfg, img_emb, n_img, R, cap_emb, n_cap, L, lengths, E, w);
+    ua_sim_block_columns(cfg, 0, n_cap, scores, ld, w);
+}
+
+void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
+                          int n_cap, int L, const int *lengths, int E, ua_sim_work *w)
 {
     /* The block's dot products, laid out so that each pair's context items are contiguous:
      * t2i (context = regions): S[j*L + t][i*R + r];  i2t (context = words): S[i*R + r][j*L + t] */
@@ -95,18 +157,49 @@ void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_im
         }
         for (size_t r = 0; r < (size_t)n_img * R; r++) w->qn[r] = norm_of(img_emb + r * E, E);
     }
+    w->n_img = n_img;
+    w->n_cap = n_cap;
+    w->t2i = t2i;
+    w->ldS = ldS;
+    w->lengths = lengths;
+    w->blk_R = R;
+    w->blk_L = L;
+}
+
+void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores, size_t ld, ua_sim_work *w)
+{
+    const int R = w->blk_R, L = w->blk_L, n_img = w->n_img, t2i = w->t2i;
+    const size_t ldS = w->ldS;
+    const int *lengths = w->lengths;
+    const int counting = cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF;
+    for (int j = j0; j < j1; j++) w->col_t[j] = cfg->threshold;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n_img; i++)
-        for (int j = 0; j < n_cap; j++) {
-            float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
+        for (int j = j0; j < j1; j++) {
+            int tid = omp_get_thread_num();
+            float *work = w->pair_work + (size_t)tid * w->pair_work_len;
             float s;
-            if (t2i)
+            int c, q;
+            if (t2i) {
+                c = R, q = lengths[j];
                 s = ua_attn_pair_forward(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
                                          w->gram + (size_t)i * R * R, w->qn + (size_t)j * L, NULL, work);
-            else
+            } else {
+                c = lengths[j], q = R;
                 s = ua_attn_pair_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
                                          w->gram + (size_t)j * L * L, w->qn + (size_t)i * R, NULL, work);
+            }
             scores[(size_t)i * ld + j] = s;
+            if (counting) {
+                int n_irr, n_masked;
+                ua_attn_pair_counts(cfg, work, c, q, &n_irr, &n_masked);
+                ua_sim_stats *st = &w->thread_stats[tid];
+                st->queries += q;
+                st->irrelevant += n_irr;
+                st->entries += (long long)c * q;
+                st->masked += n_masked;
+                if (i == j) { st->matched_queries += q; st->matched_irrelevant += n_irr; }
+            }
         }
 }
 
@@ -126,9 +219,11 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
             float *dG = w->dgram + (size_t)i * R * R, *dqn = w->dqn_part + (size_t)i * part;
             memset(dG, 0, (size_t)R * R * sizeof(float));
             memset(dqn, 0, part * sizeof(float));
+            ua_attn_cfg cj = *cfg;
             for (int j = 0; j < n_cap; j++) {
                 size_t o = (size_t)j * L * ldS + (size_t)i * R;
-                ua_attn_pair_backward(cfg, w->S + o, 1, ldS, R, lengths[j], w->gram + (size_t)i * R * R,
+                cj.threshold = w->col_t[j];
+                ua_attn_pair_backward(&cj, w->S + o, 1, ldS, R, lengths[j], w->gram + (size_t)i * R * R,
                                       w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o, dG,
                                       dqn + (size_t)j * L, work);
             }
@@ -141,14 +236,17 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
             float *dH = w->dgram + (size_t)j * L * L, *dqn = w->dqn_part + (size_t)j * part;
             memset(dH, 0, (size_t)lengths[j] * lengths[j] * sizeof(float));
             memset(dqn, 0, part * sizeof(float));
+            ua_attn_cfg cj = *cfg;
+            cj.threshold = w->col_t[j];
             for (int i = 0; i < n_img; i++) {
                 size_t o = (size_t)i * R * ldS + (size_t)j * L;
-                ua_attn_pair_backward(cfg, w->S + o, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
+                ua_attn_pair_backward(&cj, w->S + o, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
                                       w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o, dH,
                                       dqn + (size_t)i * R, work);
             }
         }
     }
+    if (w->extra) w->extra(w->extra_ctx, w);
     if (t2i) {  /* dS is [words, regions]: dU += dS V, dV += dS^T U */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
                     E, 1.0f, d_cap_emb, E);

@@ -8,7 +8,8 @@
 #include "uarda/safetensors.h"
 
 int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m, const float *exp_avg,
-                       const float *exp_avg_sq, const ua_train_state *st, ua_err *err)
+                       const float *exp_avg_sq, const ua_train_state *st, const ua_relevance_state *rel,
+                       ua_err *err)
 {
     int with_moments = exp_avg && exp_avg_sq;
     size_t n = (size_t)m->n_tensors * (with_moments ? 3 : 1);
@@ -40,9 +41,13 @@ int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m,
     snprintf(iters, sizeof iters, "%lld", st ? st->iters : 0);
     snprintf(best, sizeof best, "%.17g", st ? st->best_rsum : 0.0);
     snprintf(step, sizeof step, "%lld", st ? st->adam_step : 0);
-    const char *keys[] = {"format", "opt", "epoch", "batch", "Eiters", "best_rsum", "adam_step"};
-    const char *vals[] = {"uarda-checkpoint-1", opt, epoch, batch, iters, best, step};
-    int rc = ua_st_write(path, e, k, keys, vals, with_moments || st ? 7 : 2, err);
+    char *relj = rel ? ua_relevance_state_to_json(rel) : NULL;
+    const char *keys[8] = {"format", "opt", "epoch", "batch", "Eiters", "best_rsum", "adam_step"};
+    const char *vals[8] = {"uarda-checkpoint-1", opt, epoch, batch, iters, best, step};
+    size_t n_meta = with_moments || st ? 7 : 2;
+    if (relj) { keys[n_meta] = "relevance"; vals[n_meta] = relj; n_meta++; }
+    int rc = ua_st_write(path, e, k, keys, vals, n_meta, err);
+    free(relj);
     free(e);
     free(names);
     free(opt);
@@ -112,6 +117,16 @@ int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp
         const char *fmt = ua_st_meta(&f, "format");
         if (!fmt || strcmp(fmt, "uarda-checkpoint-1") != 0) { st->epoch = 0; st->batch = 0; st->adam_step = 0; }
     }
+    /* the threshold in force at test (UARDA; 0 for SCAN) */
+    if (ua_options_thresholded(o)) {
+        ua_relevance_state rel;
+        if (ua_relevance_init(&rel, &o->rel, err)) goto out;
+        const char *j = ua_st_meta(&f, "relevance");
+        int bad = j && ua_relevance_state_from_json(&rel, j, strlen(j), path, err);
+        if (!bad) m->opt.attn.threshold = ua_relevance_t_test(&rel, &o->rel);
+        ua_relevance_free(&rel);
+        if (bad) goto out;
+    }
     rc = 0;
 out:
     if (rc) {
@@ -120,5 +135,18 @@ out:
         if (exp_avg_sq) { free(*exp_avg_sq); *exp_avg_sq = NULL; }
     }
     ua_st_close(&f);
+    return rc;
+}
+
+int ua_checkpoint_load_relevance(const char *path, const ua_options *o, ua_model *m, ua_relevance_state *rel,
+                                 ua_err *err)
+{
+    if (ua_relevance_init(rel, &o->rel, err)) return -1;
+    ua_st_file f;
+    if (ua_st_open(&f, path, err)) return -1;
+    const char *j = ua_st_meta(&f, "relevance");
+    int rc = j ? ua_relevance_state_from_json(rel, j, strlen(j), path, err) : 0;
+    ua_st_close(&f);
+    if (!rc) m->opt.attn.threshold = ua_options_thresholded(o) ? ua_relevance_t_test(rel, &o->rel) : 0.0;
     return rc;
 }

@@ -9,7 +9,17 @@ struct ua_step_work {
     ua_text_work *text;
     ua_sim_work *sim;
     float *img_pre, *img_emb, *cap_emb, *scores, *d_scores, *d_img, *d_cap;
+    ua_step_hooks hooks;
 };
+
+void ua_step_set_hooks(ua_step_work *w, const ua_step_hooks *hooks)
+{
+    if (hooks) w->hooks = *hooks;
+    else memset(&w->hooks, 0, sizeof w->hooks);
+    ua_sim_set_extra_grad(w->sim, w->hooks.extra_grad, w->hooks.ctx);
+}
+
+ua_sim_work *ua_step_sim(ua_step_work *w) { return w->sim; }
 
 ua_step_work *ua_step_work_new(const ua_model *m, int max_batch, int max_len, int n_regions, ua_err *err)
 {
@@ -63,7 +73,16 @@ int ua_step(const ua_model *m, const float *images, int R, const int *tokens, co
     const size_t nr = (size_t)B * R, nw = (size_t)B * T;
     ua_image_encoder_forward(m, images, nr, w->img_pre, w->img_emb);
     if (ua_text_encoder_forward(m, tokens, lengths, B, T, w->cap_emb, w->text, err)) return -1;
-    ua_sim_block_forward(&m->opt.attn, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->scores, (size_t)B, w->sim);
+    if (w->hooks.column_threshold) {
+        ua_attn_cfg cfg = m->opt.attn;
+        ua_sim_block_prepare(&cfg, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->sim);
+        for (int j = 0; j < B; j++) {
+            cfg.threshold = w->hooks.column_threshold(w->hooks.ctx, j, w->scores, B, w->sim);
+            ua_sim_block_columns(&cfg, j, j + 1, w->scores, (size_t)B, w->sim);
+        }
+    } else {
+        ua_sim_block_forward(&m->opt.attn, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->scores, (size_t)B, w->sim);
+    }
     *loss = ua_contrastive_loss(w->scores, B, m->opt.margin, m->opt.max_violation, w->d_scores);
     if (!grads) return 0;
     memset(w->d_img, 0, nr * E * sizeof(float));
