@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -13,7 +14,7 @@ int cmd_eval(int argc, char **argv)
 {
     ua_multi ckpts = {0};
     const char *data_path = NULL, *data_name = NULL, *vocab_path = NULL, *split = "test";
-    int fold5 = 0, json = 0, threads = 0, full_dev = 0;
+    int fold5 = 0, json = 0, threads = 0, full_dev = 0, grounding = 0;
     const char *skip = "on";
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
@@ -25,12 +26,15 @@ int cmd_eval(int argc, char **argv)
         {"full-dev", UA_OPT_BOOL, &full_dev, NULL, "use all of dev (SCAN caps it at 5000 captions)", 0},
         {"json", UA_OPT_BOOL, &json, NULL, "print the results as JSON", 0},
         {"skip", UA_OPT_CHOICE, &skip, "on|off", "UARDA: skip irrelevant queries and masked entries (exact; with on, also timed against off)", 0},
+        {"grounding", UA_OPT_BOOL, &grounding, NULL,
+         "also measure the relevance judgements (max over regions > the test threshold) of the words of matched pairs "
+         "against <split>_caps_grounding.txt: % of grounded words relevant, % of ungrounded irrelevant", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"eval", "R@1/5/10, medr and meanr in both directions, and rsum, of a checkpoint (or the average of\n"
                         "several checkpoints' similarity matrices) on a split.",
-                        "usage: uarda eval --checkpoint FILE [--checkpoint FILE2] [--split test] [--fold5] [--json]", opts, 0};
+                        "usage: uarda eval --checkpoint FILE [--checkpoint FILE2] [--split test] [--fold5] [--json] [--grounding]", opts, 0};
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (ckpts.n == 0) { fprintf(stderr, "uarda eval: --checkpoint is required\n"); return 2; }
@@ -42,7 +46,7 @@ int cmd_eval(int argc, char **argv)
     int n_loaded = 0, rc = 1;
     ua_vocab vocab = {0};
     ua_split s = {0};
-    char *vocab_file = NULL;
+    char *vocab_file = NULL, *gpath = NULL;
     for (int k = 0; k < ckpts.n; k++) {
         ua_options_default(&o[k]);
         if (ua_checkpoint_load(ckpts.v[k], &o[k], &models[k], NULL, NULL, NULL, &err)) goto fail;
@@ -59,6 +63,31 @@ int cmd_eval(int argc, char **argv)
             goto fail;
         }
     if (ua_split_open(&s, dp, dn, split, &vocab, full_dev, &err)) goto fail;
+    /* grounding agreement: every caption with its own image, each word (without <start>/<end>)
+     * judged relevant when max_r u_w . v_r > t (the first model's test threshold, the kernel's
+     * strict comparison in float), against the generator's ground truth */
+    long long g_total = 0, g_relevant = 0, u_total = 0, u_irrelevant = 0;
+    double g_threshold = 0;
+    if (grounding) {
+        struct stat sb;
+        gpath = ua_split_path(dp, dn, split, "caps_grounding.txt");
+        if (!gpath || stat(gpath, &sb) != 0) {
+            ua_fail(&err, "--grounding needs %s, which does not exist (only synthetic data has grounding files)",
+                    gpath ? gpath : split);
+            goto fail;
+        }
+        float *G = NULL, *U = NULL;
+        int n_g = 0, n_u = 0;
+        if (ua_grounding_samples(&models[0], &s, gpath, 0, &G, &n_g, &U, &n_u, &err)) goto fail;
+        g_threshold = models[0].opt.attn.threshold;
+        const float t = (float)g_threshold;
+        for (int i = 0; i < n_g; i++) g_relevant += G[i] > t;
+        for (int i = 0; i < n_u; i++) u_irrelevant += !(U[i] > t);
+        g_total = n_g;
+        u_total = n_u;
+        free(G);
+        free(U);
+    }
     int skip_on = strcmp(skip, "on") == 0, thresholded = 0;
     for (int k = 0; k < n_loaded; k++) {
         models[k].opt.attn.skip = skip_on;
@@ -134,6 +163,17 @@ int cmd_eval(int argc, char **argv)
                 cJSON_AddNumberToObject(u, "max_abs_score_difference", max_diff);
             }
         }
+        if (grounding) {
+            cJSON *g = cJSON_AddObjectToObject(j, "grounding");
+            cJSON_AddStringToObject(g, "file", gpath);
+            cJSON_AddNumberToObject(g, "threshold", g_threshold);
+            cJSON_AddNumberToObject(g, "grounded_words", (double)g_total);
+            cJSON_AddNumberToObject(g, "grounded_relevant", (double)g_relevant);
+            cJSON_AddNumberToObject(g, "grounded_relevant_percent", g_total ? 100.0 * g_relevant / g_total : 0.0);
+            cJSON_AddNumberToObject(g, "ungrounded_words", (double)u_total);
+            cJSON_AddNumberToObject(g, "ungrounded_irrelevant", (double)u_irrelevant);
+            cJSON_AddNumberToObject(g, "ungrounded_irrelevant_percent", u_total ? 100.0 * u_irrelevant / u_total : 0.0);
+        }
         char *txt = cJSON_Print(j);
         printf("%s\n", txt);
         free(txt);
@@ -154,6 +194,11 @@ int cmd_eval(int argc, char **argv)
                    stats.queries ? 100.0 * stats.irrelevant / stats.queries : 0.0,
                    stats.entries ? 100.0 * stats.masked / stats.entries : 0.0, t_on, t_off,
                    t_off > 0 ? 100.0 * (t_off - t_on) / t_off : 0.0, max_diff);
+        if (grounding)
+            printf("grounding (matched pairs, t = %.4f): %.1f%% of grounded words relevant (%lld of %lld), "
+                   "%.1f%% of ungrounded words irrelevant (%lld of %lld)\n",
+                   g_threshold, g_total ? 100.0 * g_relevant / g_total : 0.0, g_relevant, g_total,
+                   u_total ? 100.0 * u_irrelevant / u_total : 0.0, u_irrelevant, u_total);
     }
     rc = 0;
     goto done;
@@ -163,6 +208,7 @@ done:
     ua_split_close(&s);
     ua_vocab_free(&vocab);
     free(vocab_file);
+    free(gpath);
     for (int k = 0; k < n_loaded; k++) ua_model_free(&models[k]);
     return rc;
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# uarda eval --grounding: agreement of a fixed-threshold UARDA model's relevance judgements on
+# matched pairs with the generator's grounding files (tiny preset, one epoch), in text and JSON,
+# and a one-line error when the grounding file is missing.
+set -euo pipefail
+B=${UARDA_BIN:-build/uarda}
+T=$(mktemp -d /tmp/uarda-test-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$B" eval --help | grep -q -- "--grounding" || fail "--help does not list --grounding"
+
+"$B" synth --preset tiny --data-path "$T/data" --vocab-path "$T/vocab" >/dev/null
+"$B" train --data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 16 --word-dim 8 \
+    --batch-size 32 --num-epochs 1 --val-step 0 --model uarda --t-mode fixed --t-fixed 0.3 \
+    --model-name "$T/run" --logger-name "$T/run" --quiet 2>/dev/null
+C="$T/run/model_best.safetensors"
+[ -s "$C" ] || fail "no checkpoint"
+
+out=$("$B" eval --checkpoint "$C" --split test --grounding) || fail "eval --grounding exited $?"
+line=$(grep "^grounding" <<<"$out") || fail "no grounding line: $out"
+grep -Eq "t = 0\.3000\): [0-9.]+% of grounded words relevant \([0-9]+ of [1-9][0-9]*\), [0-9.]+% of ungrounded words irrelevant \([0-9]+ of [1-9][0-9]*\)" <<<"$line" \
+    || fail "grounding line: $line"
+
+# JSON: the counts add up to the words of the split's captions (without <start>/<end>), and the
+# percentages are the counts' ratios
+"$B" eval --checkpoint "$C" --split test --grounding --json > "$T/e.json" || fail "eval --grounding --json"
+/usr/bin/python3 - "$T/e.json" "$T/data/synth_tiny_precomp/test_caps_grounding.txt" <<'EOF' || fail "grounding JSON"
+import json, sys
+j = json.load(open(sys.argv[1]))
+g = j["grounding"]
+flags = open(sys.argv[2]).read().split()
+assert abs(g["threshold"] - 0.3) < 1e-12, g
+assert g["grounded_words"] == flags.count("1"), (g, flags.count("1"))
+assert g["ungrounded_words"] == flags.count("0"), (g, flags.count("0"))
+assert 0 <= g["grounded_relevant"] <= g["grounded_words"] and 0 <= g["ungrounded_irrelevant"] <= g["ungrounded_words"]
+assert abs(g["grounded_relevant_percent"] - 100.0 * g["grounded_relevant"] / g["grounded_words"]) < 1e-9
+assert abs(g["ungrounded_irrelevant_percent"] - 100.0 * g["ungrounded_irrelevant"] / g["ungrounded_words"]) < 1e-9
+assert "uarda" in j and abs(j["uarda"]["threshold"] - 0.3) < 1e-12
+EOF
+
+# without --grounding nothing about it is printed
+"$B" eval --checkpoint "$C" --split test | grep -q "^grounding" && fail "grounding line without --grounding"
+
+# a missing grounding file: exit 1, one line naming it
+rm "$T/data/synth_tiny_precomp/test_caps_grounding.txt"
+set +e
+msg=$("$B" eval --checkpoint "$C" --split test --grounding 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "test_caps_grounding.txt, which does not exist" <<<"$msg" && [ "$(wc -l <<<"$msg")" -eq 1 ] \
+    || fail "no grounding file: $st $msg"
+
+# a malformed one: exit 1, one line naming the line
+printf '1 0 x\n' > "$T/data/synth_tiny_precomp/test_caps_grounding.txt"
+set +e
+msg=$("$B" eval --checkpoint "$C" --split test --grounding 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "test_caps_grounding.txt:1:" <<<"$msg" && [ "$(wc -l <<<"$msg")" -eq 1 ] \
+    || fail "bad grounding file: $st $msg"
+echo "grounding: OK"
