@@ -15,6 +15,8 @@ struct ua_sim_work {
     int max_img, max_cap, R, L, E, n_threads;
     float *S, *dS;             /* [max_img * R, max_cap * L] */
     float *gram, *dgram;       /* per context item set: max(max_img * R * R, max_cap * L * L) */
+    float *dgram_t;            /* per thread copies of dgram (the backward's private sums) */
+    size_t gram_len;
     float *qn;                 /* query norms: max(max_cap * L, max_img * R) */
     float *dqn_part;           /* per (outer item) partial d|query|: max_img * max_cap * max(L, R) */
     float *pair_work;          /* n_threads x ua_attn_pair_work(max(R, L), max(R, L)) */
@@ -48,12 +50,14 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     w->dS = malloc(nS * sizeof(float));
     w->gram = malloc((g1 > g2 ? g1 : g2) * sizeof(float));
     w->dgram = malloc((g1 > g2 ? g1 : g2) * sizeof(float));
+    w->gram_len = g1 > g2 ? g1 : g2;
+    w->dgram_t = malloc((size_t)w->n_threads * w->gram_len * sizeof(float));
     w->qn = malloc((q1 > q2 ? q1 : q2) * sizeof(float));
     w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
     w->pair_work = malloc((size_t)w->n_threads * w->pair_work_len * sizeof(float));
     w->col_t = calloc((size_t)max_cap, sizeof(double));
     w->thread_stats = calloc((size_t)w->n_threads, sizeof(ua_sim_stats));
-    if (!w->S || !w->dS || !w->gram || !w->dgram || !w->qn || !w->dqn_part || !w->pair_work || !w->col_t ||
+    if (!w->S || !w->dS || !w->gram || !w->dgram || !w->dgram_t || !w->qn || !w->dqn_part || !w->pair_work || !w->col_t ||
         !w->thread_stats) {
         ua_sim_work_free(w);
         ua_fail(err, "out of memory for a %d x %d similarity block", max_img, max_cap);
@@ -66,7 +70,7 @@ void ua_sim_work_free(ua_sim_work *w)
 {
     if (!w) return;
     free(w->S); free(w->dS); free(w->gram); free(w->dgram); free(w->qn); free(w->dqn_part); free(w->pair_work);
-    free(w->col_t); free(w->thread_stats);
+    free(w->col_t); free(w->thread_stats); free(w->dgram_t);
     free(w);
 }
 
@@ -173,9 +177,13 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     const int *lengths = w->lengths;
     const int counting = cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF;
     for (int j = j0; j < j1; j++) w->col_t[j] = cfg->threshold;
-    #pragma omp parallel for collapse(2) schedule(static)
-    for (int i = 0; i < n_img; i++)
-        for (int j = j0; j < j1; j++) {
+    /* consecutive pairs of a thread read neighbouring memory of S: t2i walks the images of a
+     * caption (same rows, next columns), i2t the captions of an image */
+    const int n_cols = j1 - j0;
+    #pragma omp parallel for schedule(static)
+    for (long long p = 0; p < (long long)n_img * n_cols; p++) {
+            int i = t2i ? (int)(p % n_img) : (int)(p / n_cols);
+            int j = j0 + (t2i ? (int)(p / n_img) : (int)(p % n_cols));
             int tid = omp_get_thread_num();
             float *work = w->pair_work + (size_t)tid * w->pair_work_len;
             float s;
@@ -210,41 +218,43 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
     const int t2i = cfg->direction == UA_T2I;
     const size_t ldS = t2i ? (size_t)n_img * R : (size_t)n_cap * L;
     memset(w->dS, 0, (size_t)n_img * R * (size_t)n_cap * L * sizeof(float));
-    if (t2i) {
-        /* one image per task: its Gram gradient and its row of partial word-norm gradients are private */
-        const size_t part = (size_t)n_cap * L;
-        #pragma omp parallel for schedule(dynamic, 1)
-        for (int i = 0; i < n_img; i++) {
-            float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
-            float *dG = w->dgram + (size_t)i * R * R, *dqn = w->dqn_part + (size_t)i * part;
-            memset(dG, 0, (size_t)R * R * sizeof(float));
-            memset(dqn, 0, part * sizeof(float));
-            ua_attn_cfg cj = *cfg;
-            for (int j = 0; j < n_cap; j++) {
-                size_t o = (size_t)j * L * ldS + (size_t)i * R;
+    /* Each thread walks whole rows of S (t2i: the images of its captions; i2t: the captions of
+     * its images) and sums its Gram gradients privately; the private sums are added in thread
+     * order afterwards (the same bits for a given thread count). */
+    const int outer = t2i ? n_cap : n_img, inner = t2i ? n_img : n_cap;
+    const int gc = t2i ? R : L;                    /* context items per Gram matrix */
+    const int n_gram = t2i ? n_img : n_cap;
+    const size_t gsz = (size_t)gc * gc, part = t2i ? (size_t)n_cap * L : (size_t)n_img * R;
+    memset(w->dqn_part, 0, (size_t)(t2i ? n_img : n_cap) * part * sizeof(float));
+    for (int t = 0; t < w->n_threads; t++) memset(w->dgram_t + (size_t)t * w->gram_len, 0, (size_t)n_gram * gsz * sizeof(float));
+    #pragma omp parallel
+    {
+        int tid = omp_get_thread_num();
+        float *work = w->pair_work + (size_t)tid * w->pair_work_len;
+        float *dgram = w->dgram_t + (size_t)tid * w->gram_len;
+        ua_attn_cfg cj = *cfg;
+        #pragma omp for schedule(static)
+        for (int a = 0; a < outer; a++)
+            for (int b = 0; b < inner; b++) {
+                int i = t2i ? b : a, j = t2i ? a : b;
                 cj.threshold = w->col_t[j];
-                ua_attn_pair_backward(&cj, w->S + o, 1, ldS, R, lengths[j], w->gram + (size_t)i * R * R,
-                                      w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o, dG,
-                                      dqn + (size_t)j * L, work);
+                if (t2i) {
+                    size_t o = (size_t)j * L * ldS + (size_t)i * R;
+                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, R, lengths[j], w->gram + (size_t)i * R * R,
+                                          w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o,
+                                          dgram + (size_t)i * gsz, w->dqn_part + (size_t)i * part + (size_t)j * L, work);
+                } else {
+                    size_t o = (size_t)i * R * ldS + (size_t)j * L;
+                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
+                                          w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o,
+                                          dgram + (size_t)j * gsz, w->dqn_part + (size_t)j * part + (size_t)i * R, work);
+                }
             }
-        }
-    } else {
-        const size_t part = (size_t)n_img * R;
-        #pragma omp parallel for schedule(dynamic, 1)
-        for (int j = 0; j < n_cap; j++) {
-            float *work = w->pair_work + (size_t)omp_get_thread_num() * w->pair_work_len;
-            float *dH = w->dgram + (size_t)j * L * L, *dqn = w->dqn_part + (size_t)j * part;
-            memset(dH, 0, (size_t)lengths[j] * lengths[j] * sizeof(float));
-            memset(dqn, 0, part * sizeof(float));
-            ua_attn_cfg cj = *cfg;
-            cj.threshold = w->col_t[j];
-            for (int i = 0; i < n_img; i++) {
-                size_t o = (size_t)i * R * ldS + (size_t)j * L;
-                ua_attn_pair_backward(&cj, w->S + o, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
-                                      w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o, dH,
-                                      dqn + (size_t)i * R, work);
-            }
-        }
+    }
+    for (size_t k = 0; k < (size_t)n_gram * gsz; k++) {
+        float acc = 0;
+        for (int t = 0; t < w->n_threads; t++) acc += w->dgram_t[(size_t)t * w->gram_len + k];
+        w->dgram[k] = acc;
     }
     if (w->extra) w->extra(w->extra_ctx, w);
     if (t2i) {  /* dS is [words, regions]: dU += dS V, dV += dS^T U */
