@@ -1,6 +1,7 @@
 /* SCAN cross attention per (image, caption) pair: option names and the float/double
  * instantiations of the kernel in attention_pair.inc. */
 #include "uarda/attention.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -13,24 +14,32 @@
 #define EXP expf
 #define LOG logf
 #define SQRT sqrtf
+#define EXP_NONPOS ua_exp_nonpos
+#define SELECT ua_select
 #include "attention_pair.inc"
 #undef REAL
 #undef SUFFIX
 #undef EXP
 #undef LOG
 #undef SQRT
+#undef EXP_NONPOS
+#undef SELECT
 
 #define REAL double
 #define SUFFIX _f64
 #define EXP exp
 #define LOG log
 #define SQRT sqrt
+#define EXP_NONPOS exp
+#define SELECT(c, a, b) ((c) ? (a) : (b))
 #include "attention_pair.inc"
 #undef REAL
 #undef SUFFIX
 #undef EXP
 #undef LOG
 #undef SQRT
+#undef EXP_NONPOS
+#undef SELECT
 
 /* the work layout is X | P | A | ... (attention_pair.inc), A query-major */
 const float *ua_attn_pair_weights(const float *work, int c, int q) { return work + 2 * (size_t)c * (size_t)q; }

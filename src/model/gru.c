@@ -15,6 +15,7 @@
  * hn = W_hn h + b_hn (step-packed), hprev [rows, H] (step-packed, h at step s-1; 0 at s = 0);
  * per layer the output y [rows, dirs*H] (time-packed), and the layer-0 input x0 [rows, in]. */
 #include "uarda/gru.h"
+#include "core/fastmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -224,57 +225,23 @@ static int check_call(const ua_gru_shape *s, const int *lengths, int B, int T, c
 
 /* ---- elementwise math ---------------------------------------------------------------------- */
 
-/* exp(x) for x <= 0 without libm, branch-free so that loops over it vectorize (Cephes expf:
- * range reduction by k*ln2 in two parts, degree-6 polynomial, scaling by 2^k through the
- * exponent bits; about 1 ulp). Arguments below -87 are clamped (exp(-87) ~ 1.6e-38). */
-/* cond ? a : b through bit masks: plain selects on floats are not if-converted by GCC under
- * -ftrapping-math, which would keep the loops below scalar */
-static inline float gru_select(int cond, float a, float b)
-{
-    union { float f; int32_t i; } ua = {a}, ub = {b};
-    const int32_t m = -cond;
-    union { int32_t i; float f; } res = {(ua.i & m) | (ub.i & ~m)};
-    return res.f;
-}
-
-static inline float gru_exp_nonpos(float x)
-{
-    x = gru_select(x < -87.0f, -87.0f, x);
-    const float shifter = 12582912.0f;  /* 1.5 * 2^23: adding it rounds to an integer */
-    float kf = x * 1.44269504088896341f + shifter;
-    union { float f; int32_t i; } u = {kf};
-    const int32_t k = u.i - 0x4B400000;
-    kf -= shifter;
-    float r = x - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } sc = {(k + 127) << 23};
-    return p * sc.f;
-}
-
 /* 1 / (1 + exp(-x)), through exp(-|x|) so that nothing overflows */
 static inline float gru_sigmoid(float x)
 {
-    const float e = gru_exp_nonpos(-fabsf(x));
+    const float e = ua_exp_nonpos(-fabsf(x));
     const float s = 1.0f / (1.0f + e);
-    return gru_select(x >= 0.0f, s, e * s);
+    return ua_select(x >= 0.0f, s, e * s);
 }
 
 static inline float gru_tanh(float x)
 {
     const float a = fabsf(x);
-    const float e = gru_exp_nonpos(-2.0f * a);
+    const float e = ua_exp_nonpos(-2.0f * a);
     const float big = (1.0f - e) / (1.0f + e);
     /* |x| < 1/8: odd Taylor series to x^9 (no cancellation in 1 - e) */
     const float a2 = a * a;
     const float small = a + a * a2 * (-1.0f / 3 + a2 * (2.0f / 15 + a2 * (-17.0f / 315 + a2 * (62.0f / 2835))));
-    return copysignf(gru_select(a < 0.125f, small, big), x);
+    return copysignf(ua_select(a < 0.125f, small, big), x);
 }
 
 /* below this many elements per step (rows x hidden) the recurrence runs on one thread: the
