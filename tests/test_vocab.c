@@ -104,6 +104,7 @@ static void test_malformed(void **state)
                "idx2word[\"3\"]");
     expect_bad("{\"word2idx\": {" SPECIALS_W2I "}, \"idx2word\": {" SPECIALS_I2W ", \"4\": \"x\"}}", "idx2word");
     expect_bad("{\"word2idx\": {" SPECIALS_W2I ", \"caf\xc3\": 4}}", "invalid UTF-8");
+    expect_bad("{\"word2idx\": {" SPECIALS_W2I ", \"a\\u0000b\": 4, \"a\\u0000c\": 5}}", "appears twice");
 }
 
 static void test_missing_file(void **state)

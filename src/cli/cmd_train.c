@@ -186,7 +186,7 @@ int cmd_train(int argc, char **argv)
             data_name, train.n_items, ua_split_images_used(&dev), m.n_params, ua_direction_name(m.opt.attn.direction),
             ua_feature_norm_name(m.opt.attn.norm), ua_agg_name(m.opt.attn.agg));
     long long total_iters = (long long)o.num_epochs * batcher.n_batches, start_iters = state.iters;
-    double t_run = ua_now();
+    double t_run = ua_now(), t_validating = 0;
     int stop = 0;
     for (int epoch = state.epoch; epoch < o.num_epochs && !stop; epoch++) {
         adam.lr = ua_lr_at_epoch(o.learning_rate, o.lr_update, epoch);
@@ -213,7 +213,7 @@ int cmd_train(int argc, char **argv)
             state.epoch = epoch;
             state.batch = k + 1;
             state.adam_step = adam.step;
-            double el = ua_now() - t_run;
+            double el = ua_now() - t_run - t_validating;
             double cps = el > 0 ? (double)(state.iters - start_iters) * o.batch_size / el : 0;
             char extra[160];
             if (ut.thresholded)
@@ -251,7 +251,10 @@ int cmd_train(int argc, char **argv)
             if (o.val_step > 0 && state.iters % o.val_step == 0) {
                 ua_recall r;
                 m.opt.attn.threshold = ut.thresholded ? ua_relevance_t_test(&ut.st, &ut.cfg) : 0.0;
+                double tv = ua_now();
                 if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
+                t_validating += ua_now() - tv;
+                prog.paused += ua_now() - tv;
                 cJSON *j = recall_json("val_step", epoch, state.iters, &r);
                 ua_jsonl_append(log_path, j);
                 cJSON_Delete(j);
@@ -260,7 +263,11 @@ int cmd_train(int argc, char **argv)
         if (stop) break;
         ua_recall r;
         m.opt.attn.threshold = ut.thresholded ? ua_relevance_t_test(&ut.st, &ut.cfg) : 0.0;
+        double tv = ua_now();
         if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
+        double val_secs = ua_now() - tv;
+        t_validating += val_secs;
+        prog.paused += val_secs;
         ua_progress_update(&prog, "train: iteration", state.iters, total_iters, "", 1);
         if (ut.thresholded) {
             const ua_relevance_state *rs = &ut.st;
@@ -298,6 +305,7 @@ int cmd_train(int argc, char **argv)
                 r.i2t[1], r.i2t[2], r.t2i[0], r.t2i[1], r.t2i[2], is_best ? " best" : "");
         cJSON *j = recall_json("val", epoch, state.iters, &r);
         cJSON_AddBoolToObject(j, "best", is_best);
+        cJSON_AddNumberToObject(j, "seconds", val_secs);
         ua_jsonl_append(log_path, j);
         cJSON_Delete(j);
         state.epoch = epoch + 1;

@@ -94,6 +94,7 @@ void ua_progress_init(ua_progress *p)
     p->start = ua_now();
     p->last_print = 0;
     p->interval = p->tty ? 0.2 : 10.0;
+    p->paused = 0;
 }
 
 static void fmt_secs(double s, char *buf, size_t cap)
@@ -110,9 +111,9 @@ void ua_progress_update(ua_progress *p, const char *label, long long done, long 
     double now = ua_now();
     if (!force && now - p->last_print < p->interval) return;
     p->last_print = now;
-    double el = now - p->start;
+    double el = now - p->start, work = el - p->paused;
     char eta[32], elapsed[32];
-    fmt_secs(done > 0 ? el * (double)(total - done) / (double)done : -1, eta, sizeof eta);
+    fmt_secs(done > 0 ? work * (double)(total - done) / (double)done : -1, eta, sizeof eta);
     fmt_secs(el, elapsed, sizeof elapsed);
     fprintf(stderr, "%s%s %lld/%lld (%.0f%%) %s elapsed %s ETA %s%s", p->tty ? "\r\033[K" : "", label, done, total,
             total ? 100.0 * (double)done / (double)total : 100.0, extra ? extra : "", elapsed, eta, p->tty ? "" : "\n");

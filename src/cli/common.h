@@ -71,6 +71,7 @@ typedef struct ua_progress {
     int tty;
     double start, last_print;
     double interval;       /* seconds between plain lines */
+    double paused;         /* seconds not spent on the counted work (e.g. validation): out of the ETA */
 } ua_progress;
 void   ua_progress_init(ua_progress *p);
 /* prints when due (always when force); done/total drive the ETA; rate_unit names the items */

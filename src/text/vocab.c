@@ -152,8 +152,14 @@ int ua_vocab_parse(ua_vocab *v, const char *json, size_t len, const char *name, 
             }
         }
     }
-    for (int id = 0; id < n; id++)
+    for (int id = 0; id < n; id++) {
+        /* JSON keys are distinct, but "\u0000" ends a C string early: two keys can collide */
+        if (ua_vocab_find(v, by_id[id]) >= 0) {
+            ua_fail(err, "%s: the word \"%.60s\" appears twice (a NUL inside a key?)", name, by_id[id]);
+            goto out;
+        }
         if (append_word(v, by_id[id], err) < 0) goto out;
+    }
     rc = 0;
 out:
     if (rc) ua_vocab_free(v);
