@@ -1,4 +1,5 @@
 /* NumPy .npy reader (memory-mapped, validated) and atomic writer. */
+#include "io/mapfile.h"
 #include "uarda/npy.h"
 #include "uarda/atomic.h"
 
@@ -309,31 +310,9 @@ int ua_npy_parse(ua_npy *a, const void *buf, size_t len, const char *name, ua_er
 int ua_npy_open(ua_npy *a, const char *path, ua_err *err)
 {
     memset(a, 0, sizeof *a);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ua_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ua_fail(err, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ua_fail(err, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
-        close(fd);
-        return ua_fail(err, "%s: too large to map", path);
-    }
-    size_t len = (size_t)st.st_size;
-    if (len == 0) {
-        close(fd);
-        return ua_fail(err, "%s: truncated file: empty, a .npy file starts with a 10-byte preamble", path);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) return ua_fail(err, "%s: cannot memory-map %zu bytes: %s", path, len, strerror(e));
+    void *map;
+    size_t len;
+    if (ua_map_file(path, 1, "a .npy file starts with a 10-byte preamble", &map, &len, err)) return -1;
     if (ua_npy_parse(a, map, len, path, err) != 0) {
         munmap(map, len);
         memset(a, 0, sizeof *a);

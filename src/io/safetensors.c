@@ -1,4 +1,5 @@
 /* safetensors reader (memory-mapped, validated) and atomic writer. */
+#include "io/mapfile.h"
 #include "uarda/safetensors.h"
 #include "uarda/atomic.h"
 
@@ -383,32 +384,9 @@ int ua_st_parse(ua_st_file *f, const void *buf, size_t len, const char *name, ua
 int ua_st_open(ua_st_file *f, const char *path, ua_err *err)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ua_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ua_fail(err, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ua_fail(err, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
-        close(fd);
-        return ua_fail(err, "%s: too large to map", path);
-    }
-    size_t len = (size_t)st.st_size;
-    if (len < 8) {
-        close(fd);
-        return ua_fail(err, "%s: truncated file: %zu bytes, a safetensors file starts with an 8-byte header length",
-                       path, len);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) return ua_fail(err, "%s: cannot memory-map %zu bytes: %s", path, len, strerror(e));
+    void *map;
+    size_t len;
+    if (ua_map_file(path, 8, "a safetensors file starts with an 8-byte header length", &map, &len, err)) return -1;
     if (ua_st_parse(f, map, len, path, err) != 0) {
         munmap(map, len);
         return -1;
