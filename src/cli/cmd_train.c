@@ -232,6 +232,7 @@ int cmd_train(int argc, char **argv)
                 cJSON_AddNumberToObject(j, "grad_norm", gnorm);
                 cJSON_AddNumberToObject(j, "clip_coef", coef);
                 cJSON_AddNumberToObject(j, "captions_per_s", cps);
+                cJSON_AddNumberToObject(j, "rss_anon_mb", ua_rss_anon_mb());
                 ua_jsonl_append(log_path, j);
                 cJSON_Delete(j);
             }

@@ -88,6 +88,20 @@ double ua_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double ua_rss_anon_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double mb = -1;
+    while (fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1) { mb = (double)kb / 1024.0; break; }
+    }
+    fclose(f);
+    return mb;
+}
+
 void ua_progress_init(ua_progress *p)
 {
     p->tty = isatty(STDERR_FILENO);

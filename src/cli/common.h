@@ -78,6 +78,8 @@ void   ua_progress_init(ua_progress *p);
 void   ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force);
 void   ua_progress_end(ua_progress *p);
 double ua_now(void);
+/* this process's anonymous resident memory (RssAnon in /proc/self/status), in MB; -1 if unknown */
+double ua_rss_anon_mb(void);
 
 /* appends one JSON object (a cJSON* passed as void* to keep cJSON out of this header) as a line */
 int ua_jsonl_append(const char *path, void *json_object);
