@@ -19,6 +19,8 @@ static const command commands[] = {
     {"train",    cmd_train,    "train SCAN (t2i or i2t cross attention) on a precomp dataset"},
     {"eval",     cmd_eval,     "recall table of a checkpoint (or an ensemble) on a split"},
     {"score",    cmd_score,    "similarity matrix of given region features and captions"},
+    {"index",    cmd_index,    "encode a gallery of images (and captions) once, for search"},
+    {"search",   cmd_search,   "top-k images for a text query, or captions for an image, from an index"},
     {"bench",    cmd_bench,    "measure speed: training step, evaluation, SGEMM peak"},
     {"plot",     cmd_plot,     "pictures: similarity histograms, training curves, attention maps"},
 };
