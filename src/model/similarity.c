@@ -211,6 +211,18 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
         }
 }
 
+/* G = X X^T (n x n, X n x E): dX += (dG + dG^T) X (dG is symmetrised in place) */
+static void gram_backward(float *dG, int n, const float *X, float *dX, int E)
+{
+    for (int a = 0; a < n; a++)
+        for (int b = a; b < n; b++) {
+            float s = dG[a * n + b] + dG[b * n + a];
+            dG[a * n + b] = s;
+            dG[b * n + a] = s;
+        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, n, 1.0f, dG, n, X, E, 1.0f, dX, E);
+}
+
 void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                            int n_cap, int L, const int *lengths, int E, const float *d_scores, size_t ld,
                            float *d_img_emb, float *d_cap_emb, ua_sim_work *w)
@@ -270,17 +282,8 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
     }
     if (t2i) {
         /* G_i = V_i V_i^T: dV_i += (dG + dG^T) V_i */
-        for (int i = 0; i < n_img; i++) {
-            float *dG = w->dgram + (size_t)i * R * R;
-            for (int a = 0; a < R; a++)
-                for (int b = a; b < R; b++) {
-                    float s = dG[a * R + b] + dG[b * R + a];
-                    dG[a * R + b] = s;
-                    dG[b * R + a] = s;
-                }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, E, R, 1.0f, dG, R, img_emb + (size_t)i * R * E,
-                        E, 1.0f, d_img_emb + (size_t)i * R * E, E);
-        }
+        for (int i = 0; i < n_img; i++)
+            gram_backward(w->dgram + (size_t)i * R * R, R, img_emb + (size_t)i * R * E, d_img_emb + (size_t)i * R * E, E);
         /* word norms: sum the per-image partials in a fixed order, then d|u| u / |u| */
         #pragma omp parallel for schedule(static)
         for (int j = 0; j < n_cap; j++)
@@ -296,18 +299,9 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
                 }
             }
     } else {
-        for (int j = 0; j < n_cap; j++) {
-            int n = lengths[j];
-            float *dH = w->dgram + (size_t)j * L * L;
-            for (int a = 0; a < n; a++)
-                for (int b = a; b < n; b++) {
-                    float s = dH[a * n + b] + dH[b * n + a];
-                    dH[a * n + b] = s;
-                    dH[b * n + a] = s;
-                }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, n, 1.0f, dH, n, cap_emb + (size_t)j * L * E,
-                        E, 1.0f, d_cap_emb + (size_t)j * L * E, E);
-        }
+        for (int j = 0; j < n_cap; j++)
+            gram_backward(w->dgram + (size_t)j * L * L, lengths[j], cap_emb + (size_t)j * L * E,
+                          d_cap_emb + (size_t)j * L * E, E);
         #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < (size_t)n_img * R; r++) {
             float g = 0;
