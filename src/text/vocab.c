@@ -127,12 +127,14 @@ int ua_vocab_parse(ua_vocab *v, const char *json, size_t len, const char *name, 
         }
         by_id[id] = it->string;
     }
-    for (int i = 0; i < 4; i++)
-        if (!by_id[i] || strcmp(by_id[i], SPECIALS[i]) != 0) {
+    for (int i = 0; i < 4; i++) {
+        const char *w = i < n ? by_id[i] : NULL;  /* a vocabulary of fewer than 4 words lacks some */
+        if (!w || strcmp(w, SPECIALS[i]) != 0) {
             ua_fail(err, "%s: special token %s must have id %d (found %s%.60s%s)", name, SPECIALS[i], i,
-                    by_id[i] ? "\"" : "", by_id[i] ? by_id[i] : "nothing", by_id[i] ? "\"" : "");
+                    w ? "\"" : "", w ? w : "nothing", w ? "\"" : "");
             goto out;
         }
+    }
     if (idx && (!cJSON_IsNumber(idx) || (int)idx->valuedouble != n)) {
         ua_fail(err, "%s: \"idx\" is %g but word2idx has %d words", name, cJSON_IsNumber(idx) ? idx->valuedouble : -1.0, n);
         goto out;
