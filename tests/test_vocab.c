@@ -94,7 +94,8 @@ static void test_malformed(void **state)
     expect_bad("[1, 2]", "not a SCAN vocabulary");
     expect_bad("{\"idx\": 4}", "no \"word2idx\"");
     expect_bad("{\"word2idx\": {\"<pad>\": 0, \"<start>\": 1, \"<end>\": 2, \"dog\": 3}, \"idx\": 4}", "<unk>");
-    /* found by fuzz_vocab: fewer than four words */
+    /* found by fuzz_vocab: an id far outside int's range, and fewer than four words */
+    expect_bad("{\"word2idx\": {" SPECIALS_W2I ", \"dog\": 3.3e66}}", "out of range");
     expect_bad("{\"word2idx\": {\"<pad>\": 0, \"<start>\": 1}}", "<end> must have id 2 (found nothing)");
     expect_bad("{\"word2idx\": {\"dog\": 0, \"<start>\": 1, \"<end>\": 2, \"<unk>\": 3}}", "<pad>");
     expect_bad("{\"word2idx\": {" SPECIALS_W2I ", \"dog\": 9}}", "out of range");

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,15 +113,17 @@ int ua_vocab_parse(ua_vocab *v, const char *json, size_t len, const char *name, 
     if (!by_id) { ua_fail(err, "out of memory reading %s", name); goto out; }
     const cJSON *it;
     cJSON_ArrayForEach(it, w2i) {
-        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble) {
+        /* range before the cast: converting a double outside int's range is undefined */
+        if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble)) {
             ua_fail(err, "%s: word2idx[\"%.60s\"] is not an integer id", name, it->string);
             goto out;
         }
-        int id = (int)it->valuedouble;
-        if (id < 0 || id >= n) {
-            ua_fail(err, "%s: word2idx[\"%.60s\"] = %d is out of range [0, %d) (ids must be 0..n-1)", name, it->string, id, n);
+        if (!(it->valuedouble >= 0 && it->valuedouble < (double)n)) {
+            ua_fail(err, "%s: word2idx[\"%.60s\"] = %.0f is out of range [0, %d) (ids must be 0..n-1)", name, it->string,
+                    it->valuedouble, n);
             goto out;
         }
+        int id = (int)it->valuedouble;
         if (by_id[id]) {
             ua_fail(err, "%s: id %d is given to both \"%.60s\" and \"%.60s\"", name, id, by_id[id], it->string);
             goto out;
@@ -135,7 +138,7 @@ int ua_vocab_parse(ua_vocab *v, const char *json, size_t len, const char *name, 
             goto out;
         }
     }
-    if (idx && (!cJSON_IsNumber(idx) || (int)idx->valuedouble != n)) {
+    if (idx && (!cJSON_IsNumber(idx) || idx->valuedouble != (double)n)) {
         ua_fail(err, "%s: \"idx\" is %g but word2idx has %d words", name, cJSON_IsNumber(idx) ? idx->valuedouble : -1.0, n);
         goto out;
     }
