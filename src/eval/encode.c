@@ -127,7 +127,9 @@ int ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *
 int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
                                ua_err *err)
 {
-    enum { BI = 128, BC = 128 };
+    /* 128 images x 32 captions: the block's dot products (32 L x 4608 floats at SCAN's size)
+     * stay in the last-level cache while the pairs read them */
+    enum { BI = 128, BC = 32 };
     const int R = e->R, E = e->E, L = e->max_len;
     ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, err);
     float *block = malloc((size_t)BC * L * E * sizeof(float));
