@@ -225,6 +225,37 @@ static void test_converted_checkpoint(void **state)
     ua_model_free(&m);
 }
 
+/* Ties never help: a model that scores every pair alike (UARDA with every query irrelevant)
+ * gets the recall of a fixed arbitrary order, not 100%. */
+static void test_recall_with_ties(void **state)
+{
+    (void)state;
+    enum { NI = 100, NC = 500 };
+    float *sims = calloc(NI * NC, sizeof(float));
+    ua_recall r;
+    ua_err err;
+    assert_int_equal(ua_recall_compute(sims, NI, NC, 5, &r, NULL, NULL, &err), 0);
+    /* image i's captions sit at positions 5i..: R@1 only for image 0; caption j's image at i = j / 5 */
+    assert_true(fabs(r.i2t[0] - 1.0) < 1e-9);
+    assert_true(fabs(r.i2t[1] - 1.0) < 1e-9);  /* positions 0 (image 0) and 5 (image 1): only image 0 < 5 */
+    assert_true(fabs(r.i2t[2] - 2.0) < 1e-9);
+    assert_true(fabs(r.t2i[0] - 1.0) < 1e-9);   /* captions of image 0 only */
+    assert_true(fabs(r.t2i[1] - 5.0) < 1e-9 && fabs(r.t2i[2] - 10.0) < 1e-9);
+    assert_true(fabs(r.rsum - 20.0) < 1e-9);  /* not 600 */
+    /* one tie: the item listed first ranks ahead of the other */
+    float s2[2 * 2] = {0.5f, 0.5f, 0.5f, 0.5f};
+    int ri[2], rt[2];
+    assert_int_equal(ua_recall_compute(s2, 2, 2, 1, &r, ri, rt, &err), 0);
+    assert_int_equal(ri[0], 0);   /* image 0: its caption 0 is listed first */
+    assert_int_equal(ri[1], 1);   /* image 1: caption 0 ties its caption 1 and comes first */
+    assert_int_equal(rt[0], 0);
+    assert_int_equal(rt[1], 1);
+    float s3[2 * 2] = {0.5f, 0.2f, 0.1f, 0.9f};   /* no ties: the scores decide */
+    assert_int_equal(ua_recall_compute(s3, 2, 2, 1, &r, ri, rt, &err), 0);
+    assert_int_equal(ri[0] + ri[1] + rt[0] + rt[1], 0);
+    free(sims);
+}
+
 /* A workspace reused across steps gives the same loss and gradients as a fresh one (no state
  * leaks from one batch into the next). */
 static void test_step_is_repeatable(void **state)
@@ -265,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_every_uarda_step_fixture),
         cmocka_unit_test(test_recall_fixtures),
         cmocka_unit_test(test_step_is_repeatable),
+        cmocka_unit_test(test_recall_with_ties),
         cmocka_unit_test(test_converted_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,8 +38,9 @@ typedef struct ua_recall {
     double rsum;
 } ua_recall;
 
-/* SCAN's i2t / t2i on sims [n_img, n_cap] with caption c belonging to image c / im_div.
- * Ranks count the items scored strictly higher (ties go the query's way). ranks_* may be NULL. */
+/* SCAN's i2t / t2i on sims [n_img, n_cap] with caption c belonging to image c / im_div. A rank
+ * is the position in a stable descending sort (ties in index order, never in the query's
+ * favour). ranks_* may be NULL. */
 int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_recall *r, int *ranks_i2t,
                       int *ranks_t2i, ua_err *err);
 

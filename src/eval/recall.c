@@ -45,23 +45,32 @@ int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_re
         if (!ranks_t2i) free(rt);
         return ua_fail(err, "out of memory for ranks");
     }
-    /* image query: rank of its best ground-truth caption = captions scored above it */
+    /* An item's rank is its position in the items sorted by score, descending, ties in index
+     * order (a stable sort): the items scored higher, plus the equal ones listed before it.
+     * Ties never count in the query's favour: a model that scores everything alike gets chance
+     * recall, not 100%. (SCAN's argsort breaks ties arbitrarily; without ties the two agree.) */
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n_img; i++) {
+    for (int i = 0; i < n_img; i++) {   /* image query: its best-ranked ground-truth caption */
         const float *row = sims + (size_t)i * n_cap;
-        float best = row[i * im_div];
-        for (int k = 1; k < im_div; k++) if (row[i * im_div + k] > best) best = row[i * im_div + k];
-        int above = 0;
-        for (int j = 0; j < n_cap; j++) above += row[j] > best;
-        ri[i] = above;
+        int best = n_cap;
+        for (int k = 0; k < im_div; k++) {
+            int c = i * im_div + k, pos = 0;
+            const float v = row[c];
+            for (int j = 0; j < n_cap; j++) pos += row[j] > v || (row[j] == v && j < c);
+            if (pos < best) best = pos;
+        }
+        ri[i] = best;
     }
-    /* caption query: images scored above its own image */
     #pragma omp parallel for schedule(static)
-    for (int j = 0; j < n_cap; j++) {
-        float own = sims[(size_t)(j / im_div) * n_cap + j];
-        int above = 0;
-        for (int i = 0; i < n_img; i++) above += sims[(size_t)i * n_cap + j] > own;
-        rt[j] = above;
+    for (int j = 0; j < n_cap; j++) {   /* caption query: its own image */
+        const int own_i = j / im_div;
+        const float own = sims[(size_t)own_i * n_cap + j];
+        int pos = 0;
+        for (int i = 0; i < n_img; i++) {
+            const float v = sims[(size_t)i * n_cap + j];
+            pos += v > own || (v == own && i < own_i);
+        }
+        rt[j] = pos;
     }
     summarize(ri, n_img, r->i2t);
     summarize(rt, n_cap, r->t2i);
