@@ -4,7 +4,7 @@
  *
  * With --vs-torch, tools/bench_torch.py runs the same benchmark in PyTorch (same dims, thread
  * count and repeats) in two variants, one structured like SCAN's code (a loop over captions)
- * and one vectorised in FP32, and a table compares them. --json prints JSON lines instead. */
+ * and one vectorised in FP32, and a table compares them. --json prints JSON lines instead. */ 
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -123,6 +123,7 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
     float *grads = malloc(m->n_params * sizeof(float)), *ea = calloc(m->n_params, sizeof(float)),
           *eas = calloc(m->n_params, sizeof(float));
     double *times = malloc((size_t)(repeats + 1) * sizeof(double));
+    float *params0 = NULL;
     ua_step_work *w = NULL;
     if (!images || !lengths || !tokens || !grads || !ea || !eas || !times) {
         rc = ua_fail(err, "out of memory for the training batch");
@@ -141,9 +142,16 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
     double L = tok_sum / Bi;
     w = ua_step_work_new(m, Bi, T, regions, err);
     if (!w) { rc = -1; goto done; }
+    /* every step starts from the initial weights (Adam's moments go on): the steps after the first
+     * then do the same work, which a thresholded model's would not once the weights move */
+    params0 = malloc(m->n_params * sizeof(float));
+    if (!params0) { rc = ua_fail(err, "out of memory for the initial weights"); goto done; }
+    memcpy(params0, m->params, m->n_params * sizeof(float));
     ua_adam adam;
     ua_adam_default(&adam, 2e-4);
     for (int k = 0; k <= repeats; k++) {
+        memcpy(m->params, params0, m->n_params * sizeof(float));
+        ua_sim_stats_reset(ua_step_sim(w));
         double t = ua_now(), loss;
         memset(grads, 0, m->n_params * sizeof(float));
         if (ua_step(m, images, regions, tokens, lengths, Bi, T, &loss, grads, w, err)) { rc = -1; break; }
@@ -172,18 +180,23 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
             row->masked_fraction = st.entries ? (double)st.masked / (double)st.entries : 0;
         }
         if (!c->json) {
-            char uarda[64] = "";
-            if (c->thresholded) snprintf(uarda, sizeof uarda, " uarda t=%.3g", o->model.attn.threshold);
+            char uarda[64] = "", extra[128] = "";
+            if (c->thresholded) {
+                snprintf(uarda, sizeof uarda, " uarda t=%.3g", o->model.attn.threshold);
+                snprintf(extra, sizeof extra, "; %.1f%% of queries irrelevant, %.1f%% of entries masked",
+                         100 * row->irr_fraction, 100 * row->masked_fraction);
+            }
             printf("train %s %s%s batch %d, %dx%d -> %d, word_dim %d, mean length %.1f: %.1f ms per batch (median of %d), "
-                   "%.1f GFLOP, %.1f GFLOP/s = %.0f%% of the SGEMM peak, peak RSS %.0f MB\n",
+                   "%.1f GFLOP, %.1f GFLOP/s = %.0f%% of the SGEMM peak, peak RSS %.0f MB%s\n",
                    ua_direction_name(o->model.attn.direction), ua_agg_name(o->model.attn.agg), uarda, Bi, regions,
                    o->model.img_dim, o->model.embed_size, o->model.word_dim, L, 1e3 * sec, repeats, gflop, gflop / sec,
-                   100 * gflop / sec / c->peak, row->rss_mb);
+                   100 * gflop / sec / c->peak, row->rss_mb, extra);
         }
     }
 done:
     ua_step_work_free(w);
-    free(times); free(images); free(lengths); free(tokens); free(grads); free(ea); free(eas);
+    if (params0) memcpy(m->params, params0, m->n_params * sizeof(float));
+    free(params0); free(times); free(images); free(lengths); free(tokens); free(grads); free(ea); free(eas);
     return rc;
 }
 
