@@ -92,6 +92,11 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
 void ua_sim_work_free(ua_sim_work *w);
 void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w);
+/* The next ua_sim_block_prepare (or _forward) takes the context items' Gram matrices from gram
+ * instead of computing them: t2i the block's images, gram[i][R][R]; i2t the block's captions,
+ * gram[j] at j * L * L with leading dimension lengths[j]. For evaluation, which meets every
+ * image in many blocks. Applies to one prepare only. */
+void ua_sim_use_context_gram(ua_sim_work *w, const float *gram);
 /* The two halves of ua_sim_block_forward, for callers that score column by column with a
  * threshold that changes between columns (UARDA's naaf_compat estimator): prepare computes the
  * block's dot products, Gram matrices and norms; columns scores captions [j0, j1) against

@@ -15,7 +15,8 @@ int cmd_eval(int argc, char **argv)
     ua_multi ckpts = {0};
     const char *data_path = NULL, *data_name = NULL, *vocab_path = NULL, *split = "test";
     int fold5 = 0, json = 0, threads = 0, full_dev = 0, grounding = 0;
-    const char *skip = "on";
+    const char *skip = "on", *t_test = NULL;
+    double t_fixed = -1;
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
@@ -29,6 +30,9 @@ int cmd_eval(int argc, char **argv)
         {"grounding", UA_OPT_BOOL, &grounding, NULL,
          "also measure the relevance judgements (max over regions > the test threshold) of the words of matched pairs "
          "against <split>_caps_grounding.txt: % of grounded words relevant, % of ungrounded irrelevant", 0},
+        {"t-test", UA_OPT_CHOICE, &t_test, "safe|train|fixed",
+         "UARDA: the threshold at test instead of the checkpoint's choice: safe t_te, train t_tr, or --t-fixed", 0},
+        {"t-fixed", UA_OPT_FLOAT, &t_fixed, NULL, "UARDA: the threshold for --t-test fixed", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -52,6 +56,8 @@ int cmd_eval(int argc, char **argv)
         if (ua_checkpoint_load(ckpts.v[k], &o[k], &models[k], NULL, NULL, NULL, &err)) goto fail;
         ptrs[k] = &models[k];
         n_loaded++;
+        if ((t_test || t_fixed >= 0) && ua_cli_eval_threshold(ckpts.v[k], &o[k], &models[k], t_test, t_fixed, &err))
+            goto fail;
     }
     const char *dp = data_path ? data_path : o[0].data_path, *dn = data_name ? data_name : o[0].data_name;
     vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o[0].vocab_path, dn);

@@ -17,6 +17,8 @@ struct ua_sim_work {
     float *gram, *dgram;       /* per context item set: max(max_img * R * R, max_cap * L * L) */
     float *dgram_t;            /* per thread copies of dgram (the backward's private sums) */
     size_t gram_len;
+    const float *gram_ext;     /* the next prepare's context Grams, computed by the caller (or NULL) */
+    const float *G;            /* the prepared block's context Grams: gram or gram_ext */
     float *qn;                 /* query norms: max(max_cap * L, max_img * R) */
     float *dqn_part;           /* per (outer item) partial d|query|: max_img * max_cap * max(L, R) */
     float *pair_work;          /* n_threads x ua_attn_pair_work(max(R, L), max(R, L)) */
@@ -87,6 +89,8 @@ void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx)
     w->extra_ctx = ctx;
 }
 
+void ua_sim_use_context_gram(ua_sim_work *w, const float *gram) { w->gram_ext = gram; }
+
 void ua_sim_stats_reset(ua_sim_work *w) { memset(w->thread_stats, 0, (size_t)w->n_threads * sizeof(ua_sim_stats)); }
 
 void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out)
@@ -144,8 +148,9 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
                     0.0f, w->S, (int)ldS);
+    w->G = w->gram_ext ? w->gram_ext : w->gram;
     if (t2i) {
-        for (int i = 0; i < n_img; i++) {
+        for (int i = 0; i < n_img && !w->gram_ext; i++) {
             const float *V = img_emb + (size_t)i * R * E;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, V, E, V, E, 0.0f,
                         w->gram + (size_t)i * R * R, R);
@@ -154,13 +159,14 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
             for (int t = 0; t < lengths[j]; t++)
                 w->qn[(size_t)j * L + t] = norm_of(cap_emb + ((size_t)j * L + t) * E, E);
     } else {
-        for (int j = 0; j < n_cap; j++) {
+        for (int j = 0; j < n_cap && !w->gram_ext; j++) {
             const float *U = cap_emb + (size_t)j * L * E;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lengths[j], lengths[j], E, 1.0f, U, E, U, E, 0.0f,
                         w->gram + (size_t)j * L * L, lengths[j]);
         }
         for (size_t r = 0; r < (size_t)n_img * R; r++) w->qn[r] = norm_of(img_emb + r * E, E);
     }
+    w->gram_ext = NULL;
     w->n_img = n_img;
     w->n_cap = n_cap;
     w->t2i = t2i;
@@ -191,11 +197,11 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
             if (t2i) {
                 c = R, q = lengths[j];
                 s = ua_attn_pair_forward(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
-                                         w->gram + (size_t)i * R * R, w->qn + (size_t)j * L, NULL, work);
+                                         w->G + (size_t)i * R * R, w->qn + (size_t)j * L, NULL, work);
             } else {
                 c = lengths[j], q = R;
                 s = ua_attn_pair_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
-                                         w->gram + (size_t)j * L * L, w->qn + (size_t)i * R, NULL, work);
+                                         w->G + (size_t)j * L * L, w->qn + (size_t)i * R, NULL, work);
             }
             scores[(size_t)i * ld + j] = s;
             if (counting) {
@@ -252,12 +258,12 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
                 cj.threshold = w->col_t[j];
                 if (t2i) {
                     size_t o = (size_t)j * L * ldS + (size_t)i * R;
-                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, R, lengths[j], w->gram + (size_t)i * R * R,
+                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, R, lengths[j], w->G + (size_t)i * R * R,
                                           w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o,
                                           dgram + (size_t)i * gsz, w->dqn_part + (size_t)i * part + (size_t)j * L, work);
                 } else {
                     size_t o = (size_t)i * R * ldS + (size_t)j * L;
-                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, lengths[j], R, w->gram + (size_t)j * L * L,
+                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, lengths[j], R, w->G + (size_t)j * L * L,
                                           w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o,
                                           dgram + (size_t)j * gsz, w->dqn_part + (size_t)j * part + (size_t)i * R, work);
                 }

@@ -1,0 +1,84 @@
+/* The evaluation's blocked similarity matrix (captions regrouped by length, blocks of 128
+ * images x 32 captions, image Gram matrices computed once) against every pair scored alone
+ * through a 1 x 1 block, for SCAN and a thresholded UARDA setting, in both directions. */
+#include "helpers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uarda/attention.h"
+#include "uarda/eval.h"
+#include "uarda/model.h"
+#include "uarda/rng.h"
+
+enum { NI = 131, NC = 70, R = 5, LMAX = 12, E = 16 };
+
+static void random_rows(ua_rng *r, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = x + i * E;
+        double s = 0;
+        for (int k = 0; k < E; k++) { v[k] = (float)(ua_rng_normal(r) + (k == 0 ? 1.0 : 0)); s += (double)v[k] * v[k]; }
+        for (int k = 0; k < E; k++) v[k] = (float)(v[k] / sqrt(s));
+    }
+}
+
+static void test_blocked_matrix_equals_single_pairs(void **state)
+{
+    (void)state;
+    ua_rng r;
+    ua_rng_seed(&r, 5, 9);
+    ua_embeddings e = {0};
+    e.n_img = NI; e.R = R; e.E = E; e.n_cap = NC; e.max_len = 1;
+    e.img = malloc((size_t)NI * R * E * sizeof(float));
+    e.cap_offset = malloc((NC + 1) * sizeof(int));
+    e.cap_len = malloc(NC * sizeof(int));
+    e.cap_offset[0] = 0;
+    /* lengths in no order, so that the blocks regroup the captions */
+    for (int j = 0; j < NC; j++) {
+        e.cap_len[j] = 2 + (int)ua_rng_below(&r, LMAX - 1);
+        if (e.cap_len[j] > e.max_len) e.max_len = e.cap_len[j];
+        e.cap_offset[j + 1] = e.cap_offset[j] + e.cap_len[j];
+    }
+    e.cap = malloc((size_t)e.cap_offset[NC] * E * sizeof(float));
+    random_rows(&r, e.img, (size_t)NI * R);
+    random_rows(&r, e.cap, (size_t)e.cap_offset[NC]);
+    float *sims = malloc((size_t)NI * NC * sizeof(float));
+    ua_err err;
+    ua_sim_work *w = ua_sim_work_new(1, 1, R, e.max_len, E, &err);
+    assert_non_null(w);
+    double worst = 0;
+    for (int dir = 0; dir < 2; dir++)
+        for (int v = 0; v < 2; v++) {
+            ua_attn_cfg cfg = {.direction = (ua_direction)dir, .norm = UA_NORM_CLIPPED_L2NORM, .agg = UA_AGG_MEAN,
+                               .lambda_softmax = 9, .lambda_lse = 6};
+            if (v) { cfg.clip = UA_CLIP_UARDA; cfg.mask = UA_MASK_HARD; cfg.irr = UA_IRR_ZERO; cfg.threshold = 0.5; }
+            assert_int_equal(ua_similarity_matrix(&cfg, &e, sims, &err), 0);
+            /* every caption against the images at the edges of the first two image blocks */
+            for (int i = 0; i < NI; i = i == 3 ? 124 : i + 1)
+                for (int j = 0; j < NC; j++) {
+                    float one;
+                    ua_sim_block_forward(&cfg, e.img + (size_t)i * R * E, 1, R, e.cap + (size_t)e.cap_offset[j] * E, 1,
+                                         e.cap_len[j], &e.cap_len[j], E, &one, 1, w);
+                    float got = sims[(size_t)i * NC + j];
+                    double d = fabs((double)got - one);
+                    if (d > worst) worst = d;
+                    if (d > 1e-5 * (1 + fabs(one)))
+                        fail_msg("dir %d variant %d: image %d caption %d: blocked %.8g, alone %.8g", dir, v, i, j, got, one);
+                }
+        }
+    printf("blocked matrix = single pairs (largest difference %.2g)\n", worst);
+    ua_sim_work_free(w);
+    free(sims);
+    ua_embeddings_free(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blocked_matrix_equals_single_pairs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
