@@ -196,6 +196,11 @@ static void test_skip_is_exact(void **state)
                 cfg.skip = 1;
                 assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
                 if (memcmp(a, b, NI * NC * sizeof(float)) != 0) fail_msg("norm %d dir %d variant %d agg %d: skip changes scores", nm, dir, v, agg);
+                /* without skipping, every query's attention computed (eval --skip off) */
+                cfg.skip = 0;
+                cfg.full = 1;
+                assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
+                if (memcmp(a, b, NI * NC * sizeof(float)) != 0) fail_msg("norm %d dir %d variant %d agg %d: full computation changes scores", nm, dir, v, agg);
                 skipped += st.irrelevant;
                 masked += st.masked;
                 assert_true(st.irrelevant > 0 && st.irrelevant < st.queries);

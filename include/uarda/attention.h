@@ -62,6 +62,9 @@ typedef struct ua_attn_cfg {
     ua_irr_mode irr;
     double threshold;        /* t: the relevance threshold in force (t_tr in training, t_te at test) */
     int skip;                /* evaluation: skip irrelevant queries and masked entries (exact) */
+    int full;                /* evaluation without skipping: irrelevant queries' attention is computed too,
+                                then discarded for their constant score (what skipping saves; NAAF's code
+                                computes every query); off, they cost nothing even with skip off */
 } ua_attn_cfg;
 
 /* name <-> enum, with SCAN's spellings ("t2i", "clipped_l2norm", "LogSumExp"); -1 if unknown */

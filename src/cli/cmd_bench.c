@@ -244,6 +244,7 @@ static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua
     for (int s = 0; s < n_skips && !rc; s++) {
         ua_attn_cfg cfg = m->opt.attn;
         cfg.skip = skips[s];
+        cfg.full = !skips[s];
         ua_sim_stats st = {0};
         for (int k = 0; k < repeats && !rc; k++) {
             double t = ua_now();

@@ -97,6 +97,7 @@ int cmd_eval(int argc, char **argv)
     int skip_on = strcmp(skip, "on") == 0, thresholded = 0;
     for (int k = 0; k < n_loaded; k++) {
         models[k].opt.attn.skip = skip_on;
+        models[k].opt.attn.full = !skip_on;
         thresholded |= models[k].opt.attn.irr != UA_IRR_SCAN;
     }
     double t0 = ua_now();
@@ -118,10 +119,12 @@ int cmd_eval(int argc, char **argv)
             ua_sim_stats pst;
             int bad = !a || !b;
             cfg.skip = 0;
+            cfg.full = 1;
             double t1 = ua_now();
             bad = bad || ua_similarity_matrix_stats(&cfg, &e, a, &pst, &err);
             double t2 = ua_now();
             cfg.skip = 1;
+            cfg.full = 0;
             bad = bad || ua_similarity_matrix(&cfg, &e, b, &err);
             double t3 = ua_now();
             if (!bad) {
