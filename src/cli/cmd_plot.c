@@ -80,6 +80,8 @@ static int load_model_split(const plot_args *a, const char *split, loaded *L, ua
     if (ua_checkpoint_load(a->checkpoint, &L->o, &L->m, NULL, NULL, NULL, err)) return -1;
     L->model_ok = 1;
     if (read_relevance(a->checkpoint, &L->has_rel, &L->t_tr, &L->t_te, err)) return -1;
+    /* the threshold the checkpoint tests with (its t_test: safe t_te, train t_tr, or fixed) */
+    if (L->has_rel) L->t_te = L->m.opt.attn.threshold;
     L->dp = a->data_path ? a->data_path : L->o.data_path;
     L->dn = a->data_name ? a->data_name : L->o.data_name;
     char *vf = ua_cli_vocab_file(a->vocab_path ? a->vocab_path : L->o.vocab_path, L->dn);
