@@ -18,9 +18,26 @@
 /* FNV-1a 64 over the parameters and the options that shape the similarity */
 static void fingerprint(const ua_model *m, char out[17])
 {
+    /* FNV-1a over the parameters' bits, a 32-bit word at a time in four independent lanes (a
+     * byte at a time it was a seventh of a search at full dims), then over the attention cfg */
+    uint64_t lane[4] = {1469598103934665603ULL, 1469598103934665603ULL ^ 1, 1469598103934665603ULL ^ 2,
+                        1469598103934665603ULL ^ 3};
+    const float *w = m->params;
+    size_t n = m->n_params, e = 0;
+    for (; e + 4 <= n; e += 4)
+        for (int k = 0; k < 4; k++) {
+            uint32_t b;
+            memcpy(&b, w + e + k, 4);
+            lane[k] = (lane[k] ^ b) * 1099511628211ULL;
+        }
+    for (; e < n; e++) {
+        uint32_t b;
+        memcpy(&b, w + e, 4);
+        lane[0] = (lane[0] ^ b) * 1099511628211ULL;
+    }
     uint64_t h = 1469598103934665603ULL;
-    const unsigned char *p = (const unsigned char *)m->params;
-    for (size_t i = 0; i < m->n_params * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ULL;
+    const unsigned char *p = (const unsigned char *)lane;
+    for (size_t j = 0; j < sizeof lane; j++) h = (h ^ p[j]) * 1099511628211ULL;
     const ua_attn_cfg *a = &m->opt.attn;
     double vals[] = {a->direction, a->norm, a->agg, a->lambda_softmax, a->lambda_lse, a->clip, a->mask, a->logit,
                      a->irr, a->threshold};
