@@ -39,6 +39,20 @@ assert abs(g["ungrounded_irrelevant_percent"] - 100.0 * g["ungrounded_irrelevant
 assert "uarda" in j and abs(j["uarda"]["threshold"] - 0.3) < 1e-12
 EOF
 
+# another threshold at test (--t-fixed / --t-test): the line says which t it judged with
+out=$("$B" eval --checkpoint "$C" --split test --grounding --t-fixed 0.5) || fail "eval --t-fixed exited $?"
+grep -q "^grounding (matched pairs, t = 0\.5000)" <<<"$out" || fail "--t-fixed 0.5 not used: $out"
+set +e
+msg=$("$B" eval --checkpoint "$C" --split test --t-test fixed 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q -- "--t-test fixed needs --t-fixed X" <<<"$msg" || fail "--t-test fixed alone: $st $msg"
+"$B" train --data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 16 --word-dim 8 \
+    --batch-size 32 --num-epochs 1 --val-step 0 --max-steps 1 --model-name "$T/scan" --logger-name "$T/scan" --quiet 2>/dev/null
+set +e
+msg=$("$B" eval --checkpoint "$T/scan/checkpoint.safetensors" --split test --t-test train 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "is a SCAN model" <<<"$msg" || fail "--t-test on a SCAN checkpoint: $st $msg"
+
 # without --grounding nothing about it is printed
 "$B" eval --checkpoint "$C" --split test | grep -q "^grounding" && fail "grounding line without --grounding"
 
