@@ -106,3 +106,13 @@ double th_rel_diff(const float *a, const float *b, size_t n)
     if (mr == 0) return md;
     return md / mr;
 }
+
+void th_unit_rows(ua_rng *r, float *x, size_t n, int E, double shift)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = x + i * (size_t)E;
+        double s = 0;
+        for (int k = 0; k < E; k++) { v[k] = (float)(ua_rng_normal(r) + (k == 0 ? shift : 0)); s += (double)v[k] * v[k]; }
+        for (int k = 0; k < E; k++) v[k] = (float)(v[k] / sqrt(s));
+    }
+}

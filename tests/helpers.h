@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "uarda/rng.h"
+
 /* a fresh folder under $TMPDIR (or /tmp); caller frees; removed by th_rmrf */
 char *th_tmpdir(void);
 void  th_rmrf(const char *dir);
@@ -27,5 +29,8 @@ const char *th_bin(void);
 int   th_run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* max |a-b| / max |b| (0 when b is all zero and a equals it) */
 double th_rel_diff(const float *a, const float *b, size_t n);
+/* n rows of E floats: normal, plus shift on the first coordinate (a shared component gives a
+ * realistic spread of cosines), each l2-normalised */
+void th_unit_rows(ua_rng *r, float *x, size_t n, int E, double shift);
 
 #endif

@@ -15,16 +15,6 @@
 
 enum { NI = 131, NC = 70, R = 5, LMAX = 12, E = 16 };
 
-static void random_rows(ua_rng *r, float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float *v = x + i * E;
-        double s = 0;
-        for (int k = 0; k < E; k++) { v[k] = (float)(ua_rng_normal(r) + (k == 0 ? 1.0 : 0)); s += (double)v[k] * v[k]; }
-        for (int k = 0; k < E; k++) v[k] = (float)(v[k] / sqrt(s));
-    }
-}
-
 static void test_blocked_matrix_equals_single_pairs(void **state)
 {
     (void)state;
@@ -43,8 +33,8 @@ static void test_blocked_matrix_equals_single_pairs(void **state)
         e.cap_offset[j + 1] = e.cap_offset[j] + e.cap_len[j];
     }
     e.cap = malloc((size_t)e.cap_offset[NC] * E * sizeof(float));
-    random_rows(&r, e.img, (size_t)NI * R);
-    random_rows(&r, e.cap, (size_t)e.cap_offset[NC]);
+    th_unit_rows(&r, e.img, (size_t)NI * R, E, 1.0);
+    th_unit_rows(&r, e.cap, (size_t)e.cap_offset[NC], E, 1.0);
     float *sims = malloc((size_t)NI * NC * sizeof(float));
     ua_err err;
     ua_sim_work *w = ua_sim_work_new(1, 1, R, e.max_len, E, &err);

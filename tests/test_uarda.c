@@ -165,16 +165,9 @@ static void test_skip_is_exact(void **state)
     e.cap_offset[0] = 0;
     for (int j = 0; j < NC; j++) { e.cap_len[j] = 3 + j % (LMAX - 2); e.cap_offset[j + 1] = e.cap_offset[j] + e.cap_len[j]; }
     e.cap = malloc((size_t)e.cap_offset[NC] * E * sizeof(float));
-    float *rows[2] = {e.img, e.cap};
-    size_t nrows[2] = {(size_t)NI * R, (size_t)e.cap_offset[NC]};
     /* a shared component makes a realistic spread of similarities around t */
-    for (int s = 0; s < 2; s++)
-        for (size_t i = 0; i < nrows[s]; i++) {
-            float *v = rows[s] + i * E;
-            double n = 0;
-            for (int k = 0; k < E; k++) { v[k] = (float)(ua_rng_normal(&r) + (k == 0 ? 1.2 : 0)); n += (double)v[k] * v[k]; }
-            for (int k = 0; k < E; k++) v[k] = (float)(v[k] / sqrt(n));
-        }
+    th_unit_rows(&r, e.img, (size_t)NI * R, E, 1.2);
+    th_unit_rows(&r, e.cap, (size_t)e.cap_offset[NC], E, 1.2);
     float *a = malloc(NI * NC * sizeof(float)), *b = malloc(NI * NC * sizeof(float));
     ua_err err;
     const ua_mask_mode masks[] = {UA_MASK_HARD, UA_MASK_HARD, UA_MASK_OFF, UA_MASK_HARD};
@@ -193,12 +186,11 @@ static void test_skip_is_exact(void **state)
                                    .logit = logits[v], .irr = irrs[v], .threshold = 0.45};
                 ua_sim_stats st;
                 assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, &err), 0);
-                cfg.skip = 1;
+                ua_attn_set_skip(&cfg, 1);
                 assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
                 if (memcmp(a, b, NI * NC * sizeof(float)) != 0) fail_msg("norm %d dir %d variant %d agg %d: skip changes scores", nm, dir, v, agg);
                 /* without skipping, every query's attention computed (eval --skip off) */
-                cfg.skip = 0;
-                cfg.full = 1;
+                ua_attn_set_skip(&cfg, 0);
                 assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
                 if (memcmp(a, b, NI * NC * sizeof(float)) != 0) fail_msg("norm %d dir %d variant %d agg %d: full computation changes scores", nm, dir, v, agg);
                 skipped += st.irrelevant;

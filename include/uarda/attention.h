@@ -67,6 +67,10 @@ typedef struct ua_attn_cfg {
                                 computes every query); off, they cost nothing even with skip off */
 } ua_attn_cfg;
 
+/* evaluation with skipping on (skip) or off (full: every query's attention computed); training
+ * keeps both 0 */
+void ua_attn_set_skip(ua_attn_cfg *cfg, int on);
+
 /* name <-> enum, with SCAN's spellings ("t2i", "clipped_l2norm", "LogSumExp"); -1 if unknown */
 int ua_direction_parse(const char *s);
 int ua_feature_norm_parse(const char *s);

@@ -92,6 +92,8 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
 void ua_sim_work_free(ua_sim_work *w);
 void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w);
+/* G [n][n] = X X^T, the Gram matrix of n rows of E floats (a pair's context items) */
+void ua_gram(const float *X, int n, int E, float *G);
 /* The next ua_sim_block_prepare (or _forward) takes the context items' Gram matrices from gram
  * instead of computing them: t2i the block's images, gram[i][R][R]; i2t the block's captions,
  * gram[j] at j * L * L with leading dimension lengths[j]. For evaluation, which meets every

@@ -4,7 +4,7 @@
  *
  * With --vs-torch, tools/bench_torch.py runs the same benchmark in PyTorch (same dims, thread
  * count and repeats) in two variants, one structured like SCAN's code (a loop over captions)
- * and one vectorised in FP32, and a table compares them. --json prints JSON lines instead. */ 
+ * and one vectorised in FP32, and a table compares them. --json prints JSON lines instead. */
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -243,8 +243,7 @@ static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua
     }
     for (int s = 0; s < n_skips && !rc; s++) {
         ua_attn_cfg cfg = m->opt.attn;
-        cfg.skip = skips[s];
-        cfg.full = !skips[s];
+        ua_attn_set_skip(&cfg, skips[s]);
         ua_sim_stats st = {0};
         for (int k = 0; k < repeats && !rc; k++) {
             double t = ua_now();

@@ -16,7 +16,7 @@ int cmd_eval(int argc, char **argv)
     const char *data_path = NULL, *data_name = NULL, *vocab_path = NULL, *split = "test";
     int fold5 = 0, json = 0, threads = 0, full_dev = 0, grounding = 0;
     const char *skip = "on", *t_test = NULL;
-    double t_fixed = -1;
+    double t_fixed = 0;
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
@@ -56,8 +56,8 @@ int cmd_eval(int argc, char **argv)
         if (ua_checkpoint_load(ckpts.v[k], &o[k], &models[k], NULL, NULL, NULL, &err)) goto fail;
         ptrs[k] = &models[k];
         n_loaded++;
-        if ((t_test || t_fixed >= 0) && ua_cli_eval_threshold(ckpts.v[k], &o[k], &models[k], t_test, t_fixed, &err))
-            goto fail;
+        const double *tf = ua_args_given(&spec, "t-fixed") ? &t_fixed : NULL;
+        if ((t_test || tf) && ua_cli_eval_threshold(ckpts.v[k], &o[k], &models[k], t_test, tf, &err)) goto fail;
     }
     const char *dp = data_path ? data_path : o[0].data_path, *dn = data_name ? data_name : o[0].data_name;
     vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o[0].vocab_path, dn);
@@ -96,8 +96,7 @@ int cmd_eval(int argc, char **argv)
     }
     int skip_on = strcmp(skip, "on") == 0, thresholded = 0;
     for (int k = 0; k < n_loaded; k++) {
-        models[k].opt.attn.skip = skip_on;
-        models[k].opt.attn.full = !skip_on;
+        ua_attn_set_skip(&models[k].opt.attn, skip_on);
         thresholded |= models[k].opt.attn.irr != UA_IRR_SCAN;
     }
     double t0 = ua_now();
@@ -118,13 +117,11 @@ int cmd_eval(int argc, char **argv)
             ua_attn_cfg cfg = models[k].opt.attn;
             ua_sim_stats pst;
             int bad = !a || !b;
-            cfg.skip = 0;
-            cfg.full = 1;
+            ua_attn_set_skip(&cfg, 0);
             double t1 = ua_now();
             bad = bad || ua_similarity_matrix_stats(&cfg, &e, a, &pst, &err);
             double t2 = ua_now();
-            cfg.skip = 1;
-            cfg.full = 0;
+            ua_attn_set_skip(&cfg, 1);
             bad = bad || ua_similarity_matrix(&cfg, &e, b, &err);
             double t3 = ua_now();
             if (!bad) {

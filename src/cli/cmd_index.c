@@ -206,8 +206,7 @@ int cmd_search(int argc, char **argv)
     cJSON *texts = NULL;
     char *vocab_file = NULL;
     if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err) || ua_st_open(&f, index, &err)) goto fail;
-    m.opt.attn.skip = strcmp(skip, "on") == 0;
-    m.opt.attn.full = !m.opt.attn.skip;
+    ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     char fp[17];
     fingerprint(&m, fp);
     const char *ifp = ua_st_meta(&f, "checkpoint_fingerprint");

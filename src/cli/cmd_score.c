@@ -57,8 +57,7 @@ int cmd_score(int argc, char **argv)
     m.opt.attn.direction = o.model.attn.direction;
     m.opt.attn.norm = o.model.attn.norm;
     m.opt.attn.agg = o.model.attn.agg;
-    m.opt.attn.skip = strcmp(skip, "on") == 0;
-    m.opt.attn.full = !m.opt.attn.skip;
+    ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     if (ua_args_given(&spec, "lambda-softmax")) m.opt.attn.lambda_softmax = flags.model.attn.lambda_softmax;
     if (ua_args_given(&spec, "lambda-lse")) m.opt.attn.lambda_lse = flags.model.attn.lambda_lse;
     if (ua_args_given(&spec, "no-imgnorm")) m.opt.no_imgnorm = flags.model.no_imgnorm;

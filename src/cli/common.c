@@ -153,14 +153,14 @@ int ua_jsonl_append(const char *path, void *json_object)
     return 0;
 }
 
-int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const char *t_test, double t_fixed, ua_err *err)
+int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const char *t_test, const double *t_fixed,
+                          ua_err *err)
 {
     if (!ua_options_thresholded(o))
         return ua_fail(err, "%s is a SCAN model (no relevance threshold): --t-test and --t-fixed do not apply", path);
     if (t_test) o->rel.t_test = (ua_t_test)ua_t_test_parse(t_test);
-    if (t_fixed >= 0) o->rel.t_fixed = t_fixed;
-    if (o->rel.t_test == UA_T_TEST_FIXED && t_fixed < 0 && t_test)
-        return ua_fail(err, "--t-test fixed needs --t-fixed X");
+    if (t_fixed) o->rel.t_fixed = *t_fixed;
+    if (t_test && o->rel.t_test == UA_T_TEST_FIXED && !t_fixed) return ua_fail(err, "--t-test fixed needs --t-fixed X");
     ua_relevance_state rel;
     int rc = ua_checkpoint_load_relevance(path, o, m, &rel, err);
     ua_relevance_free(&rel);

@@ -63,9 +63,10 @@ int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cm
 /* copies into o the model flags given on the command line (from `given`, parsed over defaults) */
 void ua_cli_override_given(ua_options *o, const ua_options *given, const ua_model_flags *f, const ua_cmd_spec *spec);
 
-/* eval's --t-test / --t-fixed (t_test NULL and t_fixed < 0: not given): the checkpoint at path
+/* eval's --t-test / --t-fixed (NULL: not given): the checkpoint at path
  * evaluated at another threshold than the one it chose (spec 4.10 A4: test with t_tr) */
-int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const char *t_test, double t_fixed, ua_err *err);
+int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const char *t_test, const double *t_fixed,
+                          ua_err *err);
 
 /* --threads N: OpenMP and OpenBLAS threads (0 = leave the default) */
 void ua_cli_set_threads(int n);

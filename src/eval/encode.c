@@ -1,7 +1,6 @@
 /* Encoding a split (or given images and captions) for evaluation, scoring and search. */
 #include "uarda/eval.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,20 +149,13 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     float *block = malloc((size_t)BC * L * E * sizeof(float) + 1), *tile = malloc((size_t)BI * BC * sizeof(float));
     float *gram = t2i ? malloc((size_t)e->n_img * R * R * sizeof(float) + 1) : NULL;
     int *lens = malloc(BC * sizeof(int)), *order = malloc((size_t)e->n_cap * sizeof(int) + 1);
+    int rc = -1;
     if (!w || !block || !tile || (t2i && !gram) || !lens || !order) {
-        ua_sim_work_free(w);
-        free(block); free(tile); free(gram); free(lens); free(order);
-        return w ? ua_fail(err, "out of memory for the similarity blocks") : -1;
+        if (w) ua_fail(err, "out of memory for the similarity blocks");
+        goto out;
     }
-    if (order_by_length(e, order, err)) {
-        ua_sim_work_free(w);
-        free(block); free(tile); free(gram); free(lens); free(order);
-        return -1;
-    }
-    for (int i = 0; t2i && i < e->n_img; i++) {
-        const float *V = e->img + (size_t)i * R * E;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, V, E, V, E, 0.0f, gram + (size_t)i * R * R, R);
-    }
+    if (order_by_length(e, order, err)) goto out;
+    for (int i = 0; t2i && i < e->n_img; i++) ua_gram(e->img + (size_t)i * R * E, R, E, gram + (size_t)i * R * R);
     ua_sim_stats_reset(w);
     for (int j0 = 0; j0 < e->n_cap; j0 += BC) {
         int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC, Lb = 1;
@@ -183,7 +175,9 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
         }
     }
     if (stats) ua_sim_stats_get(w, stats);
+    rc = 0;
+out:
     ua_sim_work_free(w);
     free(block); free(tile); free(gram); free(lens); free(order);
-    return 0;
+    return rc;
 }

@@ -51,15 +51,14 @@ int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_re
      * recall, not 100%. (SCAN's argsort breaks ties arbitrarily; without ties the two agree.) */
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < n_img; i++) {   /* image query: its best-ranked ground-truth caption */
+        /* the best-ranked one is the highest-scored, the first listed among equals */
         const float *row = sims + (size_t)i * n_cap;
-        int best = n_cap;
-        for (int k = 0; k < im_div; k++) {
-            int c = i * im_div + k, pos = 0;
-            const float v = row[c];
-            for (int j = 0; j < n_cap; j++) pos += row[j] > v || (row[j] == v && j < c);
-            if (pos < best) best = pos;
-        }
-        ri[i] = best;
+        int c = i * im_div;
+        for (int k = 1; k < im_div; k++) if (row[i * im_div + k] > row[c]) c = i * im_div + k;
+        const float v = row[c];
+        int pos = 0;
+        for (int j = 0; j < n_cap; j++) pos += row[j] > v || (row[j] == v && j < c);
+        ri[i] = pos;
     }
     #pragma omp parallel for schedule(static)
     for (int j = 0; j < n_cap; j++) {   /* caption query: its own image */

@@ -57,6 +57,12 @@ void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q
     *n_masked = masked;
 }
 
+void ua_attn_set_skip(ua_attn_cfg *cfg, int on)
+{
+    cfg->skip = on != 0;
+    cfg->full = !on;
+}
+
 size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 2 * (size_t)c; }
 
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,

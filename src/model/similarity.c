@@ -89,6 +89,11 @@ void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx)
     w->extra_ctx = ctx;
 }
 
+void ua_gram(const float *X, int n, int E, float *G)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, E, 1.0f, X, E, X, E, 0.0f, G, n);
+}
+
 void ua_sim_use_context_gram(ua_sim_work *w, const float *gram) { w->gram_ext = gram; }
 
 void ua_sim_stats_reset(ua_sim_work *w) { memset(w->thread_stats, 0, (size_t)w->n_threads * sizeof(ua_sim_stats)); }
@@ -150,20 +155,14 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
                     0.0f, w->S, (int)ldS);
     w->G = w->gram_ext ? w->gram_ext : w->gram;
     if (t2i) {
-        for (int i = 0; i < n_img && !w->gram_ext; i++) {
-            const float *V = img_emb + (size_t)i * R * E;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, V, E, V, E, 0.0f,
-                        w->gram + (size_t)i * R * R, R);
-        }
+        for (int i = 0; i < n_img && !w->gram_ext; i++)
+            ua_gram(img_emb + (size_t)i * R * E, R, E, w->gram + (size_t)i * R * R);
         for (int j = 0; j < n_cap; j++)
             for (int t = 0; t < lengths[j]; t++)
                 w->qn[(size_t)j * L + t] = norm_of(cap_emb + ((size_t)j * L + t) * E, E);
     } else {
-        for (int j = 0; j < n_cap && !w->gram_ext; j++) {
-            const float *U = cap_emb + (size_t)j * L * E;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lengths[j], lengths[j], E, 1.0f, U, E, U, E, 0.0f,
-                        w->gram + (size_t)j * L * L, lengths[j]);
-        }
+        for (int j = 0; j < n_cap && !w->gram_ext; j++)
+            ua_gram(cap_emb + (size_t)j * L * E, lengths[j], E, w->gram + (size_t)j * L * L);
         for (size_t r = 0; r < (size_t)n_img * R; r++) w->qn[r] = norm_of(img_emb + r * E, E);
     }
     w->gram_ext = NULL;

@@ -42,6 +42,9 @@ EOF
 # another threshold at test (--t-fixed / --t-test): the line says which t it judged with
 out=$("$B" eval --checkpoint "$C" --split test --grounding --t-fixed 0.5) || fail "eval --t-fixed exited $?"
 grep -q "^grounding (matched pairs, t = 0\.5000)" <<<"$out" || fail "--t-fixed 0.5 not used: $out"
+# a negative value is a value too (it was once taken for "not given")
+out=$("$B" eval --checkpoint "$C" --split test --grounding --t-fixed -0.5) || fail "eval --t-fixed -0.5 exited $?"
+grep -q "^grounding (matched pairs, t = -0\.5000)" <<<"$out" || fail "--t-fixed -0.5 not used: $out"
 set +e
 msg=$("$B" eval --checkpoint "$C" --split test --t-test fixed 2>&1); st=$?
 set -e
