@@ -22,6 +22,15 @@
  *     t_tr = t_te = 0 until each ring holds >= min_samples; then one update per call on the ring
  *     contents (unbiased std, sigma >= 1e-4), linear solution when |A| < 1e-6, the old t kept when
  *     E <= 0, values clipped to [0, 1] (clip events counted), EMA with rho = ema.
+ *   mixture [RECON]: clean, except for mu+ and sigma+. NAAF's samples assume every word of a
+ *     matched caption finds its region; where many words have none (function words, fillers),
+ *     the positive samples are a mixture of relevant words and words that score like the
+ *     negatives, and their plain moments put mu+ near (or below) t. mixture fits
+ *     P ~ w N(mu+, sigma+^2) + (1 - w) N(mu-, sigma-^2) by EM with the irrelevant component fixed
+ *     to the negative ring's moments (ua_relevant_component_fit), so that mu+, sigma+ describe
+ *     the relevant words only; t and t_safe come from the same solver, and t_safe is capped at
+ *     t (the safe boundary may not cut more than t). A failed fit falls back to the plain moments
+ *     (counted in mixture_fallbacks).
  */
 #ifndef UARDA_RELEVANCE_H
 #define UARDA_RELEVANCE_H
@@ -35,7 +44,7 @@ struct cJSON;
 
 /* switches (spec 4.10); the names are the CLI values and the "opt" JSON values */
 typedef enum { UA_T_ZERO = 0, UA_T_FIXED, UA_T_ADAPTIVE } ua_t_mode;          /* "zero" "fixed" "adaptive" */
-typedef enum { UA_T_EST_NAAF_COMPAT = 0, UA_T_EST_CLEAN } ua_t_est;             /* "naaf_compat" "clean" */
+typedef enum { UA_T_EST_NAAF_COMPAT = 0, UA_T_EST_CLEAN, UA_T_EST_MIXTURE } ua_t_est; /* "naaf_compat" "clean" "mixture" */
 typedef enum { UA_NEG_LEAST = 0, UA_NEG_HARDEST, UA_NEG_RANDOM } ua_neg_src;    /* "least" "hardest" "random" */
 typedef enum { UA_T_TEST_SAFE = 0, UA_T_TEST_TRAIN, UA_T_TEST_FIXED } ua_t_test; /* "safe" "train" "fixed" */
 typedef enum { UA_SEP_NONE = 0, UA_SEP_GAUSS, UA_SEP_HINGE } ua_sep_mode;       /* "none" "gauss" "hinge" */
@@ -114,6 +123,17 @@ typedef struct ua_threshold_solution {
 int ua_threshold_solve(ua_t_est est, double alpha, double mu_pos, double sigma_pos, double mu_neg,
                        double sigma_neg, double t_old, double safe_old, ua_threshold_solution *out);
 
+/* EM for the relevant component of the positive samples pos[0..n-1] with the irrelevant component
+ * fixed to N(mu_neg, sigma_neg^2) (t_est mixture). Starts from the upper half of the sorted samples
+ * with weight 1/2; at most UA_MIXTURE_ITERS iterations, stopping when mean, std and weight move
+ * less than 1e-10; sigma >= 1e-4. Returns 0 with the component's mean, std and weight, or -1 (n < 4,
+ * an empty component, a mean not above mu_neg, a weight below UA_MIXTURE_MIN_WEIGHT, out of memory)
+ * with the plain moments of pos and weight 1. */
+enum { UA_MIXTURE_ITERS = 500 };
+#define UA_MIXTURE_MIN_WEIGHT 0.02
+int ua_relevant_component_fit(const float *pos, int n, double mu_neg, double sigma_neg, double *mu, double *sigma,
+                              double *weight);
+
 /* ---------------------------------------------------------------------------------------------
  * Sample collection. word_max(ctx, image, caption, word) = max over the regions of `image` of
  * the similarity of word `word` of caption `caption` (raw, not shifted by t). A score column
@@ -158,6 +178,8 @@ typedef struct ua_relevance_state {
     long long updates;                     /* update events */
     long long clip_events;                 /* updates where the range rule changed t */
     long long clip_events_safe;            /* updates where the range rule changed t_safe */
+    double pos_weight;                     /* mixture: the relevant fraction w of the positives (else 1) */
+    long long mixture_fallbacks;           /* mixture: updates whose fit failed (plain moments used) */
     /* clean: rings of ring_size samples; slots 0..len-1 are filled, head is the next slot
      * written (== len until the ring is full); the moments run over slots 0..len-1 */
     int ring_size;

@@ -276,10 +276,10 @@ int cmd_train(int argc, char **argv)
             long long mq = ep_stats.queries - ep_stats.matched_queries, mi = ep_stats.irrelevant - ep_stats.matched_irrelevant;
             double irr_x = mq ? (double)mi / (double)mq : 0, masked = ep_stats.entries ? (double)ep_stats.masked / (double)ep_stats.entries : 0;
             ua_progress_end(&prog);
-            fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f  mu- %.3f sigma- %.3f  (n %d/%d, %lld updates)  "
-                    "irrelevant queries: matched %.1f%%, mismatched %.1f%%  masked %.1f%%\n", epoch, rs->t_tr, rs->t_te,
-                    rs->mu_pos, rs->sigma_pos, rs->mu_neg, rs->sigma_neg, rs->n_pos, rs->n_neg, rs->updates, 100 * irr_m,
-                    100 * irr_x, 100 * masked);
+            fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f (weight %.2f)  mu- %.3f sigma- %.3f  "
+                    "(n %d/%d, %lld updates)  irrelevant queries: matched %.1f%%, mismatched %.1f%%  masked %.1f%%\n", epoch,
+                    rs->t_tr, rs->t_te, rs->mu_pos, rs->sigma_pos, rs->pos_weight, rs->mu_neg, rs->sigma_neg, rs->n_pos,
+                    rs->n_neg, rs->updates, 100 * irr_m, 100 * irr_x, 100 * masked);
             cJSON *jr = cJSON_CreateObject();
             cJSON_AddStringToObject(jr, "event", "relevance");
             cJSON_AddNumberToObject(jr, "epoch", epoch);
@@ -288,6 +288,8 @@ int cmd_train(int argc, char **argv)
             cJSON_AddNumberToObject(jr, "t_te", rs->t_te);
             cJSON_AddNumberToObject(jr, "mu_pos", rs->mu_pos);
             cJSON_AddNumberToObject(jr, "sigma_pos", rs->sigma_pos);
+            cJSON_AddNumberToObject(jr, "pos_weight", rs->pos_weight);
+            cJSON_AddNumberToObject(jr, "mixture_fallbacks", (double)rs->mixture_fallbacks);
             cJSON_AddNumberToObject(jr, "mu_neg", rs->mu_neg);
             cJSON_AddNumberToObject(jr, "sigma_neg", rs->sigma_neg);
             cJSON_AddNumberToObject(jr, "n_pos", rs->n_pos);

@@ -25,7 +25,7 @@ typedef struct ua_model_flags {
     {"irr", UA_OPT_CHOICE, &(f).irr, "scan|zero|neg", "score of an irrelevant query (max S <= t)", 0},     \
     {"t-mode", UA_OPT_CHOICE, &(f).t_mode, "zero|fixed|adaptive", "the relevance threshold", 0},          \
     {"t-fixed", UA_OPT_FLOAT, &(o).rel.t_fixed, NULL, "t for --t-mode fixed (and --t-test fixed)", 0},      \
-    {"t-est", UA_OPT_CHOICE, &(f).t_est, "naaf_compat|clean", "adaptive estimator: NAAF's, or batched with rings", 0}, \
+    {"t-est", UA_OPT_CHOICE, &(f).t_est, "naaf_compat|clean|mixture", "adaptive estimator: NAAF's; batched with rings; rings with the relevant component of the positives fitted apart", 0}, \
     {"alpha", UA_OPT_FLOAT, &(o).rel.alpha, NULL, "weight of mismatches judged matched", 0},               \
     {"min-samples", UA_OPT_INT, &(o).rel.min_samples, NULL, "samples before the first estimate", 0},        \
     {"ema", UA_OPT_FLOAT, &(o).rel.ema, NULL, "t <- ema t_new + (1 - ema) t_old", 0},                       \

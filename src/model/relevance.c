@@ -12,7 +12,7 @@
  * names */
 
 static const char *const T_MODES[] = {"zero", "fixed", "adaptive"};
-static const char *const T_ESTS[] = {"naaf_compat", "clean"};
+static const char *const T_ESTS[] = {"naaf_compat", "clean", "mixture"};
 static const char *const NEG_SRCS[] = {"least", "hardest", "random"};
 static const char *const T_TESTS[] = {"safe", "train", "fixed"};
 static const char *const SEPS[] = {"none", "gauss", "hinge"};
@@ -27,12 +27,12 @@ static int find(const char *const *names, int n, const char *s)
 static const char *name_of(const char *const *names, int n, int v) { return v >= 0 && v < n ? names[v] : "?"; }
 
 int ua_t_mode_parse(const char *s) { return find(T_MODES, 3, s); }
-int ua_t_est_parse(const char *s) { return find(T_ESTS, 2, s); }
+int ua_t_est_parse(const char *s) { return find(T_ESTS, 3, s); }
 int ua_neg_src_parse(const char *s) { return find(NEG_SRCS, 3, s); }
 int ua_t_test_parse(const char *s) { return find(T_TESTS, 3, s); }
 int ua_sep_parse(const char *s) { return find(SEPS, 3, s); }
 const char *ua_t_mode_name(ua_t_mode m) { return name_of(T_MODES, 3, (int)m); }
-const char *ua_t_est_name(ua_t_est e) { return name_of(T_ESTS, 2, (int)e); }
+const char *ua_t_est_name(ua_t_est e) { return name_of(T_ESTS, 3, (int)e); }
 const char *ua_neg_src_name(ua_neg_src n) { return name_of(NEG_SRCS, 3, (int)n); }
 const char *ua_t_test_name(ua_t_test t) { return name_of(T_TESTS, 3, (int)t); }
 const char *ua_sep_name(ua_sep_mode s) { return name_of(SEPS, 3, (int)s); }
@@ -62,7 +62,7 @@ enum { RING_MAX = 1 << 24 };
 int ua_relevance_cfg_check(const ua_relevance_cfg *cfg, const char *name, ua_err *err)
 {
     if ((unsigned)cfg->t_mode > UA_T_ADAPTIVE) return ua_fail(err, "%s: t_mode %d is not zero|fixed|adaptive", name, (int)cfg->t_mode);
-    if ((unsigned)cfg->t_est > UA_T_EST_CLEAN) return ua_fail(err, "%s: t_est %d is not naaf_compat|clean", name, (int)cfg->t_est);
+    if ((unsigned)cfg->t_est > UA_T_EST_MIXTURE) return ua_fail(err, "%s: t_est %d is not naaf_compat|clean|mixture", name, (int)cfg->t_est);
     if ((unsigned)cfg->neg_src > UA_NEG_RANDOM) return ua_fail(err, "%s: neg_src %d is not least|hardest|random", name, (int)cfg->neg_src);
     if ((unsigned)cfg->t_test > UA_T_TEST_FIXED) return ua_fail(err, "%s: t_test %d is not safe|train|fixed", name, (int)cfg->t_test);
     if ((unsigned)cfg->sep > UA_SEP_HINGE) return ua_fail(err, "%s: sep %d is not none|gauss|hinge", name, (int)cfg->sep);
@@ -72,10 +72,11 @@ int ua_relevance_cfg_check(const ua_relevance_cfg *cfg, const char *name, ua_err
     if (!(cfg->lambda_sep >= 0) || !isfinite(cfg->lambda_sep)) return ua_fail(err, "%s: lambda_sep %g must be >= 0", name, cfg->lambda_sep);
     if (!(cfg->hinge_delta >= 0) || !isfinite(cfg->hinge_delta)) return ua_fail(err, "%s: hinge_delta %g must be >= 0", name, cfg->hinge_delta);
     if (cfg->ring_size < 2 || cfg->ring_size > RING_MAX) return ua_fail(err, "%s: ring_size %d must be in [2, %d]", name, cfg->ring_size, RING_MAX);
-    int min_min = cfg->t_est == UA_T_EST_CLEAN ? 2 : 1;
+    const int rings = cfg->t_est != UA_T_EST_NAAF_COMPAT;
+    int min_min = rings ? 2 : 1;
     if (cfg->min_samples < min_min) return ua_fail(err, "%s: min_samples %d must be >= %d", name, cfg->min_samples, min_min);
-    if (cfg->t_est == UA_T_EST_CLEAN && cfg->min_samples > cfg->ring_size)
-        return ua_fail(err, "%s: min_samples %d exceeds ring_size %d (clean mode would never leave its warm-up)", name,
+    if (rings && cfg->min_samples > cfg->ring_size)
+        return ua_fail(err, "%s: min_samples %d exceeds ring_size %d (the rings would never leave their warm-up)", name,
                        cfg->min_samples, cfg->ring_size);
     return 0;
 }
@@ -134,7 +135,7 @@ int ua_relevance_cfg_from_cjson(ua_relevance_cfg *cfg, const struct cJSON *obj, 
     ua_relevance_cfg c = *cfg;
     int m = (int)c.t_mode, e = (int)c.t_est, n = (int)c.neg_src, t = (int)c.t_test, s = (int)c.sep;
     if (get_choice(obj, "t_mode", ua_t_mode_parse, "zero|fixed|adaptive", &m, name, err) ||
-        get_choice(obj, "t_est", ua_t_est_parse, "naaf_compat|clean", &e, name, err) ||
+        get_choice(obj, "t_est", ua_t_est_parse, "naaf_compat|clean|mixture", &e, name, err) ||
         get_choice(obj, "neg_src", ua_neg_src_parse, "least|hardest|random", &n, name, err) ||
         get_choice(obj, "t_test", ua_t_test_parse, "safe|train|fixed", &t, name, err) ||
         get_choice(obj, "sep", ua_sep_parse, "none|gauss|hinge", &s, name, err) ||
@@ -326,6 +327,7 @@ int ua_relevance_init(ua_relevance_state *s, const ua_relevance_cfg *cfg, ua_err
     if (cfg->ring_size < 2 || cfg->ring_size > RING_MAX)
         return ua_fail(err, "relevance state: ring_size %d must be in [2, %d]", cfg->ring_size, RING_MAX);
     s->ring_size = cfg->ring_size;
+    s->pos_weight = 1.0;
     s->ring_pos = calloc((size_t)s->ring_size, sizeof *s->ring_pos);
     s->ring_neg = calloc((size_t)s->ring_size, sizeof *s->ring_neg);
     if (!s->ring_pos || !s->ring_neg) {
@@ -378,6 +380,64 @@ static void moments(const float *x, int n, double *mu, double *sigma)
     *sigma = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * mixture: the relevant component of the positive samples */
+
+static double gauss_pdf(double x, double mu, double sigma)
+{
+    double z = (x - mu) / sigma;
+    return exp(-0.5 * z * z) / (sigma * 2.5066282746310002);  /* sqrt(2 pi) */
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+int ua_relevant_component_fit(const float *pos, int n, double mu_neg, double sigma_neg, double *mu, double *sigma,
+                              double *weight)
+{
+    moments(pos, n, mu, sigma);
+    *weight = 1.0;
+    if (n < 4 || !(sigma_neg > 0) || !isfinite(mu_neg)) return -1;
+    double *resp = malloc((size_t)n * sizeof *resp);
+    float *sorted = malloc((size_t)n * sizeof *sorted);
+    if (!resp || !sorted) { free(resp); free(sorted); return -1; }
+    /* start from the upper half of the samples, weight 1/2 */
+    memcpy(sorted, pos, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_float);
+    double m, s, w = 0.5;
+    moments(sorted + n / 2, n - n / 2, &m, &s);
+    free(sorted);
+    if (s < 1e-4) s = 1e-4;
+    int ok = 1;
+    for (int it = 0; it < UA_MIXTURE_ITERS && ok; it++) {
+        /* E: responsibility of the relevant component for each sample */
+        double sr = 0.0, srx = 0.0;
+        for (int i = 0; i < n; i++) {
+            double a = w * gauss_pdf(pos[i], m, s), b = (1.0 - w) * gauss_pdf(pos[i], mu_neg, sigma_neg);
+            resp[i] = a + b > 0 ? a / (a + b) : (pos[i] > m ? 1.0 : 0.0);  /* both underflow: the nearer side */
+            sr += resp[i];
+            srx += resp[i] * pos[i];
+        }
+        if (!(sr >= 2.0)) { ok = 0; break; }
+        /* M: the relevant component's weight, mean and std; the irrelevant one stays N(mu-, sigma-) */
+        double m_new = srx / sr, ss = 0.0;
+        for (int i = 0; i < n; i++) { double d = pos[i] - m_new; ss += resp[i] * d * d; }
+        double s_new = sqrt(ss / sr), w_new = sr / n;
+        if (s_new < 1e-4) s_new = 1e-4;
+        int done = fabs(m_new - m) < 1e-10 && fabs(s_new - s) < 1e-10 && fabs(w_new - w) < 1e-10;
+        m = m_new; s = s_new; w = w_new;
+        if (done) break;
+    }
+    free(resp);
+    /* a component that sank onto the negatives, or holds almost nothing, explains no relevance */
+    if (!ok || !(m > mu_neg) || !(w >= UA_MIXTURE_MIN_WEIGHT) || !isfinite(m) || !isfinite(s)) return -1;
+    *mu = m; *sigma = s; *weight = w;
+    return 0;
+}
+
 static void ring_push(float *ring, int size, int *len, int *head, float x)
 {
     ring[*head] = x;
@@ -398,16 +458,23 @@ void ua_relevance_update_clean_samples(ua_relevance_state *s, const ua_relevance
         s->t_te = 0.0;
         return;
     }
-    double mp, sp, mn, sn;
-    moments(s->ring_pos, s->pos_len, &mp, &sp);
+    double mp, sp, mn, sn, w = 1.0;
     moments(s->ring_neg, s->neg_len, &mn, &sn);
-    if (sp < 1e-4) sp = 1e-4;
     if (sn < 1e-4) sn = 1e-4;
-    s->mu_pos = mp; s->sigma_pos = sp; s->mu_neg = mn; s->sigma_neg = sn;
+    if (cfg->t_est == UA_T_EST_MIXTURE) {
+        if (ua_relevant_component_fit(s->ring_pos, s->pos_len, mn, sn, &mp, &sp, &w) != 0) s->mixture_fallbacks++;
+    } else {
+        moments(s->ring_pos, s->pos_len, &mp, &sp);
+    }
+    if (sp < 1e-4) sp = 1e-4;
+    s->mu_pos = mp; s->sigma_pos = sp; s->mu_neg = mn; s->sigma_neg = sn; s->pos_weight = w;
     s->n_pos = s->pos_len;
     s->n_neg = s->neg_len;
     ua_threshold_solution r;
     int st = ua_threshold_solve(UA_T_EST_CLEAN, cfg->alpha, mp, sp, mn, sn, s->t_tr, s->t_te, &r);
+    /* mixture: the safe boundary is never stricter than the training one (it exists to cut
+     * fewer relevant words than t does: alpha* <= alpha) */
+    if (cfg->t_est == UA_T_EST_MIXTURE && st != UA_SOLVE_NO_ROOT && r.t_safe > r.t) r.t_safe = r.t;
     const double rho = cfg->ema;
     if (st != UA_SOLVE_NO_ROOT) s->t_tr = rho * r.t + (1.0 - rho) * s->t_tr;   /* no root: keep the old t */
     s->t_te = rho * r.t_safe + (1.0 - rho) * s->t_te;
@@ -500,6 +567,8 @@ int ua_relevance_state_to_cjson(const ua_relevance_state *s, struct cJSON *obj)
         add_raw(obj, "updates", "%.17g", (double)s->updates) ||
         add_raw(obj, "clip_events", "%.17g", (double)s->clip_events) ||
         add_raw(obj, "clip_events_safe", "%.17g", (double)s->clip_events_safe) ||
+        add_raw(obj, "pos_weight", "%.17g", s->pos_weight) ||
+        add_raw(obj, "mixture_fallbacks", "%.17g", (double)s->mixture_fallbacks) ||
         add_raw(obj, "ring_size", "%.17g", s->ring_size) ||
         add_raw(obj, "pos_head", "%.17g", s->pos_head) || add_ring(obj, "pos_ring", s->ring_pos, s->pos_len) ||
         add_raw(obj, "neg_head", "%.17g", s->neg_head) || add_ring(obj, "neg_ring", s->ring_neg, s->neg_len))
@@ -574,6 +643,15 @@ int ua_relevance_state_from_cjson(ua_relevance_state *s, const struct cJSON *obj
         return -1;
     if (rs != s->ring_size)
         return ua_fail(err, "%s: relevance state: ring_size %lld was saved but %d is configured", name, rs, s->ring_size);
+    /* added with t_est mixture: states saved before it lack them (weight 1, no fallbacks) */
+    t.pos_weight = 1.0;
+    t.mixture_fallbacks = 0;
+    if (cJSON_GetObjectItemCaseSensitive(obj, "pos_weight") &&
+        (need_number(obj, "pos_weight", &t.pos_weight, name, err) ||
+         need_count(obj, "mixture_fallbacks", big, &t.mixture_fallbacks, name, err)))
+        return -1;
+    if (!(t.pos_weight >= 0 && t.pos_weight <= 1))
+        return ua_fail(err, "%s: relevance state: \"pos_weight\" = %.17g must be in [0, 1]", name, t.pos_weight);
     if (need_count(obj, "pos_head", (double)(s->ring_size - 1), &ph, name, err) ||
         need_count(obj, "neg_head", (double)(s->ring_size - 1), &nh, name, err))
         return -1;
