@@ -464,6 +464,100 @@ static void test_clean_degenerate_updates(void **state)
 
 /* ------------------------------------------------------------------------------------------- */
 
+/* t_est mixture: EM recovers the relevant component of contaminated positives; the update uses it,
+ * caps t_safe at t, and the fit's failures fall back to the plain moments */
+static void test_mixture(void **state)
+{
+    (void)state;
+    enum { N = 2048 };
+    float pos[N], neg[N];
+    ua_rng r;
+    ua_rng_seed(&r, 5, 1);
+    /* 25% relevant words N(0.62, 0.07), 75% that score like the negatives N(0.28, 0.08) */
+    int n_rel = 0;
+    for (int i = 0; i < N; i++) {
+        int rel = ua_rng_unif(&r) < 0.25f;
+        n_rel += rel;
+        pos[i] = (float)(rel ? 0.62 + 0.07 * ua_rng_normal(&r) : 0.28 + 0.08 * ua_rng_normal(&r));
+        neg[i] = (float)(0.28 + 0.08 * ua_rng_normal(&r));
+    }
+    double mu, sigma, w;
+    assert_int_equal(ua_relevant_component_fit(pos, N, 0.28, 0.08, &mu, &sigma, &w), 0);
+    assert_close(mu, 0.62, 0.01);
+    assert_close(sigma, 0.07, 0.01);
+    assert_close(w, (double)n_rel / N, 0.03);
+    /* the plain moments would put mu+ near 0.37: the reason for the estimator */
+    double plain = 0;
+    for (int i = 0; i < N; i++) plain += pos[i];
+    assert_true(plain / N < 0.40);
+
+    /* failures: too few samples, no spread in the negatives, positives that are all negatives */
+    assert_int_equal(ua_relevant_component_fit(pos, 3, 0.28, 0.08, &mu, &sigma, &w), -1);
+    assert_true(w == 1.0);
+    assert_close(mu, (pos[0] + pos[1] + pos[2]) / 3.0, 1e-6);
+    assert_int_equal(ua_relevant_component_fit(pos, N, 0.28, 0.0, &mu, &sigma, &w), -1);
+    float low[N];
+    for (int i = 0; i < N; i++) low[i] = (float)(0.28 - 0.3 * fabs(ua_rng_normal(&r)) * 0.08);  /* all below mu- */
+    assert_int_equal(ua_relevant_component_fit(low, N, 0.28, 0.08, &mu, &sigma, &w), -1);
+
+    /* the update: the state's mu+, sigma+ are the fitted component's, t_te <= t_tr */
+    ua_relevance_cfg cfg;
+    ua_relevance_cfg_default(&cfg);
+    cfg.t_est = UA_T_EST_MIXTURE;
+    cfg.ema = 1.0;
+    ua_relevance_state s;
+    ua_err err;
+    assert_int_equal(ua_relevance_init(&s, &cfg, &err), 0);
+    assert_true(s.pos_weight == 1.0);
+    ua_relevance_update_clean_samples(&s, &cfg, pos, neg, N);
+    assert_int_equal(s.updates, 1);
+    assert_int_equal(s.mixture_fallbacks, 0);
+    assert_close(s.mu_pos, 0.62, 0.01);
+    assert_close(s.pos_weight, (double)n_rel / N, 0.03);
+    ua_threshold_solution sol;
+    ua_threshold_solve(UA_T_EST_CLEAN, cfg.alpha, s.mu_pos, s.sigma_pos, s.mu_neg, s.sigma_neg, 0, 0, &sol);
+    assert_close(s.t_tr, sol.t, 1e-12);
+    assert_true(s.mu_neg < s.t_tr && s.t_tr < s.mu_pos);
+    assert_true(s.t_te > 0 && s.t_te <= s.t_tr);
+    assert_close(s.t_te, fmin(sol.t_safe, sol.t), 1e-12);
+    /* a tight relevant component: mu+ - 3 sigma+ above t, capped at t */
+    for (int i = 0; i < N; i++) if (pos[i] > 0.5f) pos[i] = 0.9f + 0.001f * (float)(i % 7);
+    ua_relevance_update_clean_samples(&s, &cfg, pos, neg, N);
+    ua_threshold_solve(UA_T_EST_CLEAN, cfg.alpha, s.mu_pos, s.sigma_pos, s.mu_neg, s.sigma_neg, 0, 0, &sol);
+    assert_true(sol.t_safe > sol.t);
+    assert_true(s.t_te == s.t_tr);
+    /* a failed fit: plain moments, counted */
+    ua_relevance_update_clean_samples(&s, &cfg, low, neg, N);
+    assert_int_equal(s.mixture_fallbacks, 1);
+    assert_true(s.pos_weight == 1.0);
+
+    /* the weight and the fallbacks travel with the state; a state saved before them loads (weight 1) */
+    char *json = ua_relevance_state_to_json(&s);
+    assert_non_null(json);
+    ua_relevance_state back;
+    assert_int_equal(ua_relevance_init(&back, &cfg, &err), 0);
+    assert_int_equal(ua_relevance_state_from_json(&back, json, strlen(json), "t", &err), 0);
+    assert_int_equal(back.mixture_fallbacks, 1);
+    cJSON *obj = cJSON_Parse(json);
+    cJSON_DeleteItemFromObject(obj, "pos_weight");
+    cJSON_DeleteItemFromObject(obj, "mixture_fallbacks");
+    back.pos_weight = 0.5;
+    assert_int_equal(ua_relevance_state_from_cjson(&back, obj, "t", &err), 0);
+    assert_true(back.pos_weight == 1.0 && back.mixture_fallbacks == 0);
+    cJSON_AddNumberToObject(obj, "pos_weight", 1.5);
+    cJSON_AddNumberToObject(obj, "mixture_fallbacks", 0);
+    assert_int_equal(ua_relevance_state_from_cjson(&back, obj, "t", &err), -1);
+    assert_non_null(strstr(err.msg, "pos_weight"));
+    cJSON_Delete(obj);
+    free(json);
+    ua_relevance_free(&back);
+    ua_relevance_free(&s);
+    assert_int_equal(ua_t_est_parse("mixture"), UA_T_EST_MIXTURE);
+    assert_string_equal(ua_t_est_name(UA_T_EST_MIXTURE), "mixture");
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
 /* the naaf_compat update from scratch, for the samples of captions [0, upto) that pass the gate */
 static void naaf_expected(const fake_batch *fb, int misranked, int upto, double alpha, double t_old, double s_old,
                           double *t_out, double *s_out)
@@ -854,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_clean_converges),
         cmocka_unit_test(test_clean_degenerate_updates),
+        cmocka_unit_test(test_mixture),
         cmocka_unit_test(test_naaf_compat_batch),
         cmocka_unit_test(test_naaf_compat_exactly_min_samples),
         cmocka_unit_test(test_json_resume_exact),
