@@ -15,6 +15,8 @@ typedef struct ua_embeddings {
     int *cap_len;          /* [n_cap] */
     float *cap;            /* [total words, E] */
     int max_len;
+    const float *img_gram; /* t2i: the images' region Gram matrices [n_img, R, R] (ua_gram) made
+                              beforehand (uarda index), or NULL: computed by the similarity */
 } ua_embeddings;
 
 /* Encodes images [first_img, first_img + n_img) and captions [first_cap, first_cap + n_cap)

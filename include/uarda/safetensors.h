@@ -39,6 +39,10 @@ int  ua_st_open(ua_st_file *f, const char *path, ua_err *err);
 int  ua_st_parse(ua_st_file *f, const void *buf, size_t len, const char *name, ua_err *err);
 void ua_st_close(ua_st_file *f);
 const ua_st_tensor *ua_st_find(const ua_st_file *f, const char *name);
+/* A hint: map the pages of [p, p + n) (inside f's mapping) in one call now, rather than a page
+ * fault per 64 KiB later, for data that is about to be read whole (the parameters of a
+ * checkpoint, a search's gallery). Without MADV_POPULATE_READ (Linux < 5.14) it does nothing. */
+void ua_st_prefault(const ua_st_file *f, const void *p, size_t n);
 /* The named tensor as F32 with exactly the given shape, or NULL and a message that names the
  * file, the tensor and what is wrong (missing, dtype, shape). */
 const float *ua_st_get_f32(const ua_st_file *f, const char *name, int ndim, const int64_t *shape,

@@ -1,7 +1,9 @@
 /* uarda index / uarda search: encode a gallery once, then answer queries against it.
- * The index is a safetensors file: img_emb [n_images, R, E] (and, with --captions, cap_emb
- * [words, E] + cap_len I32 [n_captions] and the caption texts), with the fingerprint of the
- * checkpoint that made it, so that a query is never scored with another model. */
+ * The index is a safetensors file: img_emb [n_images, R, E], img_gram [n_images, R, R] (each
+ * image's region Gram matrix, which t2i attention needs and which costs a search more than its
+ * word-region products), and, with --captions, cap_emb [words, E] + cap_len I32 [n_captions]
+ * and the caption texts; with the fingerprint of the checkpoint that made it, so that a query is
+ * never scored with another model. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,29 +17,33 @@
 #include "uarda/npy.h"
 #include "uarda/safetensors.h"
 
-/* FNV-1a 64 over the parameters and the options that shape the similarity */
+/* FNV-1a over the parameters and the options that shape the similarity */
 static void fingerprint(const ua_model *m, char out[17])
 {
-    /* FNV-1a over the parameters' bits, a 32-bit word at a time in four independent lanes (a
-     * byte at a time it was a seventh of a search at full dims), then over the attention cfg */
-    uint64_t lane[4] = {1469598103934665603ULL, 1469598103934665603ULL ^ 1, 1469598103934665603ULL ^ 2,
-                        1469598103934665603ULL ^ 3};
+    /* the parameters' bits, a 32-bit word at a time in 16 independent FNV-1a-32 lanes (a loop
+     * that vectorizes: a search at full dims hashes 10 M parameters), then the lanes and the
+     * attention cfg into one FNV-1a-64 */
+    enum { LANES = 16 };
+    uint32_t lane[LANES];
+    for (int k = 0; k < LANES; k++) lane[k] = 2166136261u ^ (uint32_t)k;
     const float *w = m->params;
     size_t n = m->n_params, e = 0;
-    for (; e + 4 <= n; e += 4)
-        for (int k = 0; k < 4; k++) {
-            uint32_t b;
-            memcpy(&b, w + e + k, 4);
-            lane[k] = (lane[k] ^ b) * 1099511628211ULL;
-        }
-    for (; e < n; e++) {
+    for (; e + LANES <= n; e += LANES) {
+        uint32_t b[LANES];
+        memcpy(b, w + e, sizeof b);
+        for (int k = 0; k < LANES; k++) lane[k] = (lane[k] ^ b[k]) * 16777619u;
+    }
+    for (int k = 0; e < n; e++, k++) {
         uint32_t b;
         memcpy(&b, w + e, 4);
-        lane[0] = (lane[0] ^ b) * 1099511628211ULL;
+        lane[k] = (lane[k] ^ b) * 16777619u;
     }
     uint64_t h = 1469598103934665603ULL;
     const unsigned char *p = (const unsigned char *)lane;
     for (size_t j = 0; j < sizeof lane; j++) h = (h ^ p[j]) * 1099511628211ULL;
+    uint64_t count = n;
+    p = (const unsigned char *)&count;
+    for (size_t j = 0; j < sizeof count; j++) h = (h ^ p[j]) * 1099511628211ULL;
     const ua_attn_cfg *a = &m->opt.attn;
     double vals[] = {a->direction, a->norm, a->agg, a->lambda_softmax, a->lambda_lse, a->clip, a->mask, a->logit,
                      a->irr, a->threshold};
@@ -107,6 +113,7 @@ int cmd_index(int argc, char **argv)
     char **lines = NULL, *vocab_file = NULL, *caps_json = NULL;
     int n_lines = 0, rc = 1;
     int32_t *cap_len = NULL;
+    float *gram = NULL;
     if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err) || ua_npy_open(&x, images, &err)) goto fail;
     if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1) {
         ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
@@ -122,8 +129,13 @@ int cmd_index(int argc, char **argv)
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, &err)) goto fail;
     char fp[17];
     fingerprint(&m, fp);
-    ua_st_entry t[3] = {{"img_emb", UA_ST_F32, 3, {e.n_img, e.R, e.E}, e.img}};
-    size_t nt = 1;
+    gram = malloc((size_t)e.n_img * e.R * e.R * sizeof(float) + 1);
+    if (!gram) { ua_fail(&err, "out of memory for %d Gram matrices", e.n_img); goto fail; }
+    for (int i = 0; i < e.n_img; i++)
+        ua_gram(e.img + (size_t)i * e.R * e.E, e.R, e.E, gram + (size_t)i * e.R * e.R);
+    ua_st_entry t[4] = {{"img_emb", UA_ST_F32, 3, {e.n_img, e.R, e.E}, e.img},
+                        {"img_gram", UA_ST_F32, 3, {e.n_img, e.R, e.R}, gram}};
+    size_t nt = 2;
     if (captions) {
         cap_len = malloc((size_t)e.n_cap * sizeof(int32_t));
         for (int j = 0; j < e.n_cap; j++) cap_len[j] = e.cap_len[j];
@@ -134,7 +146,7 @@ int cmd_index(int argc, char **argv)
         cJSON_Delete(arr);
     }
     const char *keys[] = {"format", "checkpoint_fingerprint", "checkpoint", "images", "captions"};
-    const char *vals[] = {"uarda-index-1", fp, ckpt, images, caps_json ? caps_json : "[]"};
+    const char *vals[] = {"uarda-index-2", fp, ckpt, images, caps_json ? caps_json : "[]"};
     if (ua_st_write(output, t, nt, keys, vals, 5, &err)) goto fail;
     fprintf(stderr, "uarda index: %d images%s encoded in %.2f s -> %s\n", e.n_img, captions ? " and captions" : "",
             ua_now() - t0, output);
@@ -144,6 +156,7 @@ fail:
     ua_cli_error("index", &err);
 done:
     free(cap_len);
+    free(gram);
     free(caps_json);
     free_lines(lines, n_lines);
     ua_embeddings_free(&e);
@@ -222,6 +235,16 @@ int cmd_search(int argc, char **argv)
     }
     /* the gallery side points into the mapped index: nothing is copied */
     int n_img = (int)ti->shape[0], R = (int)ti->shape[1], E = m.opt.embed_size;
+    ua_st_prefault(&f, ti->data, ti->n_elems * sizeof(float));
+    const float *gram = NULL;  /* indexes made before img_gram: computed by the similarity */
+    if (ua_st_find(&f, "img_gram")) {
+        const ua_st_tensor *tg = ua_st_find(&f, "img_gram");
+        if (tg->ndim != 3 || tg->dtype != UA_ST_F32 || tg->shape[0] != n_img || tg->shape[1] != R || tg->shape[2] != R) {
+            ua_fail(&err, "%s: img_gram must be F32 [%d, %d, %d] like img_emb", index, n_img, R, R);
+            goto fail;
+        }
+        gram = tg->data;
+    }
     hit *hits = NULL;
     int n_hits = 0;
     if (query) {
@@ -230,6 +253,7 @@ int cmd_search(int argc, char **argv)
         const char *lines[1] = {query};
         if (ua_captions_from_lines(&caps, lines, 1, &v, tok, &err) || ua_encode(&m, NULL, 0, R, &caps, &q, &err)) goto fail;
         q.img = (float *)ti->data;
+        q.img_gram = gram;
         q.n_img = n_img;
         q.R = R;
         q.E = E;

@@ -147,15 +147,16 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     const int R = e->R, E = e->E, L = e->max_len, t2i = cfg->direction == UA_T2I;
     ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, err);
     float *block = malloc((size_t)BC * L * E * sizeof(float) + 1), *tile = malloc((size_t)BI * BC * sizeof(float));
-    float *gram = t2i ? malloc((size_t)e->n_img * R * R * sizeof(float) + 1) : NULL;
+    float *gram = t2i && !e->img_gram ? malloc((size_t)e->n_img * R * R * sizeof(float) + 1) : NULL;
     int *lens = malloc(BC * sizeof(int)), *order = malloc((size_t)e->n_cap * sizeof(int) + 1);
     int rc = -1;
-    if (!w || !block || !tile || (t2i && !gram) || !lens || !order) {
+    if (!w || !block || !tile || (t2i && !e->img_gram && !gram) || !lens || !order) {
         if (w) ua_fail(err, "out of memory for the similarity blocks");
         goto out;
     }
     if (order_by_length(e, order, err)) goto out;
-    for (int i = 0; t2i && i < e->n_img; i++) ua_gram(e->img + (size_t)i * R * E, R, E, gram + (size_t)i * R * R);
+    for (int i = 0; gram && i < e->n_img; i++) ua_gram(e->img + (size_t)i * R * E, R, E, gram + (size_t)i * R * R);
+    const float *grams = e->img_gram ? e->img_gram : gram;
     ua_sim_stats_reset(w);
     for (int j0 = 0; j0 < e->n_cap; j0 += BC) {
         int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC, Lb = 1;
@@ -168,7 +169,7 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
         }
         for (int i0 = 0; i0 < e->n_img; i0 += BI) {
             int bi = e->n_img - i0 < BI ? e->n_img - i0 : BI;
-            if (t2i) ua_sim_use_context_gram(w, gram + (size_t)i0 * R * R);
+            if (t2i) ua_sim_use_context_gram(w, grams + (size_t)i0 * R * R);
             ua_sim_block_forward(cfg, e->img + (size_t)i0 * R * E, bi, R, block, bc, Lb, lens, E, tile, BC, w);
             for (int ii = 0; ii < bi; ii++)
                 for (int k = 0; k < bc; k++) sims[(size_t)(i0 + ii) * e->n_cap + order[j0 + k]] = tile[(size_t)ii * BC + k];

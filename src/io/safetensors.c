@@ -396,6 +396,18 @@ int ua_st_open(ua_st_file *f, const char *path, ua_err *err)
     return 0;
 }
 
+void ua_st_prefault(const ua_st_file *f, const void *p, size_t n)
+{
+#ifdef MADV_POPULATE_READ
+    const char *base = f ? (const char *)f->map : NULL, *q = p;
+    if (!base || !q || n == 0 || q < base || q > base + f->map_len || n > (size_t)(base + f->map_len - q)) return;
+    const uintptr_t page = 4096, start = (uintptr_t)q / page * page;
+    (void)madvise((void *)start, (uintptr_t)q + n - start, MADV_POPULATE_READ);
+#else
+    (void)f; (void)p; (void)n;
+#endif
+}
+
 const ua_st_tensor *ua_st_find(const ua_st_file *f, const char *name)
 {
     if (!f || !name) return NULL;

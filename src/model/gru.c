@@ -15,6 +15,7 @@
  * hn = W_hn h + b_hn (step-packed), hprev [rows, H] (step-packed, h at step s-1; 0 at s = 0);
  * per layer the output y [rows, dirs*H] (time-packed), and the layer-0 input x0 [rows, in]. */
 #include "uarda/gru.h"
+#include "uarda/dots.h"
 #include "core/fastmath.h"
 
 #include <cblas.h>
@@ -276,9 +277,14 @@ static void forward_dir(const ua_gru_work *w, const float *params, int l, int d,
     float *GI = w->gi, *GH = w->gh;
     const size_t H3 = 3 * (size_t)H, DH = (size_t)dirs * H;
 
-    /* input projections of every step at once: GI = X W_ih^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in,
-                Wih, blk.in, 0.0f, GI, 3 * H);
+    /* input projections of every step at once: GI = X W_ih^T. A few captions (a search query)
+     * take the few-rows products here and in the steps: a GEMM would pack all of W first. */
+    const int few = n_at[0] <= UA_FEW_ROWS;
+    if (w->rows <= UA_FEW_ROWS)
+        ua_dots_few(X, w->rows, Wih, 3 * H, blk.in, GI, 3 * (size_t)H, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in,
+                    Wih, blk.in, 0.0f, GI, 3 * H);
     memset(Hp, 0, sizeof(float) * (size_t)n_at[0] * H);  /* h_{-1} = 0 */
 
 #pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN)
@@ -296,6 +302,8 @@ static void forward_dir(const ua_gru_work *w, const float *params, int l, int d,
                     float *c = GH + (size_t)gate * H + j0;
                     if (st == 0)
                         for (int b = 0; b < n; b++) memset(c + b * H3, 0, sizeof(float) * cw);
+                    else if (few)
+                        ua_dots_few(hp_s, n, Whh + ((size_t)gate * H + j0) * H, cw, H, c, H3, 1);
                     else
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cw, H, 1.0f, hp_s, H,
                                     Whh + ((size_t)gate * H + j0) * H, H, 0.0f, c, 3 * H);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uarda/mem.h"
 #include "uarda/rng.h"
 
 void ua_model_opt_default(ua_model_opt *o)
@@ -78,7 +79,7 @@ int ua_model_create(ua_model *m, const ua_model_opt *opt, ua_err *err)
     ua_tensor_info *w = add_tensor(m, "img_enc.fc.weight", 2, opt->embed_size, opt->img_dim, &off);
     ua_tensor_info *b = add_tensor(m, "img_enc.fc.bias", 1, opt->embed_size, 0, &off);
     m->n_params = off;
-    m->params = calloc(off, sizeof(float));
+    m->params = ua_alloc_big(off * sizeof(float));
     if (!m->params) return ua_fail(err, "out of memory for %zu parameters", off);
     m->embed = m->params;
     m->rnn = m->params + rnn_off;
@@ -103,7 +104,7 @@ void ua_model_init_weights(ua_model *m, uint64_t seed)
 void ua_model_free(ua_model *m)
 {
     if (!m) return;
-    free(m->params);
+    ua_free_big(m->params, m->n_params * sizeof(float));
     memset(m, 0, sizeof *m);
 }
 

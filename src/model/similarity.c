@@ -4,6 +4,7 @@
  * (attention.h) on its slice. The backward mirrors it: the pair kernels give dS, dGram and
  * d|query| per pair, and two GEMMs carry dS back to the embeddings. */
 #include "uarda/model.h"
+#include "uarda/dots.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -147,7 +148,9 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
      * t2i (context = regions): S[j*L + t][i*R + r];  i2t (context = words): S[i*R + r][j*L + t] */
     const int t2i = cfg->direction == UA_T2I;
     const size_t ldS = t2i ? (size_t)n_img * R : (size_t)n_cap * L;
-    if (t2i)
+    if (n_cap * L <= UA_FEW_ROWS)  /* a search query: no GEMM packing of the whole gallery block */
+        ua_dots_few(cap_emb, n_cap * L, img_emb, (long long)n_img * R, E, w->S, t2i ? ldS : 1, t2i ? 1 : ldS);
+    else if (t2i)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
                     0.0f, w->S, (int)ldS);
     else

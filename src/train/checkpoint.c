@@ -81,6 +81,10 @@ int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp
     if (!emb) { ua_fail(err, "%s: missing tensor 'txt_enc.embed.weight'", path); goto out; }
     if (o->model.vocab_size <= 0 && emb->ndim == 2) o->model.vocab_size = (int)emb->shape[0];
     if (ua_model_create(m, &o->model, err)) { ua_fail_prefix(err, "%s", path); goto out; }
+    for (int t = 0; t < m->n_tensors; t++) {  /* the parameters' pages, in one call each */
+        const ua_st_tensor *st_t = ua_st_find(&f, m->tensors[t].name);
+        if (st_t && st_t->dtype == UA_ST_F32) ua_st_prefault(&f, st_t->data, st_t->n_elems * sizeof(float));
+    }
     for (int t = 0; t < m->n_tensors; t++) {
         const ua_tensor_info *ti = &m->tensors[t];
         const float *src = ua_st_get_f32(&f, ti->name, ti->ndim, ti->shape, err);
