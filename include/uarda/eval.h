@@ -81,5 +81,9 @@ int ua_grounding_samples(const ua_model *m, const ua_split *s, const char *groun
  * are NaN. max_sim[w] = max_r u_w . v_r (malloc'ed). */
 int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua_attn_cfg *cfg, float **attn,
                      float **max_sim, int *n_words, int *n_regions, ua_err *err);
+/* The same for any pair of encoded items: img [R, E] against the L words cap [L, E]; attn
+ * [L * R] and max_sim [L] (may be NULL) are the caller's. */
+int ua_attention_of_pair(const ua_attn_cfg *cfg, const float *img, int R, const float *cap, int L, int E, float *attn,
+                         float *max_sim, ua_err *err);
 
 #endif

@@ -593,6 +593,7 @@ static void print_json(const bench_ctx *c, int vs_torch)
 
 int cmd_bench(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "shortlist") == 0) return cmd_bench_shortlist(argc - 1, argv + 1);
     static bench_ctx ctx;
     bench_ctx *c = &ctx;
     memset(c, 0, sizeof *c);
@@ -630,10 +631,11 @@ int cmd_bench(int argc, char **argv)
                         "  train   one training batch (forward, backward, clipping, Adam)\n"
                         "  eval    encoding + similarity + recalls of an images x captions split\n"
                         "  sgemm   the machine's SGEMM peak\n"
+                        "  shortlist  recall and time of uarda search --shortlist on an index (uarda bench shortlist --help)\n"
                         "A thresholded model (--model uarda or any UARDA switch) uses the fixed threshold --t-fixed.\n"
                         "--vs-torch runs tools/bench_torch.py with $UARDA_PYTHON (default /usr/bin/python3); the tool is\n"
                         "looked for in $UARDA_TOOLS, ./tools, then beside the binary's folder (../tools).",
-                        "usage: uarda bench {train|eval|sgemm} [options]", opts, 1};
+                        "usage: uarda bench {train|eval|sgemm|shortlist} [options]", opts, 1};
     int n_pos = 0, st = ua_cli_parse(&spec, argc, argv, &n_pos);
     if (st >= 0) return st;
     if (n_pos != 1 || (strcmp(argv[1], "train") && strcmp(argv[1], "eval") && strcmp(argv[1], "sgemm"))) {

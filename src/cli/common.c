@@ -3,7 +3,9 @@
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -165,4 +167,43 @@ int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const ch
     int rc = ua_checkpoint_load_relevance(path, o, m, &rel, err);
     ua_relevance_free(&rel);
     return rc;
+}
+
+char **ua_cli_read_lines(const char *path, int *n, ua_err *err)
+{
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) { ua_fail(err, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    char **lines = malloc(sizeof *lines), *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int count = 0, room = 1, ok = lines != NULL;
+    while (ok && (got = getline(&line, &cap, f)) >= 0) {
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (count == room) {
+            char **grown = room < (1 << 28) ? realloc(lines, (size_t)room * 2 * sizeof *lines) : NULL;
+            if (!grown) { ok = 0; break; }
+            lines = grown;
+            room *= 2;
+        }
+        if (!(lines[count] = strdup(line))) { ok = 0; break; }
+        count++;
+    }
+    int read_error = ferror(f);
+    free(line);
+    fclose(f);
+    if (!ok || read_error) {
+        ua_cli_free_lines(lines, count);
+        ua_fail(err, read_error ? "%s: read error" : "%s: out of memory reading its lines", path);
+        return NULL;
+    }
+    *n = count;
+    return lines;
+}
+
+void ua_cli_free_lines(char **lines, int n)
+{
+    if (!lines) return;
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(lines);
 }

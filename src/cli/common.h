@@ -83,6 +83,11 @@ void   ua_progress_init(ua_progress *p);
 void   ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force);
 void   ua_progress_end(ua_progress *p);
 double ua_now(void);
+/* The lines of a text file without their "\n" / "\r\n" (malloc'ed; free with ua_cli_free_lines),
+ * *n of them; NULL with a message when the file cannot be read or memory runs out. An empty
+ * file gives a valid empty list. */
+char **ua_cli_read_lines(const char *path, int *n, ua_err *err);
+void   ua_cli_free_lines(char **lines, int n);
 /* this process's anonymous resident memory (RssAnon in /proc/self/status), in MB; -1 if unknown */
 double ua_rss_anon_mb(void);
 

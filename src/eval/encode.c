@@ -37,6 +37,7 @@ static int encode_images(const ua_model *m, const float *images, int n_img, int 
 static int encode_captions(const ua_model *m, const ua_captions *caps, int first, int n, ua_embeddings *out, ua_err *err)
 {
     const size_t E = (size_t)m->opt.embed_size;
+    out->E = (int)E;
     out->n_cap = n;
     out->cap_offset = malloc(((size_t)n + 1) * sizeof(int));
     out->cap_len = malloc((size_t)n * sizeof(int) + 1);

@@ -176,31 +176,21 @@ int ua_grounding_samples(const ua_model *m, const ua_split *s, const char *groun
     return 0;
 }
 
-int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua_attn_cfg *cfg, float **attn,
-                     float **max_sim, int *n_words, int *n_regions, ua_err *err)
+int ua_attention_of_pair(const ua_attn_cfg *cfg, const float *img, int R, const float *cap, int L, int E, float *attn,
+                         float *max_sim, ua_err *err)
 {
-    *attn = *max_sim = NULL;
-    *n_words = *n_regions = 0;
-    if (caption < 0 || caption >= s->n_items)
-        return ua_fail(err, "split %s: caption %d is out of range (0..%d)", s->name, caption, s->n_items - 1);
-    ua_embeddings e;
-    int image = ua_split_image_of(s, caption);
-    if (ua_encode_split(m, s, image, 1, caption, 1, &e, err)) return -1;
-    const int R = e.R, E = e.E, L = e.cap_len[0];
     float *S = malloc((size_t)R * L * sizeof(float)), *G = malloc((size_t)R * R * sizeof(float));
     float *qn = malloc((size_t)L * sizeof(float)), *work = malloc(ua_attn_pair_work(R, L) * sizeof(float));
-    float *A = malloc((size_t)L * R * sizeof(float)), *mx = malloc((size_t)L * sizeof(float));
-    if (!S || !G || !qn || !work || !A || !mx) {
-        free(S); free(G); free(qn); free(work); free(A); free(mx);
-        ua_embeddings_free(&e);
+    if (!S || !G || !qn || !work) {
+        free(S); free(G); free(qn); free(work);
         return ua_fail(err, "out of memory for an attention map");
     }
     /* context = regions, query = words: S[r][w] = v_r . u_w, G = V V^T, qn = |u_w| */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, L, E, 1.0f, e.img, E, e.cap, E, 0.0f, S, L);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, e.img, E, e.img, E, 0.0f, G, R);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, L, E, 1.0f, img, E, cap, E, 0.0f, S, L);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, img, E, img, E, 0.0f, G, R);
     for (int w = 0; w < L; w++) {
         double ss = 0;
-        for (int k = 0; k < E; k++) ss += (double)e.cap[(size_t)w * E + k] * e.cap[(size_t)w * E + k];
+        for (int k = 0; k < E; k++) ss += (double)cap[(size_t)w * E + k] * cap[(size_t)w * E + k];
         qn[w] = (float)sqrt(ss);
     }
     ua_attn_cfg c = *cfg;
@@ -212,11 +202,32 @@ int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua
         float best = S[w];
         for (int r = 1; r < R; r++)
             if (S[(size_t)r * L + w] > best) best = S[(size_t)r * L + w];
-        mx[w] = best;
+        if (max_sim) max_sim[w] = best;
         int relevant = c.irr == UA_IRR_SCAN || best > (float)c.threshold;
-        for (int r = 0; r < R; r++) A[(size_t)w * R + r] = relevant ? W[(size_t)w * R + r] : NAN; /* query-major */
+        for (int r = 0; r < R; r++) attn[(size_t)w * R + r] = relevant ? W[(size_t)w * R + r] : NAN; /* query-major */
     }
     free(S); free(G); free(qn); free(work);
+    return 0;
+}
+
+int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua_attn_cfg *cfg, float **attn,
+                     float **max_sim, int *n_words, int *n_regions, ua_err *err)
+{
+    *attn = *max_sim = NULL;
+    *n_words = *n_regions = 0;
+    if (caption < 0 || caption >= s->n_items)
+        return ua_fail(err, "split %s: caption %d is out of range (0..%d)", s->name, caption, s->n_items - 1);
+    ua_embeddings e;
+    int image = ua_split_image_of(s, caption);
+    if (ua_encode_split(m, s, image, 1, caption, 1, &e, err)) return -1;
+    const int R = e.R, L = e.cap_len[0];
+    float *A = malloc((size_t)L * R * sizeof(float)), *mx = malloc((size_t)L * sizeof(float));
+    if (!A || !mx || ua_attention_of_pair(cfg, e.img, R, e.cap, L, e.E, A, mx, err)) {
+        if (!A || !mx) ua_fail(err, "out of memory for an attention map");
+        free(A); free(mx);
+        ua_embeddings_free(&e);
+        return -1;
+    }
     ua_embeddings_free(&e);
     *attn = A;
     *max_sim = mx;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # uarda index + uarda search: rankings equal the full similarity matrix's (uarda score), a
+# shortlist as long as the gallery changes nothing and a shorter one keeps the exact scores of
+# the images it keeps, --queries answers each line, --attention names a region per word, a
 # mismatched checkpoint is refused, and image queries rank the indexed captions.
 set -euo pipefail
 B=${UARDA_BIN:-build/uarda}
@@ -19,10 +21,39 @@ q=$(cat "$T/q.txt")
 "$B" score --checkpoint "$C" --images "$D/test_ims.npy" --captions "$T/q.txt" --output "$T/s.npy" 2>/dev/null
 out=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --top-k 16 --json)
 # the ranking from the index equals the ranking of uarda score's column
-got=$(grep '"image"' <<<"$out" | tr -dc '0-9\n' | tr '\n' ' ')
+images() { grep -o '"image":[0-9]*' | cut -d: -f2 | tr '\n' ' '; }
+pairs() { grep -o '"image":[0-9]*,"score":[-0-9.e]*' | sed 's/"image"://; s/,"score":/ /'; }
+got=$(images <<<"$out")
 want=$(od -An -v -tf4 -j 128 "$T/s.npy" | tr -s ' ' '\n' | grep -v '^$' | awk '{print NR-1, $1}' | sort -k2,2gr -k1,1n | awk '{printf "%s ", $1}')
 [ "$(wc -w <<<"$want")" -eq 16 ] || fail "could not read 16 scores"
 [ -n "$got" ] && [ "$got" = "$want" ] || fail "search ranking ($got) differs from score's ($want)"
+# a shortlist of the whole gallery is the exhaustive search; a shorter one keeps exact scores
+full=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --top-k 16 --json --shortlist 16)
+[ "$(images <<<"$full")" = "$got" ] || fail "--shortlist 16 of 16 images changed the ranking"
+short=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --top-k 16 --json --shortlist 5)
+grep -q '"scored":5' <<<"$short" || fail "--shortlist 5 scored: $short"
+[ "$(pairs <<<"$short" | wc -l)" -eq 5 ] || fail "--shortlist 5 returned: $short"
+while read -r id score; do
+    grep -qx "$id $score" <(pairs <<<"$out") || fail "shortlisted image $id: score $score is not the exhaustive one"
+done < <(pairs <<<"$short")
+# --queries: one JSON line per line of the file, the first equal to --query's answer
+sed -n 7,8p "$D/test_caps.txt" >> "$T/q.txt"
+multi=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --queries "$T/q.txt" --top-k 16 --json)
+[ "$(wc -l <<<"$multi")" -eq 3 ] || fail "--queries with 3 lines: $multi"
+[ "$(head -1 <<<"$multi" | images)" = "$got" ] || fail "--queries' first answer differs from --query's"
+# --attention: a region (or "relevant": false) for every word of every result
+att=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --top-k 2 --json --attention)
+n_words=$(grep -o '"word":' <<<"$att" | wc -l)
+[ "$n_words" -ge 6 ] && [ $((n_words % 2)) -eq 0 ] || fail "--attention words: $att"
+[ "$(grep -o '"region":[0-9]*' <<<"$att" | wc -l)" -eq "$n_words" ] || fail "--attention regions: $att"
+# nonsense flags
+for bad in "--query x --shortlist -1:--shortlist -1 must be" "--query x --top-k 0:--top-k 0 must be" \
+           "--image-row 1 --attention:--attention is for text"; do
+    set +e
+    msg=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" ${bad%%:*} 2>&1); st=$?
+    set -e
+    [ $st -eq 2 ] && grep -q -- "${bad#*:}" <<<"$msg" || fail "search ${bad%%:*}: exit $st ($msg)"
+done
 # image query over the indexed captions
 out=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --image-row 2 --top-k 3)
 [ "$(grep -c '^[123] ' <<<"$out")" -eq 3 ] || fail "image query: $out"

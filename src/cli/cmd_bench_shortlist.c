@@ -1,0 +1,182 @@
+/* uarda bench shortlist: what a shortlist costs in recall and saves in time. Every query caption
+ * of a gallery (its true image: line / per-image, SCAN's layout) is ranked against the indexed
+ * images exhaustively and with each shortlist size; the table gives R@1/5/10 of both, how often
+ * the shortlisted top-1 is the exhaustive top-1, the share of the exhaustive top 10 that the
+ * shortlisted top 10 keeps, and the milliseconds per query (ranking only: the queries are
+ * encoded once, beforehand). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "uarda/checkpoint.h"
+#include "uarda/gallery.h"
+#include "uarda/precomp.h"
+
+enum { MAX_SIZES = 16 };
+
+typedef struct arm {
+    int K;                  /* 0: exhaustive */
+    long long hit1, hit5, hit10, same_top1, kept10, n;
+    double seconds;
+} arm;
+
+/* rank (0-based) of `truth` among ids[0..n), n when absent */
+static int rank_of(const int *ids, int n, int truth)
+{
+    for (int k = 0; k < n; k++) if (ids[k] == truth) return k;
+    return n;
+}
+
+static int parse_sizes(const char *s, int *sizes, int *n)
+{
+    *n = 0;
+    while (s && *s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1 << 30 || *n == MAX_SIZES || (*end && *end != ',')) return -1;
+        sizes[(*n)++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    return *n > 0 ? 0 : -1;
+}
+
+int cmd_bench_shortlist(int argc, char **argv)
+{
+    const char *index = NULL, *ckpt = NULL, *captions = NULL, *vocab_path = NULL, *sizes_arg = "25,50,100,200",
+               *skip = "on";
+    int per_image = 5, n_queries = 0, threads = 0, json = 0;
+    ua_opt opts[] = {
+        {"index", UA_OPT_STR, &index, NULL, "a gallery made by uarda index", 0},
+        {"checkpoint", UA_OPT_STR, &ckpt, NULL, "the model that made the index", 0},
+        {"captions", UA_OPT_STR, &captions, NULL, "the gallery's captions, per-image lines per image in order (the queries)", 0},
+        {"per-image", UA_OPT_INT, &per_image, NULL, "captions per image", 0},
+        {"queries", UA_OPT_INT, &n_queries, NULL, "how many queries, evenly spaced over the captions (0: all)", 0},
+        {"shortlist", UA_OPT_STR, &sizes_arg, NULL, "shortlist sizes, comma-separated", 0},
+        {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
+        {"skip", UA_OPT_CHOICE, &skip, "on|off", "UARDA: skip irrelevant queries (exact)", 0},
+        {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        {"json", UA_OPT_BOOL, &json, NULL, "print JSON lines instead of the table", 0},
+        {NULL, 0, NULL, NULL, NULL, 0},
+    };
+    ua_cmd_spec spec = {"bench shortlist", "Recall and time of two-stage search (--shortlist K) against exhaustive search.",
+                        "usage: uarda bench shortlist --index G --checkpoint C --captions CAPS.txt [--shortlist 25,50,100]",
+                        opts, 0};
+    int st = ua_cli_parse(&spec, argc, argv, NULL);
+    if (st >= 0) return st;
+    int sizes[MAX_SIZES], n_sizes = 0;
+    if (!index || !ckpt || !captions) {
+        fprintf(stderr, "uarda bench shortlist: --index, --checkpoint and --captions are required\n");
+        return 2;
+    }
+    if (parse_sizes(sizes_arg, sizes, &n_sizes)) {
+        fprintf(stderr, "uarda bench shortlist: --shortlist '%s' is not a list of up to %d sizes >= 1\n", sizes_arg, MAX_SIZES);
+        return 2;
+    }
+    if (per_image < 1 || n_queries < 0) { fprintf(stderr, "uarda bench shortlist: bad --per-image or --queries\n"); return 2; }
+    ua_cli_set_threads(threads);
+    ua_err err;
+    ua_options o;
+    ua_options_default(&o);
+    ua_model m = {0};
+    ua_gallery g = {0};
+    ua_vocab v = {0};
+    ua_tokenizer *tok = NULL;
+    ua_captions caps = {0};
+    ua_embeddings q = {0};
+    char *vocab_file = NULL, **lines = NULL;
+    int n_lines = 0, rc = 1, *ids = NULL, *ref = NULL, *pick = NULL;
+    float *scores = NULL;
+    arm arms[MAX_SIZES + 1];
+    if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
+    ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
+    if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
+    if (n_lines != g.n_img * per_image) {
+        ua_fail(&err, "%s: %d lines, but the index holds %d images x %d captions", captions, n_lines, g.n_img, per_image);
+        goto fail;
+    }
+    int n = n_queries > 0 && n_queries < n_lines ? n_queries : n_lines;
+    pick = malloc((size_t)n * sizeof(int));
+    char **chosen = malloc((size_t)n * sizeof(char *));
+    if (!pick || !chosen) { free(chosen); ua_fail(&err, "out of memory"); goto fail; }
+    for (int i = 0; i < n; i++) { pick[i] = (int)((long long)i * n_lines / n); chosen[i] = lines[pick[i]]; }
+    vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o.vocab_path, o.data_name);
+    int bad = ua_vocab_load(&v, vocab_file, &err) || !(tok = ua_tokenizer_new(&err)) ||
+              ua_captions_from_lines(&caps, (const char *const *)chosen, n, &v, tok, &err) ||
+              ua_encode(&m, NULL, 0, g.R, &caps, &q, &err);
+    free(chosen);
+    if (bad) goto fail;
+    ids = malloc((size_t)g.n_img * sizeof(int));
+    ref = malloc((size_t)n * 10 * sizeof(int));
+    scores = malloc((size_t)g.n_img * sizeof(float));
+    if (!ids || !ref || !scores) { ua_fail(&err, "out of memory"); goto fail; }
+    memset(arms, 0, sizeof arms);
+    for (int a = 0; a <= n_sizes; a++) arms[a].K = a == 0 ? 0 : sizes[a - 1];
+    double t_start = ua_now();
+    for (int a = 0; a <= n_sizes; a++) {
+        arm *A = &arms[a];
+        for (int i = 0; i < n; i++) {
+            ua_embeddings one = q;   /* query i: a view of its words */
+            one.n_cap = 1;
+            one.cap_len = q.cap_len + i;
+            int off[2] = {0, q.cap_len[i]};
+            one.cap_offset = off;
+            one.cap = q.cap + (size_t)q.cap_offset[i] * q.E;
+            one.max_len = q.cap_len[i];
+            double t0 = ua_now();
+            int got = ua_gallery_rank_images(&g, &m.opt.attn, &one, A->K, ids, scores, &err);
+            A->seconds += ua_now() - t0;
+            if (got < 0) goto fail;
+            int r = rank_of(ids, got, pick[i] / per_image), top = got < 10 ? got : 10;
+            A->hit1 += r < 1; A->hit5 += r < 5; A->hit10 += r < 10;
+            if (a == 0) {
+                for (int k = 0; k < 10; k++) ref[(size_t)i * 10 + k] = k < top ? ids[k] : -1;
+            } else {
+                A->same_top1 += ids[0] == ref[(size_t)i * 10];
+                for (int k = 0; k < 10; k++) A->kept10 += ref[(size_t)i * 10 + k] >= 0 && rank_of(ids, top, ref[(size_t)i * 10 + k]) < top;
+            }
+            A->n++;
+        }
+        if (!json) fprintf(stderr, "  %s %d: %.0f s\n", a ? "shortlist" : "exhaustive", A->K, A->seconds);
+    }
+    long long ref10 = 0;
+    for (long long i = 0; i < (long long)n * 10; i++) ref10 += ref[i] >= 0;
+    if (!json) {
+        printf("%d queries against %d images (%s, %s), %.0f s\n", n, g.n_img, index, ckpt, ua_now() - t_start);
+        printf("%-11s %6s %6s %6s %7s %9s %9s %10s\n", "search", "R@1", "R@5", "R@10", "dR@1", "top1 same", "top10 kept",
+               "ms/query");
+    }
+    for (int a = 0; a <= n_sizes; a++) {
+        const arm *A = &arms[a];
+        double r1 = 100.0 * A->hit1 / n, r5 = 100.0 * A->hit5 / n, r10 = 100.0 * A->hit10 / n;
+        double d1 = r1 - 100.0 * arms[0].hit1 / n, same = a ? 100.0 * A->same_top1 / n : 100.0;
+        double kept = a ? 100.0 * A->kept10 / (ref10 ? ref10 : 1) : 100.0, ms = 1e3 * A->seconds / n;
+        if (json) {
+            printf("{\"bench\":\"shortlist\",\"shortlist\":%d,\"queries\":%d,\"images\":%d,\"r1\":%.2f,\"r5\":%.2f,"
+                   "\"r10\":%.2f,\"top1_same\":%.2f,\"top10_kept\":%.2f,\"ms_per_query\":%.3f}\n",
+                   A->K, n, g.n_img, r1, r5, r10, same, kept, ms);
+        } else {
+            char name[32];
+            if (a) snprintf(name, sizeof name, "K=%d", A->K);
+            else snprintf(name, sizeof name, "exhaustive");
+            printf("%-11s %6.2f %6.2f %6.2f %+7.2f %8.1f%% %9.1f%% %10.2f\n", name, r1, r5, r10, d1, same, kept, ms);
+        }
+    }
+    rc = 0;
+    goto done;
+fail:
+    ua_cli_error("bench shortlist", &err);
+done:
+    free(ids); free(ref); free(scores); free(pick);
+    ua_embeddings_free(&q);
+    ua_captions_free(&caps);
+    ua_tokenizer_free(tok);
+    ua_vocab_free(&v);
+    ua_cli_free_lines(lines, n_lines);
+    ua_gallery_close(&g);
+    ua_model_free(&m);
+    free(vocab_file);
+    return rc;
+}
