@@ -112,26 +112,37 @@ static void test_histograms(void **state)
     ua_err err;
     int w, h;
     /* the folder of the output is created */
-    if (ua_plot_histograms(png, pos, 3000, neg, 2500, labels, 0.48, 0.30, "Histograms\nsubtitle", &err))
+    if (ua_plot_histograms(png, pos, 3000, neg, 2500, labels, 0.48, 0.30, NULL, "Histograms\nsubtitle", &err))
         fail_msg("%s", err.msg);
     ua_plot_hist_size(&w, &h, 1);
     check_png(png, w, h);
     assert_int_equal(w, (int)lround(UA_PLOT_HIST_W * UA_PLOT_PNG_SCALE));
-    if (ua_plot_histograms(svg, pos, 3000, neg, 2500, NULL, 0.48, 0.30, "Histograms", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(svg, pos, 3000, neg, 2500, NULL, 0.48, 0.30, NULL, "Histograms", &err)) fail_msg("%s", err.msg);
     ua_plot_hist_size(&w, &h, 0);
     check_svg(svg, w, h);
+    /* a mixture estimator's fit: the mixture curve and its relevant component (another picture) */
+    char *mixsvg = th_path(g_dir, "mix.svg");
+    const double mix[3] = {0.3, 0.7, 0.05};
+    if (ua_plot_histograms(mixsvg, pos, 3000, neg, 2500, labels, 0.48, 0.30, mix, "Histograms", &err)) fail_msg("%s", err.msg);
+    check_svg(mixsvg, w, h);
+    size_t n_plain = 0, n_mix = 0;
+    char *plain_text = th_read(svg, &n_plain), *mix_text = th_read(mixsvg, &n_mix);
+    assert_true(plain_text && mix_text && (n_plain != n_mix || memcmp(plain_text, mix_text, n_mix) != 0));
+    free(plain_text);
+    free(mix_text);
+    free(mixsvg);
     /* SCAN: no thresholds (the t = 0 line); one group alone; a single value */
-    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, NAN, NAN, NULL, &err)) fail_msg("%s", err.msg);
-    if (ua_plot_histograms(scan, pos, 3000, NULL, 0, labels, 0.4, NAN, "one group", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, NAN, NAN, NULL, NULL, &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(scan, pos, 3000, NULL, 0, labels, 0.4, NAN, NULL, "one group", &err)) fail_msg("%s", err.msg);
     float one = 0.5f;
-    if (ua_plot_histograms(scan, &one, 1, &one, 1, labels, 0.5, 0.5, "degenerate", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(scan, &one, 1, &one, 1, labels, 0.5, 0.5, NULL, "degenerate", &err)) fail_msg("%s", err.msg);
     ua_plot_hist_size(&w, &h, 1);
     check_png(scan, w, h);
     /* errors */
-    assert_int_equal(ua_plot_histograms(scan, pos, 0, neg, 0, labels, 0, 0, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(scan, pos, 0, neg, 0, labels, 0, 0, NULL, "t", &err), -1);
     assert_non_null(strstr(err.msg, "no similarity samples"));
     pos[5] = NAN;
-    assert_int_equal(ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, 0, 0, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, 0, 0, NULL, "t", &err), -1);
     assert_non_null(strstr(err.msg, "non-finite"));
     free(pos);
     free(neg);
@@ -224,7 +235,7 @@ static void test_bad_extension(void **state)
     char *bad = th_path(g_dir, "picture.pdf");
     float v[4] = {0, 1, 2, 3};
     ua_err err;
-    assert_int_equal(ua_plot_histograms(bad, v, 4, v, 4, NULL, 0, 0, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(bad, v, 4, v, 4, NULL, 0, 0, NULL, "t", &err), -1);
     assert_non_null(strstr(err.msg, "picture.pdf: unknown picture format"));
     assert_non_null(strstr(err.msg, ".png or .svg"));
     assert_null(strchr(err.msg, '\n'));
@@ -246,7 +257,7 @@ static void test_without_cairo(void **state)
     char *png = th_path(g_dir, "x.png");
     float v[2] = {0, 1};
     ua_err err;
-    assert_int_equal(ua_plot_histograms(png, v, 2, v, 2, NULL, 0, 0, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(png, v, 2, v, 2, NULL, 0, 0, NULL, "t", &err), -1);
     assert_non_null(strstr(err.msg, "without cairo"));
     free(png);
 }

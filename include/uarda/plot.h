@@ -36,9 +36,13 @@ void ua_plot_curves_size(int n_panels, int *w, int *h, int png);
  * at the thresholds. labels[0] names pos, labels[1] neg (NULL: "relevant" / "irrelevant").
  * t_tr / t_te: the training and test thresholds; NaN for both means a SCAN model, drawn as
  * the fixed t = 0 line and said so in the legend. t_te alone NaN draws only t_tr. The title may
- * hold a second line after '\n', drawn smaller (a subtitle). Needs n_pos + n_neg >= 1. */
+ * hold a second line after '\n', drawn smaller (a subtitle). Needs n_pos + n_neg >= 1.
+ * mix (NULL: none): {w, mu, sigma} of a relevant component fitted apart (t_est mixture); pos's
+ * fit is then the mixture w N(mu, sigma^2) + (1 - w) N(neg's mean, neg's sigma^2), with the
+ * component w N(mu, sigma^2) dotted. */
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
-                       const char *const *labels, double t_tr, double t_te, const char *title, ua_err *err);
+                       const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
+                       ua_err *err);
 
 /* ---- curves ---------------------------------------------------------------------------- */
 

@@ -94,7 +94,8 @@ static int check_path(const char *path, ua_err *err)
 #ifndef UARDA_HAVE_CAIRO
 
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
-                       const char *const *labels, double t_tr, double t_te, const char *title, ua_err *err)
+                       const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
+                       ua_err *err)
 {
     return check_path(path, err);
 }
@@ -554,7 +555,8 @@ static double hist_peak(const double *dens[2], const stats st[2], int nb, double
 }
 
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
-                       const char *const *labels, double t_tr, double t_te, const char *title, ua_err *err)
+                       const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
+                       ua_err *err)
 {
     if (check_path(path, err)) return -1;
     if (n_pos < 0 || n_neg < 0 || n_pos + n_neg < 1 || (n_pos && !pos) || (n_neg && !neg))
@@ -566,6 +568,8 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
             return ua_fail(err, "%s: the %s samples contain non-finite values", path, g ? "second" : "first");
     int scan = isnan(t_tr) && isnan(t_te);
     double th[2] = {scan ? 0.0 : t_tr, scan ? NAN : t_te};
+    /* the mixture fit of pos needs neg's Gaussian and a usable component */
+    if (mix && !(st[1].n > 1 && st[1].sd > 0 && mix[0] > 0 && mix[0] <= 1 && mix[2] > 0 && isfinite(mix[1]))) mix = NULL;
     /* data range and bins */
     double lo = INFINITY, hi = -INFINITY;
     for (int g = 0; g < 2; g++)
@@ -617,11 +621,25 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
     if ((st[0].n > 1 && st[0].sd > 0) || (st[1].n > 1 && st[1].sd > 0)) {
         legend_item *e = &it[n_it++];
         memset(e, 0, sizeof *e);
-        snprintf(e->text, sizeof e->text, "Gaussian fits N(\xce\xbc, \xcf\x83\xc2\xb2)");
+        if (mix)
+            snprintf(e->text, sizeof e->text, "fits: N(\xce\xbc, \xcf\x83\xc2\xb2); %s: w N(\xce\xbc+, \xcf\x83+\xc2\xb2) + "
+                     "(1\xe2\x88\x92w) N(\xce\xbc\xe2\x88\x92, \xcf\x83\xe2\x88\x92\xc2\xb2)", "relevant");
+        else
+            snprintf(e->text, sizeof e->text, "Gaussian fits N(\xce\xbc, \xcf\x83\xc2\xb2)");
         e->swatch = SW_LINE;
         e->rgb[0] = e->rgb[1] = e->rgb[2] = 0.35;
         e->style = UA_LINE_DASHED;
         e->lw = 1.4;
+    }
+    if (mix) {
+        legend_item *e = &it[n_it++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->text, sizeof e->text, "relevant component: w = %.2f, \xce\xbc+ = %.3f, \xcf\x83+ = %.3f", mix[0], mix[1],
+                 mix[2]);
+        e->swatch = SW_LINE;
+        memcpy(e->rgb, PALETTE[0], sizeof e->rgb);
+        e->style = UA_LINE_DOTTED;
+        e->lw = 2.0;
     }
     static const double TH_RGB[2][3] = {{0.80, 0.10, 0.12}, {0.42, 0.16, 0.62}};
     static const double SCAN_RGB[3] = {0.15, 0.15, 0.15};
@@ -677,17 +695,21 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
                 cairo_stroke(cr);
             }
         }
-    /* Gaussian fits */
-    for (int g = 0; g < 2; g++) {
-        if (st[g].n < 2 || !(st[g].sd > 0)) continue;
+    /* Gaussian fits (pos: the mixture when given, and its relevant component dotted) */
+    for (int g = 0; g < 2 + (mix != NULL); g++) {
+        const int grp = g == 2 ? 0 : g;
+        if (g < 2 && (st[g].n < 2 || !(st[g].sd > 0))) continue;
         for (int i = 0; i <= 300; i++) {
-            double x = a.xmin + (a.xmax - a.xmin) * i / 300.0;
-            double y = ax_y(&a, gauss_pdf(x, st[g].mean, st[g].sd));
+            double x = a.xmin + (a.xmax - a.xmin) * i / 300.0, d;
+            if (g == 2) d = mix[0] * gauss_pdf(x, mix[1], mix[2]);
+            else if (g == 0 && mix) d = mix[0] * gauss_pdf(x, mix[1], mix[2]) + (1 - mix[0]) * gauss_pdf(x, st[1].mean, st[1].sd);
+            else d = gauss_pdf(x, st[g].mean, st[g].sd);
+            double y = ax_y(&a, d);
             if (i == 0) cairo_move_to(cr, ax_x(&a, x), y);
             else cairo_line_to(cr, ax_x(&a, x), y);
         }
-        cairo_set_source_rgb(cr, PALETTE[g][0] * 0.7, PALETTE[g][1] * 0.7, PALETTE[g][2] * 0.7);
-        set_style(cr, UA_LINE_DASHED, 1.4);
+        cairo_set_source_rgb(cr, PALETTE[grp][0] * 0.7, PALETTE[grp][1] * 0.7, PALETTE[grp][2] * 0.7);
+        set_style(cr, g == 2 ? UA_LINE_DOTTED : UA_LINE_DASHED, g == 2 ? 2.0 : 1.4);
         cairo_stroke(cr);
     }
     /* thresholds, with a short name at the top of each line */
