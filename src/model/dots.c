@@ -40,6 +40,16 @@ static float hsum(__m256 v, const float *restrict a, const float *restrict b, in
     return lanes_sum(l);
 }
 
+/* The lane sums of four accumulators at once, in lanes_sum's order: hadd pairs lanes (0+1, 2+3)
+ * within each 128-bit half, a second hadd adds those pairs, and the halves are added last:
+ * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) for each of v0..v3, the same bits as
+ * lanes_sum at a tenth of the instructions. */
+static __m128 sum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
+{
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 /* 2 query rows x 4 gallery rows: 8 accumulators, 6 loads per 8 FMAs */
 static void tile_2x4(const float *restrict a0, const float *restrict a1, const float *const b[4], int K, float out[2][4])
 {
@@ -55,6 +65,11 @@ static void tile_2x4(const float *restrict a0, const float *restrict a1, const f
         c02 = _mm256_fmadd_ps(x0, y, c02); c12 = _mm256_fmadd_ps(x1, y, c12);
         y = _mm256_loadu_ps(b[3] + k);
         c03 = _mm256_fmadd_ps(x0, y, c03); c13 = _mm256_fmadd_ps(x1, y, c13);
+    }
+    if (k == K) {
+        _mm_storeu_ps(out[0], sum4(c00, c01, c02, c03));
+        _mm_storeu_ps(out[1], sum4(c10, c11, c12, c13));
+        return;
     }
     out[0][0] = hsum(c00, a0, b[0], k, K); out[0][1] = hsum(c01, a0, b[1], k, K);
     out[0][2] = hsum(c02, a0, b[2], k, K); out[0][3] = hsum(c03, a0, b[3], k, K);
@@ -73,6 +88,10 @@ static void tile_1x4(const float *restrict a0, const float *const b[4], int K, f
         c1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b[1] + k), c1);
         c2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b[2] + k), c2);
         c3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b[3] + k), c3);
+    }
+    if (k == K) {
+        _mm_storeu_ps(out, sum4(c0, c1, c2, c3));
+        return;
     }
     out[0] = hsum(c0, a0, b[0], k, K); out[1] = hsum(c1, a0, b[1], k, K);
     out[2] = hsum(c2, a0, b[2], k, K); out[3] = hsum(c3, a0, b[3], k, K);
