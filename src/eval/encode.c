@@ -143,15 +143,18 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     /* 128 images x 32 captions: the block's dot products (32 L x 4608 floats at SCAN's size)
      * stay in the last-level cache while the pairs read them. The captions go into blocks in
      * order of length, so that a block pads few words; t2i, every image's region Gram matrix is
-     * computed once, not once per caption block. */
+     * computed once, not once per caption block; i2t, a caption block's word Grams once, not once
+     * per image block. */
     enum { BI = 128, BC = 32 };
     const int R = e->R, E = e->E, L = e->max_len, t2i = cfg->direction == UA_T2I;
     ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, err);
     float *block = malloc((size_t)BC * L * E * sizeof(float) + 1), *tile = malloc((size_t)BI * BC * sizeof(float));
     float *gram = t2i && !e->img_gram ? malloc((size_t)e->n_img * R * R * sizeof(float) + 1) : NULL;
+    /* i2t: the caption block's word Grams, once per caption block rather than once per image block */
+    float *cgram = t2i ? NULL : malloc((size_t)BC * L * L * sizeof(float) + 1);
     int *lens = malloc(BC * sizeof(int)), *order = malloc((size_t)e->n_cap * sizeof(int) + 1);
     int rc = -1;
-    if (!w || !block || !tile || (t2i && !e->img_gram && !gram) || !lens || !order) {
+    if (!w || !block || !tile || (t2i && !e->img_gram && !gram) || (!t2i && !cgram) || !lens || !order) {
         if (w) ua_fail(err, "out of memory for the similarity blocks");
         goto out;
     }
@@ -167,10 +170,11 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
             int j = order[j0 + k];
             lens[k] = e->cap_len[j];
             memcpy(block + (size_t)k * Lb * E, e->cap + (size_t)e->cap_offset[j] * E, (size_t)lens[k] * E * sizeof(float));
+            if (!t2i) ua_gram(block + (size_t)k * Lb * E, lens[k], E, cgram + (size_t)k * Lb * Lb);
         }
         for (int i0 = 0; i0 < e->n_img; i0 += BI) {
             int bi = e->n_img - i0 < BI ? e->n_img - i0 : BI;
-            if (t2i) ua_sim_use_context_gram(w, grams + (size_t)i0 * R * R);
+            ua_sim_use_context_gram(w, t2i ? grams + (size_t)i0 * R * R : cgram);
             ua_sim_block_forward(cfg, e->img + (size_t)i0 * R * E, bi, R, block, bc, Lb, lens, E, tile, BC, w);
             for (int ii = 0; ii < bi; ii++)
                 for (int k = 0; k < bc; k++) sims[(size_t)(i0 + ii) * e->n_cap + order[j0 + k]] = tile[(size_t)ii * BC + k];
@@ -180,6 +184,6 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     rc = 0;
 out:
     ua_sim_work_free(w);
-    free(block); free(tile); free(gram); free(lens); free(order);
+    free(block); free(tile); free(gram); free(cgram); free(lens); free(order);
     return rc;
 }
