@@ -66,6 +66,50 @@ static void test_round_trip(void **state)
     free(path);
 }
 
+/* ua_checkpoint_open: uarda's own file lends its parameters in place (nothing copied); a file
+ * with the tensors in another order (a converted checkpoint) is copied; both equal the saved */
+static void test_open_in_place(void **state)
+{
+    (void)state;
+    char *dir = th_tmpdir(), *path = th_path(dir, "c.safetensors"), *rev = th_path(dir, "r.safetensors");
+    ua_options o, back;
+    small_options(&o);
+    ua_model m, a, b;
+    ua_err err;
+    assert_int_equal(ua_model_create(&m, &o.model, &err), 0);
+    ua_model_init_weights(&m, 5);
+    assert_int_equal(ua_checkpoint_save(path, &o, &m, NULL, NULL, NULL, NULL, &err), 0);
+    ua_options_default(&back);
+    if (ua_checkpoint_open(path, &back, &a, &err)) fail_msg("%s", err.msg);
+    assert_true(a.borrowed);
+    assert_int_equal(a.n_params, m.n_params);
+    assert_memory_equal(a.params, m.params, m.n_params * sizeof(float));
+    assert_true(a.fc_weight == a.params + ua_model_tensor(&a, "img_enc.fc.weight")->offset);
+    /* the same tensors, last first */
+    ua_st_entry e[UA_MAX_TENSORS];
+    for (int t = 0; t < m.n_tensors; t++) {
+        const ua_tensor_info *ti = &m.tensors[m.n_tensors - 1 - t];
+        e[t] = (ua_st_entry){ti->name, UA_ST_F32, ti->ndim, {ti->shape[0], ti->shape[1]}, m.params + ti->offset};
+    }
+    char *opt = ua_options_to_json(&o);
+    const char *keys[1] = {"opt"}, *vals[1] = {opt};
+    assert_int_equal(ua_st_write(rev, e, (size_t)m.n_tensors, keys, vals, 1, &err), 0);
+    free(opt);
+    ua_options_default(&back);
+    if (ua_checkpoint_open(rev, &back, &b, &err)) fail_msg("%s", err.msg);
+    assert_false(b.borrowed);
+    assert_memory_equal(b.params, m.params, m.n_params * sizeof(float));
+    /* a borrowing model unmaps on free; the file can go first */
+    th_rmrf(dir);
+    assert_memory_equal(a.params, b.params, m.n_params * sizeof(float));
+    ua_model_free(&a);
+    ua_model_free(&b);
+    ua_model_free(&m);
+    free(dir);
+    free(path);
+    free(rev);
+}
+
 static void expect_load_error(const char *path, const char *what)
 {
     ua_options o;
@@ -75,6 +119,10 @@ static void expect_load_error(const char *path, const char *what)
     assert_int_equal(ua_checkpoint_load(path, &o, &m, NULL, NULL, NULL, &err), -1);
     if (!strstr(err.msg, what)) fail_msg("message '%s' lacks '%s'", err.msg, what);
     assert_null(strchr(err.msg, '\n'));
+    /* the in-place loader refuses it with the same message */
+    ua_options_default(&o);
+    assert_int_equal(ua_checkpoint_open(path, &o, &m, &err), -1);
+    if (!strstr(err.msg, what)) fail_msg("open: message '%s' lacks '%s'", err.msg, what);
 }
 
 static void test_corrupt_and_mismatched(void **state)
@@ -130,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_open_in_place),
         cmocka_unit_test(test_corrupt_and_mismatched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

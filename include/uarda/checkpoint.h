@@ -29,6 +29,11 @@ int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m,
  * shapes the options imply. */
 int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
                        ua_train_state *st, ua_err *err);
+/* The same for inference (no moments, no loop state): uarda's own checkpoints hold the
+ * parameters in the model's order, so the model reads them in place from the mapped file
+ * (read-only, nothing copied: m->borrowed; ua_model_free unmaps); a file laid out otherwise (a
+ * converted SCAN checkpoint) is copied as ua_checkpoint_load copies it. */
+int ua_checkpoint_open(const char *path, ua_options *o, ua_model *m, ua_err *err);
 /* UARDA's threshold state of the checkpoint into rel (initialised here from o->rel; all zero
  * when the file has none), and the model's attention threshold set to the test threshold
  * (t_test: safe t_te / train t_tr / fixed; 0 for SCAN). */

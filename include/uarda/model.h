@@ -47,10 +47,20 @@ typedef struct ua_model {
     float *rnn;                /* GRU parameters (gru.h layout) */
     float *fc_weight;          /* [embed_size, img_dim] */
     float *fc_bias;            /* [embed_size] */
+    /* params borrowed from elsewhere (a mapped checkpoint, read-only): ua_model_free calls
+     * release(release_ctx) instead of freeing them */
+    int borrowed;
+    void (*release)(void *ctx);
+    void *release_ctx;
 } ua_model;
 
 /* Allocates the parameter buffer and lays out the tensors (no init). */
 int  ua_model_create(ua_model *m, const ua_model_opt *opt, ua_err *err);
+/* The same on a parameter buffer of the caller's (params NULL: allocated as by ua_model_create):
+ * the model borrows it, and ua_model_free calls release(release_ctx) (release may be NULL).
+ * On failure release is not called. */
+int  ua_model_create_on(ua_model *m, const ua_model_opt *opt, float *params, void (*release)(void *),
+                        void *release_ctx, ua_err *err);
 /* SCAN's init: fc Xavier-uniform, bias 0, embedding U(-0.1, 0.1), GRU U(+-1/sqrt(H)) */
 void ua_model_init_weights(ua_model *m, uint64_t seed);
 void ua_model_free(ua_model *m);

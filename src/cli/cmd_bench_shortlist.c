@@ -90,7 +90,7 @@ int cmd_bench_shortlist(int argc, char **argv)
     int n_lines = 0, rc = 1, *ids = NULL, *ref = NULL, *pick = NULL;
     float *scores = NULL;
     arm arms[MAX_SIZES + 1];
-    if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
+    if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
     if (n_lines != g.n_img * per_image) {

@@ -53,7 +53,7 @@ int cmd_eval(int argc, char **argv)
     char *vocab_file = NULL, *gpath = NULL;
     for (int k = 0; k < ckpts.n; k++) {
         ua_options_default(&o[k]);
-        if (ua_checkpoint_load(ckpts.v[k], &o[k], &models[k], NULL, NULL, NULL, &err)) goto fail;
+        if (ua_checkpoint_open(ckpts.v[k], &o[k], &models[k], &err)) goto fail;
         ptrs[k] = &models[k];
         n_loaded++;
         const double *tf = ua_args_given(&spec, "t-fixed") ? &t_fixed : NULL;

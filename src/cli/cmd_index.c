@@ -44,7 +44,7 @@ int cmd_index(int argc, char **argv)
     ua_tokenizer *tok = NULL;
     char **lines = NULL, *vocab_file = NULL, *caps_json = NULL;
     int n_lines = 0, rc = 1;
-    if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err) || ua_npy_open(&x, images, &err)) goto fail;
+    if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_npy_open(&x, images, &err)) goto fail;
     if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1) {
         ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
         goto fail;

@@ -77,7 +77,7 @@ static int load_model_split(const plot_args *a, const char *split, loaded *L, ua
     memset(L, 0, sizeof *L);
     if (!a->checkpoint) return ua_fail(err, "--checkpoint is required");
     ua_options_default(&L->o);
-    if (ua_checkpoint_load(a->checkpoint, &L->o, &L->m, NULL, NULL, NULL, err)) return -1;
+    if (ua_checkpoint_open(a->checkpoint, &L->o, &L->m, err)) return -1;
     L->model_ok = 1;
     if (read_relevance(a->checkpoint, &L->has_rel, &L->t_tr, &L->t_te, err)) return -1;
     /* the threshold the checkpoint tests with (its t_test: safe t_te, train t_tr, or fixed) */

@@ -51,7 +51,7 @@ int cmd_score(int argc, char **argv)
     float *sims = NULL;
     char *vocab_file = NULL;
     int rc = 1;
-    if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err)) goto fail;
+    if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     /* overrides that do not change the parameters' shapes */
     ua_cli_apply_model_flags(&o, &f, &spec);
     m.opt.attn.direction = o.model.attn.direction;

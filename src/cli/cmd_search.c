@@ -177,7 +177,7 @@ int cmd_search(int argc, char **argv)
     cJSON *texts = NULL;
     char *vocab_file = NULL, **lines = NULL;
     int n_lines = 0, rc = 1;
-    if (ua_checkpoint_load(ckpt, &o, &m, NULL, NULL, NULL, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
+    if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     c = (search_ctx){&g, &m, &v, NULL, top_k, shortlist, json, attention, NULL, NULL, NULL};
     const int n_items = image_row >= 0 ? g.n_cap : g.n_img;

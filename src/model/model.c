@@ -57,6 +57,12 @@ static ua_tensor_info *add_tensor(ua_model *m, const char *name, int ndim, int64
 
 int ua_model_create(ua_model *m, const ua_model_opt *opt, ua_err *err)
 {
+    return ua_model_create_on(m, opt, NULL, NULL, NULL, err);
+}
+
+int ua_model_create_on(ua_model *m, const ua_model_opt *opt, float *params, void (*release)(void *), void *release_ctx,
+                       ua_err *err)
+{
     memset(m, 0, sizeof *m);
     if (ua_model_opt_check(opt, err)) return -1;
     m->opt = *opt;
@@ -79,8 +85,11 @@ int ua_model_create(ua_model *m, const ua_model_opt *opt, ua_err *err)
     ua_tensor_info *w = add_tensor(m, "img_enc.fc.weight", 2, opt->embed_size, opt->img_dim, &off);
     ua_tensor_info *b = add_tensor(m, "img_enc.fc.bias", 1, opt->embed_size, 0, &off);
     m->n_params = off;
-    m->params = ua_alloc_big(off * sizeof(float));
+    m->params = params ? params : ua_alloc_big(off * sizeof(float));
     if (!m->params) return ua_fail(err, "out of memory for %zu parameters", off);
+    m->release = params ? release : NULL;
+    m->release_ctx = params ? release_ctx : NULL;
+    m->borrowed = params != NULL;
     m->embed = m->params;
     m->rnn = m->params + rnn_off;
     m->fc_weight = m->params + w->offset;
@@ -104,7 +113,8 @@ void ua_model_init_weights(ua_model *m, uint64_t seed)
 void ua_model_free(ua_model *m)
 {
     if (!m) return;
-    ua_free_big(m->params, m->n_params * sizeof(float));
+    if (!m->borrowed) ua_free_big(m->params, m->n_params * sizeof(float));
+    else if (m->release) m->release(m->release_ctx);
     memset(m, 0, sizeof *m);
 }
 

@@ -1,6 +1,7 @@
 /* Checkpoint files (see checkpoint.h). */
 #include "uarda/checkpoint.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,33 +66,79 @@ static int meta_ll(const ua_st_file *f, const char *key, long long *out, const c
     return 0;
 }
 
+static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
+                ua_train_state *st, int in_place, ua_err *err);
+
+static void close_mapping(void *ctx)
+{
+    ua_st_close(ctx);
+    free(ctx);
+}
+
+/* The model's parameters in place in the file: every tensor F32 with its shape, aligned, at the
+ * model's offset from the first one (uarda writes them so). 1 when m now borrows them, 0 when
+ * they lie otherwise (m untouched), -1 on error. */
+static int borrow_params(ua_st_file *f, const ua_options *o, ua_model *m, ua_err *err)
+{
+    const ua_st_tensor *first = ua_st_find(f, "txt_enc.embed.weight");
+    if (!first || first->dtype != UA_ST_F32 || (uintptr_t)first->data % sizeof(float)) return 0;
+    ua_model v;
+    if (ua_model_create_on(&v, &o->model, (float *)first->data, NULL, NULL, err)) return -1;
+    int in_place = 1;
+    for (int t = 0; t < v.n_tensors && in_place; t++) {
+        const ua_tensor_info *ti = &v.tensors[t];
+        const ua_st_tensor *x = ua_st_find(f, ti->name);
+        in_place = x && x->dtype == UA_ST_F32 && x->n_elems == ti->count && x->ndim == ti->ndim &&
+                   x->shape[0] == ti->shape[0] && (ti->ndim < 2 || x->shape[1] == ti->shape[1]) &&
+                   (const float *)x->data == v.params + ti->offset;
+    }
+    if (!in_place) return 0;
+    ua_st_prefault(f, v.params, v.n_params * sizeof(float));
+    *m = v;
+    return 1;
+}
+
 int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
                        ua_train_state *st, ua_err *err)
+{
+    return load(path, o, m, exp_avg, exp_avg_sq, st, 0, err);
+}
+
+int ua_checkpoint_open(const char *path, ua_options *o, ua_model *m, ua_err *err)
+{
+    return load(path, o, m, NULL, NULL, NULL, 1, err);
+}
+
+static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
+                ua_train_state *st, int in_place, ua_err *err)
 {
     memset(m, 0, sizeof *m);
     if (exp_avg) *exp_avg = NULL;
     if (exp_avg_sq) *exp_avg_sq = NULL;
-    ua_st_file f;
-    if (ua_st_open(&f, path, err)) return -1;
-    int rc = -1;
-    const char *opt = ua_st_meta(&f, "opt");
+    /* on the heap: a model that borrows its parameters from the mapping keeps it until freed */
+    ua_st_file *fp = calloc(1, sizeof *fp);
+    if (!fp) return ua_fail(err, "%s: out of memory", path);
+    if (ua_st_open(fp, path, err)) { free(fp); return -1; }
+    int rc = -1, borrowed = 0;
+    const char *opt = ua_st_meta(fp, "opt");
     if (!opt) { ua_fail(err, "%s: not a uarda/SCAN checkpoint (no \"opt\" in __metadata__)", path); goto out; }
     if (ua_options_from_json(o, opt, path, err)) goto out;
-    const ua_st_tensor *emb = ua_st_find(&f, "txt_enc.embed.weight");
+    const ua_st_tensor *emb = ua_st_find(fp, "txt_enc.embed.weight");
     if (!emb) { ua_fail(err, "%s: missing tensor 'txt_enc.embed.weight'", path); goto out; }
     if (o->model.vocab_size <= 0 && emb->ndim == 2) o->model.vocab_size = (int)emb->shape[0];
-    if (ua_model_create(m, &o->model, err)) { ua_fail_prefix(err, "%s", path); goto out; }
-    for (int t = 0; t < m->n_tensors; t++) {  /* the parameters' pages, in one call each */
-        const ua_st_tensor *st_t = ua_st_find(&f, m->tensors[t].name);
-        if (st_t && st_t->dtype == UA_ST_F32) ua_st_prefault(&f, st_t->data, st_t->n_elems * sizeof(float));
+    if (in_place && (borrowed = borrow_params(fp, o, m, err)) < 0) { ua_fail_prefix(err, "%s", path); goto out; }
+    if (!borrowed && ua_model_create(m, &o->model, err)) { ua_fail_prefix(err, "%s", path); goto out; }
+    for (int t = 0; t < m->n_tensors && !borrowed; t++) {  /* the parameters' pages, in one call each */
+        const ua_st_tensor *st_t = ua_st_find(fp, m->tensors[t].name);
+        if (st_t && st_t->dtype == UA_ST_F32) ua_st_prefault(fp, st_t->data, st_t->n_elems * sizeof(float));
     }
-    for (int t = 0; t < m->n_tensors; t++) {
+    for (int t = 0; t < m->n_tensors && !borrowed; t++) {
         const ua_tensor_info *ti = &m->tensors[t];
-        const float *src = ua_st_get_f32(&f, ti->name, ti->ndim, ti->shape, err);
+        const float *src = ua_st_get_f32(fp, ti->name, ti->ndim, ti->shape, err);
         if (!src) goto out;
         memcpy(m->params + ti->offset, src, ti->count * sizeof(float));
     }
-    int has_moments = ua_st_find(&f, "optim.exp_avg.img_enc.fc.weight") != NULL;
+    int has_moments = ua_st_find(fp, "optim.exp_avg.img_enc.fc.weight") != NULL;
     if (has_moments && exp_avg && exp_avg_sq) {
         *exp_avg = malloc(m->n_params * sizeof(float));
         *exp_avg_sq = malloc(m->n_params * sizeof(float));
@@ -101,7 +148,7 @@ int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp
                 const ua_tensor_info *ti = &m->tensors[t];
                 char name[96];
                 snprintf(name, sizeof name, "%s%s", pass == 1 ? "optim.exp_avg." : "optim.exp_avg_sq.", ti->name);
-                const float *src = ua_st_get_f32(&f, name, ti->ndim, ti->shape, err);
+                const float *src = ua_st_get_f32(fp, name, ti->ndim, ti->shape, err);
                 if (!src) goto out;
                 memcpy((pass == 1 ? *exp_avg : *exp_avg_sq) + ti->offset, src, ti->count * sizeof(float));
             }
@@ -109,23 +156,23 @@ int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp
     if (st) {
         memset(st, 0, sizeof *st);
         long long epoch = 0, batch = 0, step = 0;
-        if (meta_ll(&f, "epoch", &epoch, path, err) || meta_ll(&f, "batch", &batch, path, err) ||
-            meta_ll(&f, "Eiters", &st->iters, path, err) || meta_ll(&f, "adam_step", &step, path, err))
+        if (meta_ll(fp, "epoch", &epoch, path, err) || meta_ll(fp, "batch", &batch, path, err) ||
+            meta_ll(fp, "Eiters", &st->iters, path, err) || meta_ll(fp, "adam_step", &step, path, err))
             goto out;
         st->epoch = (int)epoch;
         st->batch = (int)batch;
         st->adam_step = step;
-        const char *best = ua_st_meta(&f, "best_rsum");
+        const char *best = ua_st_meta(fp, "best_rsum");
         st->best_rsum = best ? strtod(best, NULL) : 0.0;
         /* a SCAN checkpoint's epoch is the epoch just finished; ours is the one to run next */
-        const char *fmt = ua_st_meta(&f, "format");
+        const char *fmt = ua_st_meta(fp, "format");
         if (!fmt || strcmp(fmt, "uarda-checkpoint-1") != 0) { st->epoch = 0; st->batch = 0; st->adam_step = 0; }
     }
     /* the threshold in force at test (UARDA; 0 for SCAN) */
     if (ua_options_thresholded(o)) {
         ua_relevance_state rel;
         if (ua_relevance_init(&rel, &o->rel, err)) goto out;
-        const char *j = ua_st_meta(&f, "relevance");
+        const char *j = ua_st_meta(fp, "relevance");
         int bad = j && ua_relevance_state_from_json(&rel, j, strlen(j), path, err);
         if (!bad) m->opt.attn.threshold = ua_relevance_t_test(&rel, &o->rel);
         ua_relevance_free(&rel);
@@ -134,11 +181,16 @@ int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp
     rc = 0;
 out:
     if (rc) {
-        ua_model_free(m);
+        ua_model_free(m);   /* a borrowing model has no release yet: the mapping is closed below */
         if (exp_avg) { free(*exp_avg); *exp_avg = NULL; }
         if (exp_avg_sq) { free(*exp_avg_sq); *exp_avg_sq = NULL; }
     }
-    ua_st_close(&f);
+    if (rc == 0 && borrowed) {
+        m->release = close_mapping;
+        m->release_ctx = fp;
+    } else {
+        close_mapping(fp);
+    }
     return rc;
 }
 
