@@ -246,8 +246,10 @@ static inline float gru_tanh(float x)
 }
 
 /* below this many elements per step (rows x hidden) the recurrence runs on one thread: the
- * barriers would cost more than the work */
+ * barriers would cost more than the work; a few captions (the few-rows products) go parallel
+ * when a step's products reach GRU_PAR_MIN_MACS (one caption at SCAN's hidden size 1024: 3 M) */
 #define GRU_PAR_MIN 16384
+#define GRU_PAR_MIN_MACS (1L << 20)
 
 /* columns [j0, j1) of [0, H) owned by thread tid of nt, in units of 16 */
 static void col_range(int H, int tid, int nt, int *j0, int *j1)
@@ -287,7 +289,7 @@ static void forward_dir(const ua_gru_work *w, const float *params, int l, int d,
                     Wih, blk.in, 0.0f, GI, 3 * H);
     memset(Hp, 0, sizeof(float) * (size_t)n_at[0] * H);  /* h_{-1} = 0 */
 
-#pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN)
+#pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN || (few && 3L * H * H >= GRU_PAR_MIN_MACS))
     {
         int j0, j1;
         col_range(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
