@@ -78,23 +78,21 @@ int cmd_bench_shortlist(int argc, char **argv)
     if (per_image < 1 || n_queries < 0) { fprintf(stderr, "uarda bench shortlist: bad --per-image or --queries\n"); return 2; }
     ua_cli_set_threads(threads);
     ua_err err;
-    ua_options o;
-    ua_options_default(&o);
-    ua_model m = {0};
-    ua_gallery g = {0};
-    ua_vocab v = {0};
-    ua_tokenizer *tok = NULL;
+    ua_cli_searcher se;
     ua_captions caps = {0};
     ua_embeddings q = {0};
-    char *vocab_file = NULL, **lines = NULL;
+    char **lines = NULL;
     int n_lines = 0, rc = 1, *ids = NULL, *ref = NULL, *pick = NULL;
     float *scores = NULL;
     arm arms[MAX_SIZES + 1];
-    if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
-    ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
+    if (ua_cli_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, 1, vocab_path, &err)) {
+        ua_cli_error("bench shortlist", &err);
+        return 1;
+    }
+    const ua_gallery *g = &se.g;
     if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
-    if (n_lines != g.n_img * per_image) {
-        ua_fail(&err, "%s: %d lines, but the index holds %d images x %d captions", captions, n_lines, g.n_img, per_image);
+    if (n_lines != g->n_img * per_image) {
+        ua_fail(&err, "%s: %d lines, but the index holds %d images x %d captions", captions, n_lines, g->n_img, per_image);
         goto fail;
     }
     int n = n_queries > 0 && n_queries < n_lines ? n_queries : n_lines;
@@ -102,15 +100,12 @@ int cmd_bench_shortlist(int argc, char **argv)
     char **chosen = malloc((size_t)n * sizeof(char *));
     if (!pick || !chosen) { free(chosen); ua_fail(&err, "out of memory"); goto fail; }
     for (int i = 0; i < n; i++) { pick[i] = (int)((long long)i * n_lines / n); chosen[i] = lines[pick[i]]; }
-    vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o.vocab_path, o.data_name);
-    int bad = ua_vocab_load(&v, vocab_file, &err) || !(tok = ua_tokenizer_new(&err)) ||
-              ua_captions_from_lines(&caps, (const char *const *)chosen, n, &v, tok, &err) ||
-              ua_encode(&m, NULL, 0, g.R, &caps, &q, &err);
+    int bad = ua_cli_searcher_encode(&se, (const char *const *)chosen, n, &caps, &q, &err);
     free(chosen);
     if (bad) goto fail;
-    ids = malloc((size_t)g.n_img * sizeof(int));
+    ids = malloc((size_t)g->n_img * sizeof(int));
     ref = malloc((size_t)n * 10 * sizeof(int));
-    scores = malloc((size_t)g.n_img * sizeof(float));
+    scores = malloc((size_t)g->n_img * sizeof(float));
     if (!ids || !ref || !scores) { ua_fail(&err, "out of memory"); goto fail; }
     memset(arms, 0, sizeof arms);
     for (int a = 0; a <= n_sizes; a++) arms[a].K = a == 0 ? 0 : sizes[a - 1];
@@ -126,7 +121,7 @@ int cmd_bench_shortlist(int argc, char **argv)
             one.cap = q.cap + (size_t)q.cap_offset[i] * q.E;
             one.max_len = q.cap_len[i];
             double t0 = ua_now();
-            int got = ua_gallery_rank_images(&g, &m.opt.attn, &one, A->K, ids, scores, &err);
+            int got = ua_gallery_rank_images(g, &se.m.opt.attn, &one, A->K, ids, scores, &err);
             A->seconds += ua_now() - t0;
             if (got < 0) goto fail;
             int r = rank_of(ids, got, pick[i] / per_image), top = got < 10 ? got : 10;
@@ -144,7 +139,7 @@ int cmd_bench_shortlist(int argc, char **argv)
     long long ref10 = 0;
     for (long long i = 0; i < (long long)n * 10; i++) ref10 += ref[i] >= 0;
     if (!json) {
-        printf("%d queries against %d images (%s, %s), %.0f s\n", n, g.n_img, index, ckpt, ua_now() - t_start);
+        printf("%d queries against %d images (%s, %s), %.0f s\n", n, g->n_img, index, ckpt, ua_now() - t_start);
         printf("%-11s %6s %6s %6s %7s %9s %9s %10s\n", "search", "R@1", "R@5", "R@10", "dR@1", "top1 same", "top10 kept",
                "ms/query");
     }
@@ -156,7 +151,7 @@ int cmd_bench_shortlist(int argc, char **argv)
         if (json) {
             printf("{\"bench\":\"shortlist\",\"shortlist\":%d,\"queries\":%d,\"images\":%d,\"r1\":%.2f,\"r5\":%.2f,"
                    "\"r10\":%.2f,\"top1_same\":%.2f,\"top10_kept\":%.2f,\"ms_per_query\":%.3f}\n",
-                   A->K, n, g.n_img, r1, r5, r10, same, kept, ms);
+                   A->K, n, g->n_img, r1, r5, r10, same, kept, ms);
         } else {
             char name[32];
             if (a) snprintf(name, sizeof name, "K=%d", A->K);
@@ -172,11 +167,7 @@ done:
     free(ids); free(ref); free(scores); free(pick);
     ua_embeddings_free(&q);
     ua_captions_free(&caps);
-    ua_tokenizer_free(tok);
-    ua_vocab_free(&v);
     ua_cli_free_lines(lines, n_lines);
-    ua_gallery_close(&g);
-    ua_model_free(&m);
-    free(vocab_file);
+    ua_cli_searcher_close(&se);
     return rc;
 }

@@ -23,6 +23,17 @@ typedef struct search_ctx {
     float *attn;            /* [max words * R] */
 } search_ctx;
 
+/* one JSON line per query: the answer j with its counts, printed and freed */
+static void print_answer(cJSON *j, int n, double secs)
+{
+    cJSON_AddNumberToObject(j, "scored", n);
+    cJSON_AddNumberToObject(j, "seconds", secs);
+    char *s = cJSON_PrintUnformatted(j);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    cJSON_Delete(j);
+}
+
 /* one text query: the caption ids[len] (with <start>/<end>) */
 static int answer_text(search_ctx *c, const char *text, const int *tok, int len, double *secs, ua_err *err)
 {
@@ -83,14 +94,7 @@ static int answer_text(search_ctx *c, const char *text, const int *tok, int len,
         }
         if (r) cJSON_AddItemToArray(arr, r);
     }
-    if (j) {
-        cJSON_AddNumberToObject(j, "scored", n);
-        cJSON_AddNumberToObject(j, "seconds", *secs);
-        char *s = cJSON_PrintUnformatted(j);
-        printf("%s\n", s ? s : "{}");
-        free(s);
-        cJSON_Delete(j);
-    }
+    if (j) print_answer(j, n, *secs);
     ua_embeddings_free(&q);
     return 0;
 }
@@ -119,14 +123,7 @@ static int answer_image(search_ctx *c, int row, double *secs, ua_err *err)
             printf("%-5d %-8.4f %d%s%s\n", k + 1, c->scores[k], c->ids[k], text ? "  " : "", text ? text : "");
         }
     }
-    if (j) {
-        cJSON_AddNumberToObject(j, "scored", n);
-        cJSON_AddNumberToObject(j, "seconds", *secs);
-        char *s = cJSON_PrintUnformatted(j);
-        printf("%s\n", s ? s : "{}");
-        free(s);
-        cJSON_Delete(j);
-    }
+    if (j) print_answer(j, n, *secs);
     return 0;
 }
 
@@ -166,44 +163,41 @@ int cmd_search(int argc, char **argv)
     ua_cli_set_threads(threads);
     double t0 = ua_now();
     ua_err err;
-    ua_options o;
-    ua_options_default(&o);
-    ua_model m = {0};
-    ua_gallery g = {0};
-    ua_vocab v = {0};
-    ua_tokenizer *tok = NULL;
+    ua_cli_searcher se;
     ua_captions caps = {0};
     search_ctx c = {0};
     cJSON *texts = NULL;
-    char *vocab_file = NULL, **lines = NULL;
+    char **lines = NULL;
     int n_lines = 0, rc = 1;
-    if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_gallery_open(&g, index, &m, &err)) goto fail;
-    ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
-    c = (search_ctx){&g, &m, &v, NULL, top_k, shortlist, json, attention, NULL, NULL, NULL};
-    const int n_items = image_row >= 0 ? g.n_cap : g.n_img;
+    if (ua_cli_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err)) {
+        ua_cli_error("search", &err);
+        return 1;
+    }
+    const ua_gallery *g = &se.g;
+    c = (search_ctx){g, &se.m, &se.v, NULL, top_k, shortlist, json, attention, NULL, NULL, NULL};
+    const int n_items = image_row >= 0 ? g->n_cap : g->n_img;
     c.ids = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof(int));
     c.scores = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof(float));
     if (!c.ids || !c.scores) { ua_fail(&err, "out of memory for %d scores", n_items); goto fail; }
     double secs = 0, total = 0;
     int answered = 0;
     if (image_row >= 0) {
-        const char *meta = ua_st_meta(&g.f, "captions");
+        const char *meta = ua_st_meta(&g->f, "captions");
         texts = cJSON_Parse(meta ? meta : "[]");
         c.texts = texts;
         if (answer_image(&c, image_row, &secs, &err)) goto fail;
         total = secs;
         answered = 1;
     } else {
-        vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o.vocab_path, o.data_name);
-        if (ua_vocab_load(&v, vocab_file, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (queries) {
             if (!(lines = ua_cli_read_lines(queries, &n_lines, &err))) goto fail;
             if (n_lines == 0) { ua_fail(&err, "%s: no queries", queries); goto fail; }
         }
         const char *one[1] = {query};
-        if (ua_captions_from_lines(&caps, queries ? (const char *const *)lines : one, queries ? n_lines : 1, &v, tok, &err))
+        if (ua_captions_from_lines(&caps, queries ? (const char *const *)lines : one, queries ? n_lines : 1, &se.v, se.tok,
+                                   &err))
             goto fail;
-        c.attn = attention ? malloc((size_t)caps.max_len * g.R * sizeof(float)) : NULL;
+        c.attn = attention ? malloc((size_t)caps.max_len * g->R * sizeof(float)) : NULL;
         if (attention && !c.attn) { ua_fail(&err, "out of memory"); goto fail; }
         for (int q = 0; q < caps.n; q++) {
             const int *ids = caps.ids + caps.offsets[q];
@@ -228,10 +222,6 @@ done:
     free(c.attn);
     ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
-    ua_tokenizer_free(tok);
-    ua_vocab_free(&v);
-    ua_gallery_close(&g);
-    ua_model_free(&m);
-    free(vocab_file);
+    ua_cli_searcher_close(&se);
     return rc;
 }

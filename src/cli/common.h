@@ -6,7 +6,11 @@
 #include <stdio.h>
 
 #include "cli/args.h"
+#include "uarda/gallery.h"
 #include "uarda/options.h"
+#include "uarda/precomp.h"
+#include "uarda/tokenize.h"
+#include "uarda/vocab.h"
 
 /* String-valued choices are parsed into these, then applied with ua_cli_apply_model_flags. */
 typedef struct ua_model_flags {
@@ -88,6 +92,23 @@ double ua_now(void);
  * file gives a valid empty list. */
 char **ua_cli_read_lines(const char *path, int *n, ua_err *err);
 void   ua_cli_free_lines(char **lines, int n);
+
+/* What uarda search and uarda bench shortlist hold: a checkpoint (in place), the index it made,
+ * skipping set per --skip, and (with text) its vocabulary and a tokenizer. */
+typedef struct ua_cli_searcher {
+    ua_options o;
+    ua_model m;
+    ua_gallery g;
+    ua_vocab v;
+    ua_tokenizer *tok;     /* NULL without text */
+} ua_cli_searcher;
+/* vocab_path NULL: the checkpoint's vocabulary; 0 / -1 (all closed again) */
+int  ua_cli_searcher_open(ua_cli_searcher *s, const char *ckpt, const char *index, int skip, int with_text,
+                          const char *vocab_path, ua_err *err);
+void ua_cli_searcher_close(ua_cli_searcher *s);
+/* captions of the lines (tokenized and looked up as in training), encoded; 0 / -1 */
+int  ua_cli_searcher_encode(ua_cli_searcher *s, const char *const *lines, int n, ua_captions *caps, ua_embeddings *e,
+                            ua_err *err);
 /* this process's anonymous resident memory (RssAnon in /proc/self/status), in MB; -1 if unknown */
 double ua_rss_anon_mb(void);
 

@@ -54,6 +54,17 @@ for bad in "--query x --shortlist -1:--shortlist -1 must be" "--query x --top-k 
     set -e
     [ $st -eq 2 ] && grep -q -- "${bad#*:}" <<<"$msg" || fail "search ${bad%%:*}: exit $st ($msg)"
 done
+# bench shortlist: a shortlist of the whole gallery loses nothing; a short one reports its loss
+bs=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 16,2 --json)
+[ "$(grep -c '"bench":"shortlist"' <<<"$bs")" -eq 3 ] || fail "bench shortlist rows: $bs"
+r10() { grep "\"shortlist\":$1," <<<"$bs" | grep -o '"r10":[0-9.]*'; }
+[ -n "$(r10 0)" ] && [ "$(r10 16)" = "$(r10 0)" ] || fail "bench shortlist: K=16 of 16 images differs from exhaustive: $bs"
+grep "\"shortlist\":16," <<<"$bs" | grep -q '"top1_same":100.00' || fail "bench shortlist: K=16 top-1: $bs"
+grep "\"shortlist\":2," <<<"$bs" | grep -q '"queries":80,' || fail "bench shortlist: 80 queries: $bs"
+set +e
+msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$T/q.txt" 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "3 lines, but the index holds 16 images x 5 captions" <<<"$msg" || fail "bench shortlist, wrong captions: $st $msg"
 # image query over the indexed captions
 out=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --image-row 2 --top-k 3)
 [ "$(grep -c '^[123] ' <<<"$out")" -eq 3 ] || fail "image query: $out"
