@@ -85,6 +85,12 @@ static void test_open_in_place(void **state)
     assert_int_equal(a.n_params, m.n_params);
     assert_memory_equal(a.params, m.params, m.n_params * sizeof(float));
     assert_true(a.fc_weight == a.params + ua_model_tensor(&a, "img_enc.fc.weight")->offset);
+    /* the hash recorded at save stands in for reading every parameter, and equals it */
+    assert_true(a.params_hash_known);
+    assert_true(a.params_hash == ua_model_params_hash(&m));
+    a.params_hash_known = 0;
+    assert_true(ua_model_params_hash(&a) == ua_model_params_hash(&m));
+    a.params_hash_known = 1;
     /* the same tensors, last first */
     ua_st_entry e[UA_MAX_TENSORS];
     for (int t = 0; t < m.n_tensors; t++) {
@@ -98,6 +104,8 @@ static void test_open_in_place(void **state)
     ua_options_default(&back);
     if (ua_checkpoint_open(rev, &back, &b, &err)) fail_msg("%s", err.msg);
     assert_false(b.borrowed);
+    assert_false(b.params_hash_known);
+    assert_true(ua_model_params_hash(&b) == a.params_hash);
     assert_memory_equal(b.params, m.params, m.n_params * sizeof(float));
     /* a borrowing model unmaps on free; the file can go first */
     th_rmrf(dir);

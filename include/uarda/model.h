@@ -52,6 +52,10 @@ typedef struct ua_model {
     int borrowed;
     void (*release)(void *ctx);
     void *release_ctx;
+    /* the parameters' hash as the file that lends them recorded it (borrowed models only: their
+     * parameters cannot change) */
+    int params_hash_known;
+    uint64_t params_hash;
 } ua_model;
 
 /* Allocates the parameter buffer and lays out the tensors (no init). */
@@ -64,6 +68,9 @@ int  ua_model_create_on(ua_model *m, const ua_model_opt *opt, float *params, voi
 /* SCAN's init: fc Xavier-uniform, bias 0, embedding U(-0.1, 0.1), GRU U(+-1/sqrt(H)) */
 void ua_model_init_weights(ua_model *m, uint64_t seed);
 void ua_model_free(ua_model *m);
+/* A 64-bit hash of the parameters' bits (FNV-1a in 16 lanes, src/model/model.c), or the one
+ * recorded beside borrowed parameters. Checkpoints record it; indexes name their model by it. */
+uint64_t ua_model_params_hash(const ua_model *m);
 const ua_tensor_info *ua_model_tensor(const ua_model *m, const char *name);
 /* offsets of the same tensors in a gradient / moment buffer are those of params */
 

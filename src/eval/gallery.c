@@ -11,30 +11,10 @@
 
 void ua_model_fingerprint(const ua_model *m, char out[17])
 {
-    /* the parameters' bits, a 32-bit word at a time in 16 independent FNV-1a-32 lanes (a loop
-     * that vectorizes: a search at full dims hashes 10 M parameters), then the lanes, the count
-     * and the attention cfg into one FNV-1a-64 */
-    enum { LANES = 16 };
-    uint32_t lane[LANES];
-    for (int k = 0; k < LANES; k++) lane[k] = 2166136261u ^ (uint32_t)k;
-    const float *w = m->params;
-    size_t n = m->n_params, e = 0;
-    for (; e + LANES <= n; e += LANES) {
-        uint32_t b[LANES];
-        memcpy(b, w + e, sizeof b);
-        for (int k = 0; k < LANES; k++) lane[k] = (lane[k] ^ b[k]) * 16777619u;
-    }
-    for (int k = 0; e < n; e++, k++) {
-        uint32_t b;
-        memcpy(&b, w + e, 4);
-        lane[k] = (lane[k] ^ b) * 16777619u;
-    }
-    uint64_t h = 1469598103934665603ULL;
-    const unsigned char *p = (const unsigned char *)lane;
-    for (size_t j = 0; j < sizeof lane; j++) h = (h ^ p[j]) * 1099511628211ULL;
-    uint64_t count = n;
-    p = (const unsigned char *)&count;
-    for (size_t j = 0; j < sizeof count; j++) h = (h ^ p[j]) * 1099511628211ULL;
+    /* the parameters' hash, then the attention cfg, into one FNV-1a-64 */
+    uint64_t h = 1469598103934665603ULL, ph = ua_model_params_hash(m);
+    const unsigned char *p = (const unsigned char *)&ph;
+    for (size_t j = 0; j < sizeof ph; j++) h = (h ^ p[j]) * 1099511628211ULL;
     const ua_attn_cfg *a = &m->opt.attn;
     double vals[] = {a->direction, a->norm, a->agg, a->lambda_softmax, a->lambda_lse, a->clip, a->mask, a->logit,
                      a->irr, a->threshold};

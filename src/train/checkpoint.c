@@ -1,6 +1,7 @@
 /* Checkpoint files (see checkpoint.h). */
 #include "uarda/checkpoint.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +44,11 @@ int ua_checkpoint_save(const char *path, const ua_options *o, const ua_model *m,
     snprintf(best, sizeof best, "%.17g", st ? st->best_rsum : 0.0);
     snprintf(step, sizeof step, "%lld", st ? st->adam_step : 0);
     char *relj = rel ? ua_relevance_state_to_json(rel) : NULL;
-    const char *keys[8] = {"format", "opt", "epoch", "batch", "Eiters", "best_rsum", "adam_step"};
-    const char *vals[8] = {"uarda-checkpoint-1", opt, epoch, batch, iters, best, step};
-    size_t n_meta = with_moments || st ? 7 : 2;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016" PRIx64, ua_model_params_hash(m));
+    const char *keys[9] = {"format", "opt", "params_hash", "epoch", "batch", "Eiters", "best_rsum", "adam_step"};
+    const char *vals[9] = {"uarda-checkpoint-1", opt, hash, epoch, batch, iters, best, step};
+    size_t n_meta = with_moments || st ? 8 : 3;
     if (relj) { keys[n_meta] = "relevance"; vals[n_meta] = relj; n_meta++; }
     int rc = ua_st_write(path, e, k, keys, vals, n_meta, err);
     free(relj);
@@ -94,6 +97,13 @@ static int borrow_params(ua_st_file *f, const ua_options *o, ua_model *m, ua_err
     }
     if (!in_place) return 0;
     ua_st_prefault(f, v.params, v.n_params * sizeof(float));
+    /* the hash written with these very bytes (one atomic write), so no need to read them all */
+    const char *h = ua_st_meta(f, "params_hash");
+    char *end = NULL;
+    if (h && strlen(h) == 16) {
+        unsigned long long x = strtoull(h, &end, 16);
+        if (end && *end == 0) { v.params_hash = x; v.params_hash_known = 1; }
+    }
     *m = v;
     return 1;
 }
