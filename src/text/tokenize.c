@@ -295,7 +295,13 @@ struct ua_tokenizer {
     int n_pieces[N_RULES];
     pcre2_match_data *md;
     sbuf a, b;
+    long lines;          /* lines tokenized so far: the rules are JIT-compiled at the JIT_AFTER-th */
 };
+
+/* JIT compiling the rules costs about as much as interpreting them on a few hundred lines: a
+ * one-line query (uarda search) does without, a dataset gets it from its JIT_AFTER-th line.
+ * Both give the same matches. */
+enum { JIT_AFTER = 256 };
 
 static int parse_repl(const char *s, piece *out, int *n_out)
 {
@@ -343,9 +349,6 @@ ua_tokenizer *ua_tokenizer_new(ua_err *err)
             pcre2_compile_context_free(cc);
             goto fail;
         }
-        /* JIT is an optimisation: without it (unsupported CPU, no exec memory) pcre2_match
-         * interprets the same pattern */
-        (void)pcre2_jit_compile(t->code[r], PCRE2_JIT_COMPLETE);
         if (parse_repl(rules[r].repl, t->repl[r], &t->n_pieces[r])) {
             ua_fail(err, "tokenizer: rule %d has a bad replacement '%s'", r, rules[r].repl);
             pcre2_compile_context_free(cc);
@@ -588,6 +591,10 @@ static int tokens_store(ua_tokens *out, const char *text, size_t len, ua_err *er
 int ua_tokenize(ua_tokenizer *t, const char *line, size_t len, ua_tokens *out, ua_err *err)
 {
     out->n = 0;
+    /* JIT is an optimisation: without it (unsupported CPU, no exec memory) pcre2_match
+     * interprets the same pattern */
+    if (++t->lines == JIT_AFTER)
+        for (int r = 0; r < N_RULES; r++) (void)pcre2_jit_compile(t->code[r], PCRE2_JIT_COMPLETE);
     if (!line && len) return ua_fail(err, "tokenizer: NULL line");
     /* strip() as SCAN does on the byte string */
     size_t start = 0, end = len;
