@@ -18,15 +18,22 @@ C="$T/a/model_best.safetensors"
 "$B" index --checkpoint "$C" --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --output "$T/g.safetensors" 2>/dev/null
 sed -n 4p "$D/test_caps.txt" > "$T/q.txt"
 q=$(cat "$T/q.txt")
-"$B" score --checkpoint "$C" --images "$D/test_ims.npy" --captions "$T/q.txt" --output "$T/s.npy" 2>/dev/null
+# the full similarity matrix of every test caption (the evaluation's blocks), [16 images, 80 captions]
+"$B" score --checkpoint "$C" --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --output "$T/s.npy" 2>/dev/null
 out=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --top-k 16 --json)
-# the ranking from the index equals the ranking of uarda score's column
+# the ranking from the index equals the ranking of the matrix's column 3 (line 4), and the scores
+# agree (a query alone runs its products in another order: the last bits may differ)
 images() { grep -o '"image":[0-9]*' | cut -d: -f2 | tr '\n' ' '; }
 pairs() { grep -o '"image":[0-9]*,"score":[-0-9.e]*' | sed 's/"image"://; s/,"score":/ /'; }
 got=$(images <<<"$out")
-want=$(od -An -v -tf4 -j 128 "$T/s.npy" | tr -s ' ' '\n' | grep -v '^$' | awk '{print NR-1, $1}' | sort -k2,2gr -k1,1n | awk '{printf "%s ", $1}')
+column=$(od -An -v -tf4 -j 128 "$T/s.npy" | tr -s ' ' '\n' | grep -v '^$' | awk '(NR - 1) % 80 == 3 {print int((NR - 1) / 80), $1}')
+want=$(sort -k2,2gr -k1,1n <<<"$column" | awk '{printf "%s ", $1}')
 [ "$(wc -w <<<"$want")" -eq 16 ] || fail "could not read 16 scores"
-[ -n "$got" ] && [ "$got" = "$want" ] || fail "search ranking ($got) differs from score's ($want)"
+[ -n "$got" ] && [ "$got" = "$want" ] || fail "search ranking ($got) differs from the full matrix's ($want)"
+joined=$(join <(pairs <<<"$out" | sort -k1,1) <(sort -k1,1 <<<"$column"))
+[ "$(wc -l <<<"$joined")" -eq 16 ] || fail "could not pair 16 scores: $joined"
+worst=$(awk '{d = $2 - $3; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.3g", m}' <<<"$joined")
+awk -v w="$worst" 'BEGIN {exit !(w < 1e-5)}' || fail "search scores differ from the full matrix's by $worst"
 # a shortlist of the whole gallery is the exhaustive search; a shorter one keeps exact scores
 full=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --top-k 16 --json --shortlist 16)
 [ "$(images <<<"$full")" = "$got" ] || fail "--shortlist 16 of 16 images changed the ranking"
