@@ -242,7 +242,7 @@ static void test_block_similarity(void **state)
         float Vf[NI * R * E], Uf[NC * L * E], wf[NI * NC], sc[NI * NC], dV[NI * R * E] = {0}, dU[NC * L * E] = {0};
         to_float(V, Vf, NI * R * E), to_float(U, Uf, NC * L * E), to_float(w, wf, NI * NC);
         ua_err err;
-        ua_sim_work *sw = ua_sim_work_new(NI, NC, R, L, E, &err);
+        ua_sim_work *sw = ua_sim_work_new(NI, NC, R, L, E, 1, &err);
         assert_non_null(sw);
         ua_sim_block_forward(&cfg, Vf, NI, R, Uf, NC, L, LENS, E, sc, NC, sw);
         ua_sim_block_backward(&cfg, Vf, NI, R, Uf, NC, L, LENS, E, wf, NC, dV, dU, sw);

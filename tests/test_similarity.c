@@ -37,7 +37,7 @@ static void test_blocked_matrix_equals_single_pairs(void **state)
     th_unit_rows(&r, e.cap, (size_t)e.cap_offset[NC], E, 1.0);
     float *sims = malloc((size_t)NI * NC * sizeof(float));
     ua_err err;
-    ua_sim_work *w = ua_sim_work_new(1, 1, R, e.max_len, E, &err);
+    ua_sim_work *w = ua_sim_work_new(1, 1, R, e.max_len, E, 0, &err);
     assert_non_null(w);
     double worst = 0;
     for (int dir = 0; dir < 2; dir++)

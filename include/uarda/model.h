@@ -105,7 +105,8 @@ int ua_text_encoder_backward(const ua_model *m, const int *tokens, const int *le
  * img_emb [n_img, R, E], cap_emb [n_cap, L, E] (rows beyond lengths[j] are 0). The block's
  * region x word similarities are one GEMM; each pair then runs the attention kernel. */
 typedef struct ua_sim_work ua_sim_work;
-ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, ua_err *err);
+/* backward 0: the forward's buffers only (evaluation); the backward functions need 1 */
+ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err);
 void ua_sim_work_free(ua_sim_work *w);
 void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, float *scores, size_t ld, ua_sim_work *w);

@@ -164,6 +164,13 @@ int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const ch
     if (t_test) o->rel.t_test = (ua_t_test)ua_t_test_parse(t_test);
     if (t_fixed) o->rel.t_fixed = *t_fixed;
     if (t_test && o->rel.t_test == UA_T_TEST_FIXED && !t_fixed) return ua_fail(err, "--t-test fixed needs --t-fixed X");
+    if (o->rel.t_mode != UA_T_ADAPTIVE) {
+        /* no t_tr / t_te was learned: only another fixed value makes sense */
+        if (t_test && o->rel.t_test != UA_T_TEST_FIXED)
+            return ua_fail(err, "%s was trained with --t-mode %s: it learned no t_tr or t_te; use --t-fixed X", path,
+                           ua_t_mode_name(o->rel.t_mode));
+        if (t_fixed) o->rel.t_mode = UA_T_FIXED;   /* zero mode too: tested at X */
+    }
     ua_relevance_state rel;
     int rc = ua_checkpoint_load_relevance(path, o, m, &rel, err);
     ua_relevance_free(&rel);

@@ -147,7 +147,7 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
      * per image block. */
     enum { BI = 128, BC = 32 };
     const int R = e->R, E = e->E, L = e->max_len, t2i = cfg->direction == UA_T2I;
-    ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, err);
+    ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, 0, err);
     float *block = malloc((size_t)BC * L * E * sizeof(float) + 1), *tile = malloc((size_t)BI * BC * sizeof(float));
     float *gram = t2i && !e->img_gram ? malloc((size_t)e->n_img * R * R * sizeof(float) + 1) : NULL;
     /* i2t: the caption block's word Grams, once per caption block rather than once per image block */

@@ -34,7 +34,7 @@ struct ua_sim_work {
     void *extra_ctx;
 };
 
-ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, ua_err *err)
+ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err)
 {
     ua_sim_work *w = calloc(1, sizeof *w);
     if (!w) { ua_fail(err, "out of memory"); return NULL; }
@@ -49,19 +49,21 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     size_t q1 = (size_t)max_cap * max_len, q2 = (size_t)max_img * n_regions;
     int m = n_regions > max_len ? n_regions : max_len;
     w->pair_work_len = ua_attn_pair_work(m, m);
-    w->S = malloc(nS * sizeof(float));
-    w->dS = malloc(nS * sizeof(float));
-    w->gram = malloc((g1 > g2 ? g1 : g2) * sizeof(float));
-    w->dgram = malloc((g1 > g2 ? g1 : g2) * sizeof(float));
     w->gram_len = g1 > g2 ? g1 : g2;
-    w->dgram_t = malloc((size_t)w->n_threads * w->gram_len * sizeof(float));
+    w->S = malloc(nS * sizeof(float));
+    w->gram = malloc(w->gram_len * sizeof(float));
     w->qn = malloc((q1 > q2 ? q1 : q2) * sizeof(float));
-    w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
     w->pair_work = malloc((size_t)w->n_threads * w->pair_work_len * sizeof(float));
     w->col_t = calloc((size_t)max_cap, sizeof(double));
     w->thread_stats = calloc((size_t)w->n_threads, sizeof(ua_sim_stats));
-    if (!w->S || !w->dS || !w->gram || !w->dgram || !w->dgram_t || !w->qn || !w->dqn_part || !w->pair_work || !w->col_t ||
-        !w->thread_stats) {
+    if (backward) {
+        w->dS = malloc(nS * sizeof(float));
+        w->dgram = malloc(w->gram_len * sizeof(float));
+        w->dgram_t = malloc((size_t)w->n_threads * w->gram_len * sizeof(float));
+        w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
+    }
+    if (!w->S || !w->gram || !w->qn || !w->pair_work || !w->col_t || !w->thread_stats ||
+        (backward && (!w->dS || !w->dgram || !w->dgram_t || !w->dqn_part))) {
         ua_sim_work_free(w);
         ua_fail(err, "out of memory for a %d x %d similarity block", max_img, max_cap);
         return NULL;

@@ -31,7 +31,7 @@ ua_step_work *ua_step_work_new(const ua_model *m, int max_batch, int max_len, in
     w->R = n_regions;
     w->E = (int)E;
     if (!(w->text = ua_text_work_new(m, max_batch, max_len, err)) ||
-        !(w->sim = ua_sim_work_new(max_batch, max_batch, n_regions, max_len, (int)E, err))) {
+        !(w->sim = ua_sim_work_new(max_batch, max_batch, n_regions, max_len, (int)E, 1, err))) {
         ua_step_work_free(w);
         return NULL;
     }

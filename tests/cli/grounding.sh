@@ -52,6 +52,10 @@ set -e
 "$B" train --data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 16 --word-dim 8 \
     --batch-size 32 --num-epochs 1 --val-step 0 --max-steps 1 --model-name "$T/scan" --logger-name "$T/scan" --quiet 2>/dev/null
 set +e
+msg=$("$B" eval --checkpoint "$C" --split test --t-test train 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "trained with --t-mode fixed: it learned no t_tr or t_te" <<<"$msg" || fail "--t-test train on a fixed-t checkpoint: $st $msg"
+set +e
 msg=$("$B" eval --checkpoint "$T/scan/checkpoint.safetensors" --split test --t-test train 2>&1); st=$?
 set -e
 [ $st -eq 1 ] && grep -q "is a SCAN model" <<<"$msg" || fail "--t-test on a SCAN checkpoint: $st $msg"
