@@ -1,7 +1,6 @@
 /* uarda index / uarda search: encode a gallery once, then answer queries against it (the index
  * format and the search: include/uarda/gallery.h). */
 #include <cjson/cJSON.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
