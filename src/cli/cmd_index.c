@@ -41,7 +41,7 @@ int cmd_index(int argc, char **argv)
     ua_captions caps = {0};
     ua_embeddings e = {0};
     ua_tokenizer *tok = NULL;
-    char **lines = NULL, *vocab_file = NULL, *caps_json = NULL;
+    char **lines = NULL, *caps_json = NULL;
     int n_lines = 0, rc = 1;
     if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_npy_open(&x, images, &err)) goto fail;
     if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1) {
@@ -49,8 +49,7 @@ int cmd_index(int argc, char **argv)
         goto fail;
     }
     if (captions) {
-        vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o.vocab_path, o.data_name);
-        if (ua_vocab_load(&v, vocab_file, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
+        if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
         if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, &v, tok, &err)) goto fail;
     }
@@ -80,7 +79,6 @@ done:
     ua_npy_close(&x);
     ua_vocab_free(&v);
     ua_model_free(&m);
-    free(vocab_file);
     return rc;
 }
 

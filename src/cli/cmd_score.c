@@ -49,7 +49,6 @@ int cmd_score(int argc, char **argv)
     ua_embeddings e = {0};
     ua_tokenizer *tok = NULL;
     float *sims = NULL;
-    char *vocab_file = NULL;
     int rc = 1;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     /* overrides that do not change the parameters' shapes */
@@ -62,12 +61,7 @@ int cmd_score(int argc, char **argv)
     if (ua_args_given(&spec, "lambda-lse")) m.opt.attn.lambda_lse = flags.model.attn.lambda_lse;
     if (ua_args_given(&spec, "no-imgnorm")) m.opt.no_imgnorm = flags.model.no_imgnorm;
     if (ua_args_given(&spec, "no-txtnorm")) m.opt.no_txtnorm = flags.model.no_txtnorm;
-    vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o.vocab_path, o.data_name);
-    if (ua_vocab_load(&v, vocab_file, &err)) goto fail;
-    if (v.n != m.opt.vocab_size) {
-        ua_fail(&err, "%s has %d words but %s was trained with %d", vocab_file, v.n, ckpt, m.opt.vocab_size);
-        goto fail;
-    }
+    if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
     if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1 || x.shape[1] < 1) {
         ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
@@ -93,6 +87,5 @@ done:
     ua_npy_close(&x);
     ua_vocab_free(&v);
     ua_model_free(&m);
-    free(vocab_file);
     return rc;
 }

@@ -224,14 +224,26 @@ int ua_cli_searcher_open(ua_cli_searcher *s, const char *ckpt, const char *index
     if (ua_checkpoint_open(ckpt, &s->o, &s->m, err)) return -1;
     if (ua_gallery_open(&s->g, index, &s->m, err)) { ua_model_free(&s->m); return -1; }
     ua_attn_set_skip(&s->m.opt.attn, skip);
-    if (with_text) {
-        char *file = ua_cli_vocab_file(vocab_path ? vocab_path : s->o.vocab_path, s->o.data_name);
-        int bad = !file || ua_vocab_load(&s->v, file, err) || !(s->tok = ua_tokenizer_new(err));
-        if (!file) ua_fail(err, "out of memory");
-        free(file);
-        if (bad) { ua_cli_searcher_close(s); return -1; }
+    if (with_text && (ua_cli_load_vocab(&s->v, vocab_path, &s->o, &s->m, ckpt, err) || !(s->tok = ua_tokenizer_new(err)))) {
+        ua_cli_searcher_close(s);
+        return -1;
     }
     return 0;
+}
+
+int ua_cli_load_vocab(ua_vocab *v, const char *vocab_path, const ua_options *o, const ua_model *m, const char *ckpt,
+                      ua_err *err)
+{
+    memset(v, 0, sizeof *v);
+    char *file = ua_cli_vocab_file(vocab_path ? vocab_path : o->vocab_path, o->data_name);
+    if (!file) return ua_fail(err, "out of memory");
+    int rc = ua_vocab_load(v, file, err);
+    if (!rc && v->n != m->opt.vocab_size) {
+        rc = ua_fail(err, "%s has %d words but %s was trained with %d", file, v->n, ckpt, m->opt.vocab_size);
+        ua_vocab_free(v);
+    }
+    free(file);
+    return rc;
 }
 
 void ua_cli_searcher_close(ua_cli_searcher *s)

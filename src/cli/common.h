@@ -93,6 +93,11 @@ double ua_now(void);
 char **ua_cli_read_lines(const char *path, int *n, ua_err *err);
 void   ua_cli_free_lines(char **lines, int n);
 
+/* The vocabulary of a checkpoint's model into v (vocab_path NULL: the one its options name), checked
+ * against the model's vocab_size; 0 / -1 */
+int ua_cli_load_vocab(ua_vocab *v, const char *vocab_path, const ua_options *o, const ua_model *m, const char *ckpt,
+                      ua_err *err);
+
 /* What uarda search and uarda bench shortlist hold: a checkpoint (in place), the index it made,
  * skipping set per --skip, and (with text) its vocabulary and a tokenizer. */
 typedef struct ua_cli_searcher {

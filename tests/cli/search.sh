@@ -72,6 +72,12 @@ set +e
 msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$T/q.txt" 2>&1); st=$?
 set -e
 [ $st -eq 1 ] && grep -q "3 lines, but the index holds 16 images x 5 captions" <<<"$msg" || fail "bench shortlist, wrong captions: $st $msg"
+# a vocabulary of another size is refused, not read as the model's
+printf '%s' '{"word2idx":{"<pad>":0,"<start>":1,"<end>":2,"<unk>":3},"idx2word":{"0":"<pad>","1":"<start>","2":"<end>","3":"<unk>"},"idx":4}' > "$T/v4.json"
+set +e
+msg=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --query "$q" --vocab-path "$T/v4.json" 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "v4.json has 4 words but .* was trained with" <<<"$msg" || fail "search, another vocabulary: $st $msg"
 # image query over the indexed captions
 out=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --image-row 2 --top-k 3)
 [ "$(grep -c '^[123] ' <<<"$out")" -eq 3 ] || fail "image query: $out"
