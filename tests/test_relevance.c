@@ -730,9 +730,12 @@ static void test_json_resume_exact(void **state)
     assert_int_equal(a.pos_head, 407 % 256);
     a.clip_events = 3;
     a.clip_events_safe = 5;
+    ua_rng_seed(&a.rng, 77, UA_RNG_THRESH);   /* the random negatives' generator, mid-stream */
+    for (int i = 0; i < 9; i++) (void)ua_rng_u32(&a.rng);
     char *json = ua_relevance_state_to_json(&a);
     assert_non_null(json);
     assert_int_equal(ua_relevance_state_from_json(&b, json, strlen(json), "ckpt", &err), 0);
+    assert_true(a.rng.state == b.rng.state && a.rng.inc == b.rng.inc);
     assert_memory_equal(&a.t_tr, &b.t_tr, sizeof a.t_tr);
     assert_memory_equal(&a.t_te, &b.t_te, sizeof a.t_te);
     assert_memory_equal(&a.mu_pos, &b.mu_pos, sizeof a.mu_pos);
@@ -745,6 +748,7 @@ static void test_json_resume_exact(void **state)
     char *json2 = ua_relevance_state_to_json(&b);
     assert_string_equal(json, json2);
     free(json2);
+    assert_true(ua_rng_u32(&a.rng) == ua_rng_u32(&b.rng));
     /* both continue identically */
     ua_rng d2 = data;
     for (int i = 0; i < 5; i++) { feed_clean(&a, &cfg, &data, 23); feed_clean(&b, &cfg, &d2, 23); }
@@ -817,6 +821,12 @@ static void test_json_errors(void **state)
     free(j);
     j = edited(good, "updates", cJSON_CreateNumber(-1));
     expect_bad(&s, j, "relevance state: \"updates\" = -1 must be an integer in [0, 9007199254740992]");
+    free(j);
+    j = edited(good, "rng", cJSON_CreateString("12345"));
+    expect_bad(&s, j, "relevance state: \"rng\" must be 32 hex digits");
+    free(j);
+    j = edited(good, "rng", cJSON_CreateNumber(7));
+    expect_bad(&s, j, "relevance state: \"rng\" must be 32 hex digits");
     free(j);
     j = edited(good, "ring_size", cJSON_CreateNumber(16));
     expect_bad(&s, j, "relevance state: ring_size 16 was saved but 8 is configured");

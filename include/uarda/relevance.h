@@ -178,6 +178,8 @@ typedef struct ua_relevance_state {
     long long updates;                     /* update events */
     long long clip_events;                 /* updates where the range rule changed t */
     long long clip_events_safe;            /* updates where the range rule changed t_safe */
+    ua_rng rng;                            /* neg_src random's draws (the trainer seeds it; inc 0:
+                                              not seeded, e.g. a state read without one) */
     double pos_weight;                     /* mixture: the relevant fraction w of the positives (else 1) */
     long long mixture_fallbacks;           /* mixture: updates whose fit failed (plain moments used) */
     /* clean: rings of ring_size samples; slots 0..len-1 are filled, head is the next slot
@@ -221,7 +223,9 @@ int ua_relevance_naaf_caption(ua_relevance_state *s, const ua_relevance_cfg *cfg
                               int n_words, ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err);
 
 /* JSON of everything needed to resume exactly (thresholds, moments, counters, the rings' contents
- * and positions; floats as "%.9g", doubles as "%.17g", so that they come back bit for bit).
+ * and positions, the random negatives' generator as "rng": 32 hex digits of state and inc;
+ * floats as "%.9g", doubles as "%.17g", so that they come back bit for bit). A state without
+ * "rng" (saved before it) leaves s->rng as it was.
  * to_json: malloc'ed text, NULL when out of memory. to_cjson adds the keys to obj (0 / -1).
  * from_*: s must be initialised with the same ring_size; on error s is unchanged and the message
  * names `name` and the problem. */

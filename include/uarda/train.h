@@ -39,7 +39,6 @@ const float *ua_step_scores(const ua_step_work *w);    /* [B, B] */
 typedef struct ua_uarda_trainer {
     ua_relevance_cfg cfg;
     ua_relevance_state st;
-    ua_rng rng;                /* neg_src random */
     int thresholded;           /* the attention uses t */
     /* during a step */
     int B;

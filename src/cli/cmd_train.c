@@ -168,8 +168,10 @@ int cmd_train(int argc, char **argv)
     }
     if (ua_uarda_trainer_init(&ut, &o.rel, ua_options_thresholded(&o), o.batch_size, (uint64_t)o.seed, &err)) goto fail;
     if (resume && exp_avg_resumed) {
+        ua_rng seeded = ut.st.rng;
         ua_relevance_free(&ut.st);
         if (ua_checkpoint_load_relevance(resume, &o, &m, &ut.st, &err)) goto fail;
+        if (ut.st.rng.inc == 0) ut.st.rng = seeded;   /* a checkpoint from before the generator was saved */
     }
     grads = malloc(m.n_params * sizeof(float));
     if (!exp_avg || !exp_avg_sq || !grads) { ua_fail(&err, "out of memory for %zu parameters", m.n_params); goto fail; }

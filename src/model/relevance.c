@@ -3,6 +3,8 @@
 #include "uarda/relevance.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +560,30 @@ static int add_ring(cJSON *obj, const char *key, const float *ring, int len)
     return 0;
 }
 
+static int add_rng(cJSON *obj, const ua_rng *r)
+{
+    char hex[33];
+    snprintf(hex, sizeof hex, "%016" PRIx64 "%016" PRIx64, r->state, r->inc);
+    return cJSON_AddStringToObject(obj, "rng", hex) ? 0 : -1;
+}
+
+/* "rng": 32 hex digits (state, inc), or absent (s unchanged) */
+static int read_rng(const cJSON *obj, ua_rng *out, const char *name, ua_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, "rng");
+    if (!it) return 0;
+    const char *h = cJSON_IsString(it) ? it->valuestring : NULL;
+    int ok = h && strlen(h) == 32;
+    for (int i = 0; ok && i < 32; i++) ok = isxdigit((unsigned char)h[i]) != 0;
+    if (!ok) return ua_fail(err, "%s: relevance state: \"rng\" must be 32 hex digits", name);
+    char half[17];
+    memcpy(half, h, 16); half[16] = 0;
+    out->state = strtoull(half, NULL, 16);
+    memcpy(half, h + 16, 16);
+    out->inc = strtoull(half, NULL, 16);
+    return 0;
+}
+
 int ua_relevance_state_to_cjson(const ua_relevance_state *s, struct cJSON *obj)
 {
     if (add_raw(obj, "t_tr", "%.17g", s->t_tr) || add_raw(obj, "t_te", "%.17g", s->t_te) ||
@@ -567,6 +593,7 @@ int ua_relevance_state_to_cjson(const ua_relevance_state *s, struct cJSON *obj)
         add_raw(obj, "updates", "%.17g", (double)s->updates) ||
         add_raw(obj, "clip_events", "%.17g", (double)s->clip_events) ||
         add_raw(obj, "clip_events_safe", "%.17g", (double)s->clip_events_safe) ||
+        add_rng(obj, &s->rng) ||
         add_raw(obj, "pos_weight", "%.17g", s->pos_weight) ||
         add_raw(obj, "mixture_fallbacks", "%.17g", (double)s->mixture_fallbacks) ||
         add_raw(obj, "ring_size", "%.17g", s->ring_size) ||
@@ -643,6 +670,7 @@ int ua_relevance_state_from_cjson(ua_relevance_state *s, const struct cJSON *obj
         return -1;
     if (rs != s->ring_size)
         return ua_fail(err, "%s: relevance state: ring_size %lld was saved but %d is configured", name, rs, s->ring_size);
+    if (read_rng(obj, &t.rng, name, err)) return -1;
     /* added with t_est mixture: states saved before it lack them (weight 1, no fallbacks) */
     t.pos_weight = 1.0;
     t.mixture_fallbacks = 0;

@@ -10,10 +10,11 @@ int ua_uarda_trainer_init(ua_uarda_trainer *t, const ua_relevance_cfg *cfg, int 
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
     t->thresholded = thresholded;
-    ua_rng_seed(&t->rng, seed, UA_RNG_THRESH);
     t->col = malloc((size_t)max_batch * sizeof(float));
     if (!t->col) return ua_fail(err, "out of memory");
-    return ua_relevance_init(&t->st, cfg, err);
+    if (ua_relevance_init(&t->st, cfg, err)) return -1;
+    ua_rng_seed(&t->st.rng, seed, UA_RNG_THRESH);
+    return 0;
 }
 
 void ua_uarda_trainer_free(ua_uarda_trainer *t)
@@ -36,7 +37,7 @@ static double naaf_column_threshold(void *ctx, int j, const float *scores, int B
     t->sim = sim;
     if (j > 0 && !t->failed) {
         for (int k = 0; k < B; k++) t->col[k] = scores[(size_t)k * B + (j - 1)];
-        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, j - 1, B, t->lengths[j - 1], word_max, sim, &t->rng,
+        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, j - 1, B, t->lengths[j - 1], word_max, sim, &t->st.rng,
                                       t->err) < 0)
             t->failed = 1;
     }
@@ -69,7 +70,7 @@ static void clean_collect_then_sep(void *ctx, ua_sim_work *sim)
 {
     ua_uarda_trainer *t = ctx;
     if (ua_rel_collect(&t->st.batch, &t->cfg, t->scores_for_collect, t->B, t->lengths,
-                       word_max, sim, &t->rng, t->err) < 0) {
+                       word_max, sim, &t->st.rng, t->err) < 0) {
         t->failed = 1;
         return;
     }
@@ -108,11 +109,11 @@ int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, 
         /* the last caption of the batch */
         const float *scores = ua_step_scores(w);
         for (int k = 0; k < B; k++) t->col[k] = scores[(size_t)k * B + (B - 1)];
-        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, B - 1, B, lengths[B - 1], word_max, sim, &t->rng, err) < 0)
+        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, B - 1, B, lengths[B - 1], word_max, sim, &t->st.rng, err) < 0)
             return -1;
     } else if (adaptive) {
         if (sep) ua_relevance_update_clean_samples(&t->st, &t->cfg, t->st.batch.pos, t->st.batch.neg, t->st.batch.n);
-        else if (ua_relevance_update_clean(&t->st, &t->cfg, ua_step_scores(w), B, lengths, word_max, sim, &t->rng, err))
+        else if (ua_relevance_update_clean(&t->st, &t->cfg, ua_step_scores(w), B, lengths, word_max, sim, &t->st.rng, err))
             return -1;
     }
     *loss += t->sep_loss;

@@ -32,6 +32,23 @@ n=$(losses "$T/resumed" | wc -l)
 lastval() { grep '"event":"val"' "$1/train.jsonl" | tail -1 | sed -E 's/,"seconds":[^,}]*//'; }
 cmp <(lastval "$T/full") <(lastval "$T/resumed") || { echo "final validation differs"; exit 1; }
 
+# the same for UARDA with the mixture estimator: the thresholds, the rings and the fitted weight
+# come back with the checkpoint, so the resumed losses and thresholds are the uninterrupted run's
+uarda=(--model uarda --irr neg --t-est mixture --neg-src random)
+"$B" train "${common[@]}" "${uarda[@]}" --model-name "$T/ufull" --logger-name "$T/ufull" 2>/dev/null
+set +e
+"$B" train "${common[@]}" "${uarda[@]}" --save-step 5 --debug-kill-after 27 --model-name "$T/ucut" --logger-name "$T/ucut" 2>/dev/null
+st=$?
+set -e
+[ "$st" -eq 137 ] || { echo "uarda: expected death by SIGKILL (137), got $st"; exit 1; }
+"$B" train "${common[@]}" "${uarda[@]}" --resume "$T/ucut/checkpoint.safetensors" --model-name "$T/ucut" \
+    --logger-name "$T/uresumed" 2>/dev/null
+diff <(losses "$T/ufull" | awk '$1 >= 26') <(losses "$T/uresumed") || { echo "uarda: losses after resume differ"; exit 1; }
+# the threshold state (the epoch's query statistics count only the resumed part of the epoch)
+rel() { grep '"event":"relevance"' "$1/train.jsonl" | tail -1 | sed -E 's/,"irrelevant_matched".*//'; }
+grep -q '"pos_weight"' <<<"$(rel "$T/ufull")" || { echo "uarda: no relevance event with pos_weight"; exit 1; }
+cmp <(rel "$T/ufull") <(rel "$T/uresumed") || { echo "uarda: final thresholds differ after resume"; exit 1; }
+
 # SIGINT: saves a resumable checkpoint and exits 130
 "$B" train "${common[@]}" --num-epochs 200 --model-name "$T/int" --logger-name "$T/int" 2>/dev/null &
 pid=$!
