@@ -843,7 +843,11 @@ static void test_json_errors(void **state)
     free(j);
     const char *strs[2] = {"a", "b"};
     j = edited(good, "neg_ring", cJSON_CreateStringArray(strs, 2));
-    expect_bad(&s, j, "relevance state: \"neg_ring\"[0] is not a finite number");
+    expect_bad(&s, j, "relevance state: \"neg_ring\"[0] is not a finite float");
+    free(j);
+    double huge[2] = {0.5, 1e300};   /* finite as a double, infinite as the ring's float */
+    j = edited(good, "neg_ring", cJSON_CreateDoubleArray(huge, 2));
+    expect_bad(&s, j, "relevance state: \"neg_ring\"[1] is not a finite float");
     free(j);
     j = edited(good, "pos_ring", cJSON_CreateNumber(1));
     expect_bad(&s, j, "relevance state: \"pos_ring\" must be an array of numbers");

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -644,8 +645,8 @@ static int read_ring(const cJSON *obj, const char *key, float *dst, int size, in
     int i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr) {
-        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
-            return ua_fail(err, "%s: relevance state: \"%s\"[%d] is not a finite number", name, key, i);
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || fabs(it->valuedouble) > FLT_MAX)
+            return ua_fail(err, "%s: relevance state: \"%s\"[%d] is not a finite float", name, key, i);
         dst[i++] = (float)it->valuedouble;
     }
     *len = n;
