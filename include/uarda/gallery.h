@@ -7,12 +7,13 @@
  *                                SCAN's size it costs a search more than the word-region products)
  *   img_glob F32 [n_img, E]      the global embedding: the l2-normalised mean of the regions
  *   and, for image queries, cap_emb F32 [words, E], cap_len I32 [n_cap], cap_glob F32 [n_cap, E]
- *   (the l2-normalised mean of the words); metadata: the fingerprint of the checkpoint that made
+ *   (the l2-normalised mean of the words between <start> and <end>); metadata: the fingerprint of the checkpoint that made
  *   it (a query is never scored with another model), and the caption texts.
  *
  * Search is exhaustive (every gallery item through the cross attention), or two-stage with a
  * shortlist of K: the K items whose global embeddings have the largest dot product with the
- * query's, then the exact cross attention on those K only (ties: the lower index first). */
+ * query's (a text query's: the mean of its words between <start> and <end>, as cap_glob), then
+ * the exact cross attention on those K only (ties: the lower index first). */
 #ifndef UARDA_GALLERY_H
 #define UARDA_GALLERY_H
 
