@@ -103,8 +103,11 @@ static const float *tensor(const ua_gallery *g, const char *path, const char *na
     int ok = t->dtype == UA_ST_F32 && t->ndim == ndim;
     for (int k = 0; ok && k < ndim; k++) ok = t->shape[k] == want[k];
     if (!ok) {
-        ua_fail(err, "%s: %s must be F32 [%" PRId64 "%s%" PRId64 "%s%" PRId64 "]", path, name, d0, ndim > 1 ? ", " : "",
-                ndim > 1 ? d1 : (int64_t)0, ndim > 2 ? ", " : "", ndim > 2 ? d2 : (int64_t)0);
+        char shape[96];
+        int at = snprintf(shape, sizeof shape, "%" PRId64, d0);
+        for (int k = 1; k < ndim && at > 0 && at < (int)sizeof shape; k++)
+            at += snprintf(shape + at, sizeof shape - (size_t)at, ", %" PRId64, want[k]);
+        ua_fail(err, "%s: %s must be F32 [%s]", path, name, shape);
         return NULL;
     }
     return t->data;

@@ -1,0 +1,225 @@
+/* The index of an encoded gallery (src/eval/gallery.c): what uarda index writes opens again
+ * with the same tensors; exhaustive ranking equals the similarity matrix's column; a shortlist as
+ * long as the gallery is the exhaustive ranking and a shorter one keeps exact scores; and every
+ * malformed index is refused with a message that names the file and the tensor. */
+#include "helpers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uarda/gallery.h"
+
+enum { N_IMG = 24, R = 5, N_CAP = 30 };
+
+static ua_model_opt small_opt(void)
+{
+    ua_model_opt o;
+    ua_model_opt_default(&o);
+    o.img_dim = 12;
+    o.embed_size = 16;
+    o.word_dim = 8;
+    o.vocab_size = 20;
+    o.num_layers = 1;
+    o.bi_gru = 1;
+    o.attn.direction = UA_T2I;
+    o.attn.norm = UA_NORM_CLIPPED_L2NORM;
+    o.attn.agg = UA_AGG_MEAN;
+    o.attn.lambda_softmax = 9;
+    o.attn.lambda_lse = 6;
+    return o;
+}
+
+/* a gallery of N_IMG images and N_CAP captions, encoded by a random model */
+static void make_gallery(ua_model *m, ua_embeddings *e)
+{
+    ua_model_opt o = small_opt();
+    ua_err err;
+    if (ua_model_create(m, &o, &err)) fail_msg("%s", err.msg);
+    ua_model_init_weights(m, 3);
+    ua_rng r;
+    ua_rng_seed(&r, 9, 1);
+    float *images = malloc(sizeof(float) * N_IMG * R * o.img_dim);
+    for (int i = 0; i < N_IMG * R * o.img_dim; i++) images[i] = ua_rng_unif(&r);
+    ua_captions caps = {0};
+    caps.n = N_CAP;
+    caps.offsets = malloc(sizeof(int) * (N_CAP + 1));
+    caps.ids = malloc(sizeof(int) * N_CAP * 8);
+    caps.offsets[0] = 0;
+    for (int j = 0; j < N_CAP; j++) {
+        int len = 3 + j % 5, *ids = caps.ids + caps.offsets[j];
+        ids[0] = 1;
+        for (int t = 1; t < len - 1; t++) ids[t] = 4 + (int)ua_rng_below(&r, 16);
+        ids[len - 1] = 2;
+        caps.offsets[j + 1] = caps.offsets[j] + len;
+        if (len > caps.max_len) caps.max_len = len;
+    }
+    if (ua_encode(m, images, N_IMG, R, &caps, e, &err)) fail_msg("%s", err.msg);
+    free(images);
+    ua_captions_free(&caps);
+}
+
+/* caption j of e as a one-caption query */
+static ua_embeddings query_of(const ua_embeddings *e, int j, int off[2])
+{
+    ua_embeddings q = {0};
+    q.n_cap = 1;
+    q.E = e->E;
+    q.cap_len = e->cap_len + j;
+    off[0] = 0;
+    off[1] = e->cap_len[j];
+    q.cap_offset = off;
+    q.cap = e->cap + (size_t)e->cap_offset[j] * e->E;
+    q.max_len = e->cap_len[j];
+    return q;
+}
+
+static void test_round_trip_and_ranking(void **state)
+{
+    (void)state;
+    char *dir = th_tmpdir(), *path = th_path(dir, "g.safetensors");
+    ua_model m;
+    ua_embeddings e;
+    make_gallery(&m, &e);
+    ua_err err;
+    const char *keys[1] = {"checkpoint"}, *vals[1] = {"test"};
+    if (ua_gallery_write(path, &m, &e, keys, vals, 1, &err)) fail_msg("%s", err.msg);
+    ua_gallery g;
+    if (ua_gallery_open(&g, path, &m, &err)) fail_msg("%s", err.msg);
+    assert_true(g.n_img == N_IMG && g.R == R && g.E == 16 && g.n_cap == N_CAP);
+    assert_memory_equal(g.img, e.img, sizeof(float) * N_IMG * R * 16);
+    assert_memory_equal(g.cap, e.cap, sizeof(float) * e.cap_offset[N_CAP] * 16);
+    assert_memory_equal(g.cap_len, e.cap_len, sizeof(int) * N_CAP);
+    float G[R * R], glob[16];
+    ua_gram(e.img + 7 * R * 16, R, 16, G);
+    assert_memory_equal(g.img_gram + 7 * R * R, G, sizeof G);
+    ua_global_embedding(e.img + 7 * R * 16, R, 16, glob);
+    assert_memory_equal(g.img_glob + 7 * 16, glob, sizeof glob);
+    double n2 = 0;
+    for (int k = 0; k < 16; k++) n2 += (double)glob[k] * glob[k];
+    assert_true(fabs(n2 - 1) < 1e-5);
+    assert_string_equal(ua_st_meta(&g.f, "checkpoint"), "test");
+
+    /* exhaustive ranking = the column of the similarity matrix, by score then index */
+    /* room for the longer of the two rankings (images, captions) */
+    float *sims = malloc(sizeof(float) * N_IMG * N_CAP), scores[N_IMG], s2[N_CAP];
+    int ids[N_IMG], ids2[N_CAP], off[2];
+    if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err)) fail_msg("%s", err.msg);
+    ua_embeddings q = query_of(&e, 4, off);
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, ids, scores, &err), N_IMG);
+    for (int k = 0; k < N_IMG; k++) {
+        assert_true(fabs(scores[k] - sims[(size_t)ids[k] * N_CAP + 4]) < 1e-5);
+        if (k) assert_true(scores[k - 1] > scores[k] || (scores[k - 1] == scores[k] && ids[k - 1] < ids[k]));
+    }
+    /* a shortlist as long as the gallery: the same; a shorter one: exact scores of what it keeps */
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, N_IMG, ids2, s2, &err), N_IMG);
+    assert_memory_equal(ids, ids2, sizeof ids);
+    assert_memory_equal(scores, s2, sizeof scores);
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 6, ids2, s2, &err), 6);
+    for (int k = 0; k < 6; k++) {
+        int at = 0;
+        while (ids[at] != ids2[k]) at++;
+        assert_true(scores[at] == s2[k]);
+    }
+    /* image queries over the captions */
+    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 3, 0, ids2, s2, &err), N_CAP);
+    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, N_IMG, 0, ids2, s2, &err), -1);
+    assert_non_null(strstr(err.msg, "image row 24: the index has 24 images"));
+    free(sims);
+    ua_gallery_close(&g);
+
+    /* another model's index is refused */
+    ua_model other;
+    ua_model_opt o = small_opt();
+    if (ua_model_create(&other, &o, &err)) fail_msg("%s", err.msg);
+    ua_model_init_weights(&other, 4);
+    assert_int_equal(ua_gallery_open(&g, path, &other, &err), -1);
+    assert_non_null(strstr(err.msg, "was not made with this checkpoint"));
+    ua_model_free(&other);
+    ua_embeddings_free(&e);
+    ua_model_free(&m);
+    th_rmrf(dir);
+    free(dir);
+    free(path);
+}
+
+/* the index with tensor `drop` left out, or `bad` given the shape {d0, d1, d2} (ndim n) */
+static void write_variant(const char *path, const ua_model *m, const char *src, const char *drop, const char *bad,
+                          int n, int64_t d0, int64_t d1, int64_t d2)
+{
+    ua_st_file f;
+    ua_err err;
+    if (ua_st_open(&f, src, &err)) fail_msg("%s", err.msg);
+    ua_st_entry t[8];
+    size_t nt = 0;
+    static float zeros[4096];
+    for (size_t i = 0; i < f.n_tensors; i++) {
+        const ua_st_tensor *x = &f.tensors[i];
+        if (drop && strcmp(x->name, drop) == 0) continue;
+        ua_st_entry e = {x->name, x->dtype, x->ndim, {0}, x->data};
+        for (int k = 0; k < x->ndim; k++) e.shape[k] = x->shape[k];
+        if (bad && strcmp(x->name, bad) == 0) {
+            e.ndim = n;
+            e.shape[0] = d0; e.shape[1] = d1; e.shape[2] = d2;
+            e.data = zeros;
+        }
+        t[nt++] = e;
+    }
+    char fp[17];
+    ua_model_fingerprint(m, fp);
+    const char *keys[1] = {"checkpoint_fingerprint"}, *vals[1] = {fp};
+    if (ua_st_write(path, t, nt, keys, vals, 1, &err)) fail_msg("%s", err.msg);
+    ua_st_close(&f);
+}
+
+static void expect_refused(const char *path, const ua_model *m, const char *what)
+{
+    ua_gallery g;
+    ua_err err;
+    assert_int_equal(ua_gallery_open(&g, path, m, &err), -1);
+    if (!strstr(err.msg, what) || !strstr(err.msg, path)) fail_msg("message '%s' lacks '%s' or the path", err.msg, what);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    char *dir = th_tmpdir(), *good = th_path(dir, "g.safetensors"), *bad = th_path(dir, "b.safetensors");
+    ua_model m;
+    ua_embeddings e;
+    make_gallery(&m, &e);
+    ua_err err;
+    if (ua_gallery_write(good, &m, &e, NULL, NULL, 0, &err)) fail_msg("%s", err.msg);
+    write_variant(bad, &m, good, "img_gram", NULL, 0, 0, 0, 0);
+    expect_refused(bad, &m, "no tensor img_gram (an index from an older uarda");
+    write_variant(bad, &m, good, "img_glob", NULL, 0, 0, 0, 0);
+    expect_refused(bad, &m, "no tensor img_glob");
+    write_variant(bad, &m, good, NULL, "img_gram", 3, N_IMG, R, R + 1);
+    expect_refused(bad, &m, "img_gram must be F32 [24, 5, 5]");
+    write_variant(bad, &m, good, NULL, "img_glob", 2, N_IMG - 1, 16, 0);
+    expect_refused(bad, &m, "img_glob must be F32 [24, 16]");
+    write_variant(bad, &m, good, NULL, "img_emb", 3, N_IMG, R, 15);
+    expect_refused(bad, &m, "no usable img_emb (F32 [images, regions, 16])");
+    write_variant(bad, &m, good, "cap_emb", NULL, 0, 0, 0, 0);
+    expect_refused(bad, &m, "no tensor cap_emb");
+    write_variant(bad, &m, good, NULL, "cap_glob", 2, N_CAP, 8, 0);
+    expect_refused(bad, &m, "cap_glob must be F32 [30, 16]");
+    /* caption lengths: I32, each >= 1 */
+    write_variant(bad, &m, good, NULL, "cap_len", 1, N_CAP, 0, 0);   /* all zero */
+    expect_refused(bad, &m, "cap_len[0] = 0 is not a caption length");
+    ua_embeddings_free(&e);
+    ua_model_free(&m);
+    th_rmrf(dir);
+    free(dir);
+    free(good);
+    free(bad);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_and_ranking),
+        cmocka_unit_test(test_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
