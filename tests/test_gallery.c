@@ -56,6 +56,12 @@ static void make_gallery(ua_model *m, ua_embeddings *e)
         if (len > caps.max_len) caps.max_len = len;
     }
     if (ua_encode(m, images, N_IMG, R, &caps, e, &err)) fail_msg("%s", err.msg);
+    /* captions alone (a search's queries) carry their size too (it was once left 0) */
+    ua_embeddings c;
+    if (ua_encode(m, NULL, 0, R, &caps, &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.E, o.embed_size);
+    assert_memory_equal(c.cap, e->cap, sizeof(float) * (size_t)c.cap_offset[N_CAP] * o.embed_size);
+    ua_embeddings_free(&c);
     free(images);
     ua_captions_free(&caps);
 }
