@@ -6,6 +6,13 @@
 #include "uarda/model.h"
 #include "uarda/precomp.h"
 
+/* Progress of long evaluations: when set, called from the calling thread after each chunk of
+ * images or captions encoded ("encoding images", "encoding captions") and each caption block
+ * of the similarity matrix ("similarity"), with the items done and their total. The library
+ * prints nothing itself; the commands turn it into their progress line. NULL: no calls. */
+typedef void (*ua_eval_progress_fn)(void *ctx, const char *phase, long long done, long long total);
+void ua_eval_set_progress(ua_eval_progress_fn fn, void *ctx);
+
 /* Embeddings of a split: every image once (not once per caption, as SCAN), captions compact. */
 typedef struct ua_embeddings {
     int n_img, R, E;

@@ -43,6 +43,7 @@ int cmd_eval(int argc, char **argv)
     if (st >= 0) return st;
     if (ckpts.n == 0) { fprintf(stderr, "uarda eval: --checkpoint is required\n"); return 2; }
     ua_cli_set_threads(threads);
+    ua_cli_eval_progress_begin("eval");
     ua_err err;
     ua_model models[UA_MULTI_MAX];
     const ua_model *ptrs[UA_MULTI_MAX];
@@ -209,8 +210,10 @@ int cmd_eval(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
+    ua_cli_eval_progress_end();
     ua_cli_error("eval", &err);
 done:
+    ua_cli_eval_progress_end();
     ua_split_close(&s);
     ua_vocab_free(&vocab);
     free(vocab_file);

@@ -32,6 +32,7 @@ int cmd_index(int argc, char **argv)
     if (st >= 0) return st;
     if (!ckpt || !images || !output) { fprintf(stderr, "uarda index: --checkpoint, --images and --output are required\n"); return 2; }
     ua_cli_set_threads(threads);
+    ua_cli_eval_progress_begin("index");
     ua_err err;
     ua_options o;
     ua_options_default(&o);
@@ -69,8 +70,10 @@ int cmd_index(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
+    ua_cli_eval_progress_end();
     ua_cli_error("index", &err);
 done:
+    ua_cli_eval_progress_end();
     free(caps_json);
     ua_cli_free_lines(lines, n_lines);
     ua_embeddings_free(&e);

@@ -39,6 +39,7 @@ int cmd_score(int argc, char **argv)
         return 2;
     }
     ua_cli_set_threads(threads);
+    ua_cli_eval_progress_begin("score");
     ua_err err;
     ua_options o;
     ua_options_default(&o);
@@ -78,8 +79,10 @@ int cmd_score(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
+    ua_cli_eval_progress_end();
     ua_cli_error("score", &err);
 done:
+    ua_cli_eval_progress_end();
     free(sims);
     ua_embeddings_free(&e);
     ua_captions_free(&caps);

@@ -112,6 +112,11 @@ void ua_progress_init(ua_progress *p)
     p->start = ua_now();
     p->last_print = 0;
     p->interval = p->tty ? 0.2 : 10.0;
+    /* plain lines' interval in seconds from the environment (tests use 0: every update) */
+    const char *iv = getenv("UARDA_PROGRESS_INTERVAL");
+    char *end;
+    double v = iv ? strtod(iv, &end) : -1;
+    if (iv && end != iv && *end == 0 && v >= 0 && !p->tty) p->interval = v;
     p->paused = 0;
 }
 
@@ -141,6 +146,51 @@ void ua_progress_update(ua_progress *p, const char *label, long long done, long 
 void ua_progress_end(ua_progress *p)
 {
     if (p->tty) fputc('\n', stderr);
+}
+
+static struct {
+    ua_progress p;
+    const char *cmd, *phase;
+    char label[96];
+    int shown;
+    long long last_done;
+} g_eval_prog;
+
+static void eval_progress(void *ctx, const char *phase, long long done, long long total)
+{
+    (void)ctx;
+    /* a new phase, or the same one again (eval times the similarity with and without skipping) */
+    if (!g_eval_prog.phase || strcmp(g_eval_prog.phase, phase) != 0 || done < g_eval_prog.last_done) {
+        if (g_eval_prog.shown) ua_progress_end(&g_eval_prog.p);
+        ua_progress_init(&g_eval_prog.p);
+        g_eval_prog.p.last_print = g_eval_prog.p.start;   /* the first line once an interval has passed */
+        g_eval_prog.phase = phase;
+        g_eval_prog.shown = 0;
+        snprintf(g_eval_prog.label, sizeof g_eval_prog.label, "%s: %s", g_eval_prog.cmd, phase);
+    }
+    g_eval_prog.last_done = done;
+    double before = g_eval_prog.p.last_print;
+    ua_progress_update(&g_eval_prog.p, g_eval_prog.label, done, total, "", g_eval_prog.shown && done == total);
+    if (g_eval_prog.p.last_print != before) g_eval_prog.shown = 1;
+    if (done == total && g_eval_prog.shown) {   /* the phase's last line, closed */
+        ua_progress_end(&g_eval_prog.p);
+        g_eval_prog.shown = 0;
+    }
+}
+
+void ua_cli_eval_progress_begin(const char *cmd)
+{
+    memset(&g_eval_prog, 0, sizeof g_eval_prog);
+    g_eval_prog.cmd = cmd;
+    ua_eval_set_progress(eval_progress, NULL);
+}
+
+void ua_cli_eval_progress_end(void)
+{
+    ua_eval_set_progress(NULL, NULL);
+    if (g_eval_prog.shown) ua_progress_end(&g_eval_prog.p);
+    g_eval_prog.shown = 0;
+    g_eval_prog.phase = NULL;
 }
 
 int ua_jsonl_append(const char *path, void *json_object)

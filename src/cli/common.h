@@ -87,6 +87,11 @@ void   ua_progress_init(ua_progress *p);
 void   ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force);
 void   ua_progress_end(ua_progress *p);
 double ua_now(void);
+/* The evaluation module's progress (ua_eval_set_progress) as "<cmd>: <phase> done/total" lines on
+ * stderr: live on a terminal, every 10 s otherwise (a phase shorter than that prints nothing).
+ * end: the hook removed, a live line closed. */
+void ua_cli_eval_progress_begin(const char *cmd);
+void ua_cli_eval_progress_end(void);
 /* The lines of a text file without their "\n" / "\r\n" (malloc'ed; free with ua_cli_free_lines),
  * *n of them; NULL with a message when the file cannot be read or memory runs out. An empty
  * file gives a valid empty list. */

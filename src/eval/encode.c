@@ -6,6 +6,20 @@
 
 enum { ENCODE_CHUNK = 128 };
 
+static ua_eval_progress_fn g_progress;
+static void *g_progress_ctx;
+
+void ua_eval_set_progress(ua_eval_progress_fn fn, void *ctx)
+{
+    g_progress = fn;
+    g_progress_ctx = ctx;
+}
+
+static void progress(const char *phase, long long done, long long total)
+{
+    if (g_progress) g_progress(g_progress_ctx, phase, done, total);
+}
+
 void ua_embeddings_free(ua_embeddings *e)
 {
     if (!e) return;
@@ -28,6 +42,7 @@ static int encode_images(const ua_model *m, const float *images, int n_img, int 
     for (int i0 = 0; i0 < n_img; i0 += ENCODE_CHUNK) {
         int n = n_img - i0 < ENCODE_CHUNK ? n_img - i0 : ENCODE_CHUNK;
         ua_image_encoder_forward(m, images + (size_t)i0 * R * D, (size_t)n * R, pre, out->img + (size_t)i0 * R * E);
+        progress("encoding images", i0 + n < n_img ? i0 + n : n_img, n_img);
     }
     free(pre);
     return 0;
@@ -79,6 +94,7 @@ static int encode_captions(const ua_model *m, const ua_captions *caps, int first
         for (int k = 0; k < b; k++)
             memcpy(out->cap + (size_t)out->cap_offset[j0 + order[k]] * E, emb + (size_t)k * T * E,
                    (size_t)lengths[k] * E * sizeof(float));
+        progress("encoding captions", j0 + b, n);
     }
 done:
     ua_text_work_free(tw);
@@ -179,6 +195,7 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
             for (int ii = 0; ii < bi; ii++)
                 for (int k = 0; k < bc; k++) sims[(size_t)(i0 + ii) * e->n_cap + order[j0 + k]] = tile[(size_t)ii * BC + k];
         }
+        progress("similarity", j0 + bc, e->n_cap);
     }
     if (stats) ua_sim_stats_get(w, stats);
     rc = 0;

@@ -19,6 +19,11 @@ grep -q '"event":"val"' "$T/t2i/train.jsonl" || fail "no validation lines in the
 out=$("$B" eval --checkpoint "$T/t2i/model_best.safetensors" --split test)
 grep -q "rsum" <<<"$out" || fail "eval printed no rsum: $out"
 grep -q "16 images x 80 captions" <<<"$out" || fail "eval: wrong split size: $out"
+# progress on stderr (every update with UARDA_PROGRESS_INTERVAL=0; every 10 s otherwise), not on stdout
+prog=$(UARDA_PROGRESS_INTERVAL=0 "$B" eval --checkpoint "$T/t2i/model_best.safetensors" --split test 2>&1 >/dev/null)
+grep -q "^eval: encoding captions 80/80 (100%)" <<<"$prog" || fail "eval progress (captions): $prog"
+grep -q "^eval: similarity 80/80 (100%)" <<<"$prog" || fail "eval progress (similarity): $prog"
+grep -q "eval:" <<<"$out" && fail "progress on stdout: $out"
 json=$("$B" eval --checkpoint "$T/t2i/model_best.safetensors" --split test --json)
 grep -q '"rsum"' <<<"$json" || fail "--json: $json"
 # an ensemble of a model with itself is that model
