@@ -157,14 +157,10 @@ static void test_similarity_few_and_given_gram(void **state)
                            .lambda_softmax = 9, .lambda_lse = 6};
         assert_int_equal(ua_similarity_matrix(&cfg, &e, all, &err), 0);
         for (int j = 0; j < N_CAP; j += 7) {
-            ua_embeddings q = e;
-            q.n_cap = 1;
-            q.cap_len = e.cap_len + j;
-            int off[2] = {0, e.cap_len[j]};
-            q.cap_offset = off;
-            q.cap = e.cap + (size_t)e.cap_offset[j] * E;
-            q.max_len = e.cap_len[j];
-            q.img_gram = NULL;
+            int off[2];
+            ua_embeddings q = ua_embeddings_caption(&e, j, off);
+            q.n_img = e.n_img;
+            q.img = e.img;
             assert_int_equal(ua_similarity_matrix(&cfg, &q, one, &err), 0);
             q.img_gram = gram;
             assert_int_equal(ua_similarity_matrix(&cfg, &q, given, &err), 0);

@@ -66,21 +66,6 @@ static void make_gallery(ua_model *m, ua_embeddings *e)
     ua_captions_free(&caps);
 }
 
-/* caption j of e as a one-caption query */
-static ua_embeddings query_of(const ua_embeddings *e, int j, int off[2])
-{
-    ua_embeddings q = {0};
-    q.n_cap = 1;
-    q.E = e->E;
-    q.cap_len = e->cap_len + j;
-    off[0] = 0;
-    off[1] = e->cap_len[j];
-    q.cap_offset = off;
-    q.cap = e->cap + (size_t)e->cap_offset[j] * e->E;
-    q.max_len = e->cap_len[j];
-    return q;
-}
-
 static void test_round_trip_and_ranking(void **state)
 {
     (void)state;
@@ -112,7 +97,7 @@ static void test_round_trip_and_ranking(void **state)
     float *sims = malloc(sizeof(float) * N_IMG * N_CAP), scores[N_IMG], s2[N_CAP];
     int ids[N_IMG], ids2[N_CAP], off[2];
     if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err)) fail_msg("%s", err.msg);
-    ua_embeddings q = query_of(&e, 4, off);
+    ua_embeddings q = ua_embeddings_caption(&e, 4, off);
     assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, ids, scores, &err), N_IMG);
     for (int k = 0; k < N_IMG; k++) {
         assert_true(fabs(scores[k] - sims[(size_t)ids[k] * N_CAP + 4]) < 1e-5);
@@ -134,6 +119,19 @@ static void test_round_trip_and_ranking(void **state)
     assert_non_null(strstr(err.msg, "image row 24: the index has 24 images"));
     free(sims);
     ua_gallery_close(&g);
+
+    /* an index of images alone answers text queries, not image queries */
+    char *imgs_only = th_path(dir, "i.safetensors");
+    ua_embeddings no_caps = e;
+    no_caps.n_cap = 0;
+    if (ua_gallery_write(imgs_only, &m, &no_caps, NULL, NULL, 0, &err)) fail_msg("%s", err.msg);
+    if (ua_gallery_open(&g, imgs_only, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(g.n_cap, 0);
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, ids2, s2, &err), N_IMG);
+    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 0, 0, ids2, s2, &err), -1);
+    assert_non_null(strstr(err.msg, "the index holds no captions"));
+    ua_gallery_close(&g);
+    free(imgs_only);
 
     /* another model's index is refused */
     ua_model other;

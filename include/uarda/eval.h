@@ -34,6 +34,9 @@ int  ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_
 int  ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua_captions *caps, ua_embeddings *out,
                ua_err *err);
 void ua_embeddings_free(ua_embeddings *e);
+/* caption j of e as an ua_embeddings of its own (a view: no images, nothing copied; off[2] is the
+ * caller's storage for its offsets) */
+ua_embeddings ua_embeddings_caption(const ua_embeddings *e, int j, int off[2]);
 
 /* sims[i * n_cap + j] = sim(image i, caption j), computed in blocks with `cfg` */
 int  ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err);

@@ -41,7 +41,6 @@ typedef struct ua_gallery {
     int n_cap, max_len;
     const float *cap, *cap_glob;                 /* into the mapping, NULL without captions */
     int *cap_len, *cap_offset;                   /* [n_cap], [n_cap + 1] */
-    float *glob_own;                             /* img_glob / cap_glob computed at open when missing */
 } ua_gallery;
 
 /* Opens an index and checks it against m (fingerprint, embedding size, every tensor's shape and

@@ -133,6 +133,11 @@ enum { UA_MIXTURE_ITERS = 500 };
 #define UA_MIXTURE_MIN_WEIGHT 0.02
 int ua_relevant_component_fit(const float *pos, int n, double mu_neg, double sigma_neg, double *mu, double *sigma,
                               double *weight);
+/* The same with the irrelevant component taken from negative samples as an update takes it
+ * (their mean and unbiased std, sigma >= 1e-4); for drawing a checkpoint's fit on other samples.
+ * -1 also when n_neg < 2. */
+int ua_relevant_component_fit_samples(const float *pos, int n_pos, const float *neg, int n_neg, double *mu,
+                                      double *sigma, double *weight);
 
 /* ---------------------------------------------------------------------------------------------
  * Sample collection. word_max(ctx, image, caption, word) = max over the regions of `image` of

@@ -19,7 +19,7 @@ enum { MAX_SIZES = 16 };
 
 typedef struct arm {
     int K;                  /* 0: exhaustive */
-    long long hit1, hit5, hit10, same_top1, kept10, n;
+    long long hit1, hit5, hit10, same_top1, kept10;
     double seconds;
 } arm;
 
@@ -113,13 +113,8 @@ int cmd_bench_shortlist(int argc, char **argv)
     for (int a = 0; a <= n_sizes; a++) {
         arm *A = &arms[a];
         for (int i = 0; i < n; i++) {
-            ua_embeddings one = q;   /* query i: a view of its words */
-            one.n_cap = 1;
-            one.cap_len = q.cap_len + i;
-            int off[2] = {0, q.cap_len[i]};
-            one.cap_offset = off;
-            one.cap = q.cap + (size_t)q.cap_offset[i] * q.E;
-            one.max_len = q.cap_len[i];
+            int off[2];
+            ua_embeddings one = ua_embeddings_caption(&q, i, off);
             double t0 = ua_now();
             int got = ua_gallery_rank_images(g, &se.m.opt.attn, &one, A->K, ids, scores, &err);
             A->seconds += ua_now() - t0;
@@ -132,7 +127,6 @@ int cmd_bench_shortlist(int argc, char **argv)
                 A->same_top1 += ids[0] == ref[(size_t)i * 10];
                 for (int k = 0; k < 10; k++) A->kept10 += ref[(size_t)i * 10 + k] >= 0 && rank_of(ids, top, ref[(size_t)i * 10 + k]) < top;
             }
-            A->n++;
         }
         if (!json) fprintf(stderr, "  %s %d: %.0f s\n", a ? "shortlist" : "exhaustive", A->K, A->seconds);
     }

@@ -137,15 +137,9 @@ static int plot_hist(const plot_args *a, ua_err *err)
                  L.has_rel ? "model, UARDA thresholds from the checkpoint" : "SCAN model (no learned threshold)");
     /* a mixture-estimator checkpoint: the relevant component of these samples, fitted as in
      * training (the irrelevant part: the negatives' Gaussian) */
-    double mix[3], mu_neg = 0, sd_neg = 0;
-    int with_mix = 0;
-    if (!grounding && L.has_rel && L.o.rel.t_est == UA_T_EST_MIXTURE && n_neg > 1) {
-        for (int i = 0; i < n_neg; i++) mu_neg += neg[i];
-        mu_neg /= n_neg;
-        for (int i = 0; i < n_neg; i++) sd_neg += (neg[i] - mu_neg) * (neg[i] - mu_neg);
-        sd_neg = sqrt(sd_neg / (n_neg - 1));
-        with_mix = ua_relevant_component_fit(pos, n_pos, mu_neg, sd_neg, &mix[1], &mix[2], &mix[0]) == 0;
-    }
+    double mix[3];
+    int with_mix = !grounding && L.has_rel && L.o.rel.t_est == UA_T_EST_MIXTURE &&
+                   ua_relevant_component_fit_samples(pos, n_pos, neg, n_neg, &mix[1], &mix[2], &mix[0]) == 0;
     rc = ua_plot_histograms(a->output, pos, n_pos, neg, n_neg, grounding ? gr_labels : rel_labels,
                             L.has_rel ? L.t_tr : NAN, L.has_rel ? L.t_te : NAN, with_mix ? mix : NULL, title, err);
     if (!rc)

@@ -30,6 +30,21 @@ void ua_embeddings_free(ua_embeddings *e)
     memset(e, 0, sizeof *e);
 }
 
+ua_embeddings ua_embeddings_caption(const ua_embeddings *e, int j, int off[2])
+{
+    ua_embeddings q = {0};
+    q.E = e->E;
+    q.R = e->R;
+    q.n_cap = 1;
+    q.cap_len = e->cap_len + j;
+    off[0] = 0;
+    off[1] = e->cap_len[j];
+    q.cap_offset = off;
+    q.cap = e->cap + (size_t)e->cap_offset[j] * e->E;
+    q.max_len = e->cap_len[j];
+    return q;
+}
+
 static int encode_images(const ua_model *m, const float *images, int n_img, int R, ua_embeddings *out, ua_err *err)
 {
     const size_t E = (size_t)m->opt.embed_size, D = (size_t)m->opt.img_dim;

@@ -90,13 +90,13 @@ out:
 }
 
 /* the tensor `name` as F32 of exactly ndim dims d0 x d1 x d2 (the unused ones ignored), or NULL
- * with a message; `need`: missing is an error */
+ * with a message */
 static const float *tensor(const ua_gallery *g, const char *path, const char *name, int ndim, int64_t d0, int64_t d1,
-                           int64_t d2, int need, ua_err *err)
+                           int64_t d2, ua_err *err)
 {
     const ua_st_tensor *t = ua_st_find(&g->f, name);
     if (!t) {
-        if (need) ua_fail(err, "%s: no tensor %s (an index from an older uarda: run uarda index again)", path, name);
+        ua_fail(err, "%s: no tensor %s (an index from an older uarda: run uarda index again)", path, name);
         return NULL;
     }
     int64_t want[3] = {d0, d1, d2};
@@ -119,7 +119,6 @@ void ua_gallery_close(ua_gallery *g)
     ua_st_close(&g->f);
     free(g->cap_len);
     free(g->cap_offset);
-    free(g->glob_own);
     memset(g, 0, sizeof *g);
 }
 
@@ -146,8 +145,8 @@ int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *
     g->R = (int)ti->shape[1];
     g->E = E;
     g->img = ti->data;
-    if (!(g->img_gram = tensor(g, path, "img_gram", 3, g->n_img, g->R, g->R, 1, err)) ||
-        !(g->img_glob = tensor(g, path, "img_glob", 2, g->n_img, E, 0, 1, err)))
+    if (!(g->img_gram = tensor(g, path, "img_gram", 3, g->n_img, g->R, g->R, err)) ||
+        !(g->img_glob = tensor(g, path, "img_glob", 2, g->n_img, E, 0, err)))
         goto fail;
     const ua_st_tensor *tl = ua_st_find(&g->f, "cap_len");
     if (tl) {
@@ -170,8 +169,8 @@ int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *
             g->cap_offset[j + 1] = g->cap_offset[j] + len[j];
             if (len[j] > g->max_len) g->max_len = len[j];
         }
-        if (!(g->cap = tensor(g, path, "cap_emb", 2, g->cap_offset[g->n_cap], E, 0, 1, err)) ||
-            !(g->cap_glob = tensor(g, path, "cap_glob", 2, g->n_cap, E, 0, 1, err)))
+        if (!(g->cap = tensor(g, path, "cap_emb", 2, g->cap_offset[g->n_cap], E, 0, err)) ||
+            !(g->cap_glob = tensor(g, path, "cap_glob", 2, g->n_cap, E, 0, err)))
             goto fail;
     }
     ua_st_prefault(&g->f, g->img, (size_t)g->n_img * g->R * E * sizeof(float));
@@ -196,9 +195,10 @@ static int by_rank(const void *x, const void *y)
 }
 
 /* ids[0..K) = the K best of score[0..n) (heap with the worst kept at the root), in no order */
-static void top_k(const float *score, int n, int K, int *ids)
+static int top_k(const float *score, int n, int K, int *ids, ua_err *err)
 {
     scored *h = malloc((size_t)K * sizeof *h);
+    if (!h) return ua_fail(err, "out of memory for a shortlist of %d", K);
     int size = 0;
     for (int i = 0; i < n; i++) {
         scored s = {score[i], i};
@@ -223,6 +223,7 @@ static void top_k(const float *score, int n, int K, int *ids)
     }
     for (int k = 0; k < size; k++) ids[k] = h[k].id;
     free(h);
+    return 0;
 }
 
 /* sorts (ids, scores) by rank */
@@ -243,9 +244,19 @@ static int shortlist_ids(const float *query_glob, const float *glob, int n, int 
     float *gs = malloc((size_t)n * sizeof(float));
     if (!gs) return ua_fail(err, "out of memory for %d shortlist scores", n);
     ua_dots_few(query_glob, 1, glob, n, E, gs, 1, 1);
-    top_k(gs, n, K, ids);
+    int rc = top_k(gs, n, K, ids, err);
     free(gs);
-    return 0;
+    return rc;
+}
+
+/* the exact scores of the n items of e (image or caption ids[k] of the gallery, in e's order),
+ * then (ids, scores) sorted by rank; exhaustive: e is the whole gallery and ids are set to 0..n-1 */
+static int score_ranked(const ua_attn_cfg *cfg, const ua_embeddings *e, int n, int exhaustive, int *ids, float *scores,
+                        ua_err *err)
+{
+    if (ua_similarity_matrix(cfg, e, scores, err)) return -1;
+    for (int k = 0; exhaustive && k < n; k++) ids[k] = k;
+    return sort_ranked(ids, scores, n, err);
 }
 
 int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua_embeddings *q, int shortlist, int *ids,
@@ -259,11 +270,7 @@ int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua
     e.R = R;
     e.img = (float *)g->img;
     e.img_gram = g->img_gram;
-    if (shortlist <= 0 || shortlist >= g->n_img) {
-        if (ua_similarity_matrix(cfg, &e, scores, err)) return -1;
-        for (int i = 0; i < g->n_img; i++) ids[i] = i;
-        return sort_ranked(ids, scores, g->n_img, err);
-    }
+    if (shortlist <= 0 || shortlist >= g->n_img) return score_ranked(cfg, &e, g->n_img, 1, ids, scores, err);
     /* two stages: the shortlist by global embeddings, then the exact scores of its images
      * (gathered: the same products as the exhaustive search, so the same bits) */
     const int K = shortlist;
@@ -280,8 +287,7 @@ int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua
     e.n_img = K;
     e.img = img;
     e.img_gram = gram;
-    if (ua_similarity_matrix(cfg, &e, scores, err)) goto out;
-    rc = sort_ranked(ids, scores, K, err);
+    rc = score_ranked(cfg, &e, K, 0, ids, scores, err);
 out:
     free(qg);
     free(img);
@@ -307,9 +313,7 @@ int ua_gallery_rank_captions(const ua_gallery *g, const ua_attn_cfg *cfg, int ro
         e.cap = (float *)g->cap;
         e.cap_len = g->cap_len;
         e.cap_offset = g->cap_offset;
-        if (ua_similarity_matrix(cfg, &e, scores, err)) return -1;
-        for (int j = 0; j < g->n_cap; j++) ids[j] = j;
-        return sort_ranked(ids, scores, g->n_cap, err);
+        return score_ranked(cfg, &e, g->n_cap, 1, ids, scores, err);
     }
     const int K = shortlist;
     float *cap = malloc((size_t)K * g->max_len * E * sizeof(float));
@@ -326,8 +330,7 @@ int ua_gallery_rank_captions(const ua_gallery *g, const ua_attn_cfg *cfg, int ro
     e.cap = cap;
     e.cap_len = len;
     e.cap_offset = off;
-    if (ua_similarity_matrix(cfg, &e, scores, err)) goto out;
-    rc = sort_ranked(ids, scores, K, err);
+    rc = score_ranked(cfg, &e, K, 0, ids, scores, err);
 out:
     free(cap); free(len); free(off);
     return rc;

@@ -187,7 +187,7 @@ int ua_attention_of_pair(const ua_attn_cfg *cfg, const float *img, int R, const 
     }
     /* context = regions, query = words: S[r][w] = v_r . u_w, G = V V^T, qn = |u_w| */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, L, E, 1.0f, img, E, cap, E, 0.0f, S, L);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, E, 1.0f, img, E, img, E, 0.0f, G, R);
+    ua_gram(img, R, E, G);
     for (int w = 0; w < L; w++) {
         double ss = 0;
         for (int k = 0; k < E; k++) ss += (double)cap[(size_t)w * E + k] * cap[(size_t)w * E + k];

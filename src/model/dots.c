@@ -110,19 +110,19 @@ void ua_dots_few(const float *A, int nq, const float *B, long long ng, int K, fl
         for (int v = 0; v < 4; v++) b[v] = B + (size_t)(g0 + (v < ng_here ? v : 0)) * K;
         int q = 0;
 #ifdef UA_DOTS_AVX2
-        if (ng_here == 4)
+        if (ng_here == 4) {   /* a full block: query rows in pairs, then the odd one */
             for (; q + 2 <= nq; q += 2) {
                 float out[2][4];
                 tile_2x4(A + (size_t)q * K, A + (size_t)(q + 1) * K, b, K, out);
                 for (int r = 0; r < 2; r++)
                     for (int v = 0; v < 4; v++) C[(size_t)(q + r) * ldq + (size_t)(g0 + v) * ldg] = out[r][v];
             }
-        if (ng_here == 4)
             for (; q < nq; q++) {
                 float out[4];
                 tile_1x4(A + (size_t)q * K, b, K, out);
                 for (int v = 0; v < 4; v++) C[(size_t)q * ldq + (size_t)(g0 + v) * ldg] = out[v];
             }
+        }
 #endif
         for (; q < nq; q++)
             for (int v = 0; v < ng_here; v++)

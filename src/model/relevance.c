@@ -441,6 +441,26 @@ int ua_relevant_component_fit(const float *pos, int n, double mu_neg, double sig
     return 0;
 }
 
+/* the negatives' Gaussian as an update sees it */
+static void negative_moments(const float *neg, int n, double *mu, double *sigma)
+{
+    moments(neg, n, mu, sigma);
+    if (*sigma < 1e-4) *sigma = 1e-4;
+}
+
+int ua_relevant_component_fit_samples(const float *pos, int n_pos, const float *neg, int n_neg, double *mu,
+                                      double *sigma, double *weight)
+{
+    double mn, sn;
+    if (n_neg < 2) {
+        moments(pos, n_pos, mu, sigma);
+        *weight = 1.0;
+        return -1;
+    }
+    negative_moments(neg, n_neg, &mn, &sn);
+    return ua_relevant_component_fit(pos, n_pos, mn, sn, mu, sigma, weight);
+}
+
 static void ring_push(float *ring, int size, int *len, int *head, float x)
 {
     ring[*head] = x;
@@ -462,8 +482,7 @@ void ua_relevance_update_clean_samples(ua_relevance_state *s, const ua_relevance
         return;
     }
     double mp, sp, mn, sn, w = 1.0;
-    moments(s->ring_neg, s->neg_len, &mn, &sn);
-    if (sn < 1e-4) sn = 1e-4;
+    negative_moments(s->ring_neg, s->neg_len, &mn, &sn);
     if (cfg->t_est == UA_T_EST_MIXTURE) {
         if (ua_relevant_component_fit(s->ring_pos, s->pos_len, mn, sn, &mp, &sp, &w) != 0) s->mixture_fallbacks++;
     } else {

@@ -72,6 +72,17 @@ set +e
 msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$T/q.txt" 2>&1); st=$?
 set -e
 [ $st -eq 1 ] && grep -q "3 lines, but the index holds 16 images x 5 captions" <<<"$msg" || fail "bench shortlist, wrong captions: $st $msg"
+# a queries file that is missing or empty; shortlist sizes that are not sizes
+for case in "$T/none.txt:cannot open" "/dev/null:no queries"; do
+    set +e
+    msg=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --queries "${case%%:*}" 2>&1); st=$?
+    set -e
+    [ $st -eq 1 ] && grep -q -- "${case#*:}" <<<"$msg" || fail "search --queries ${case%%:*}: $st $msg"
+done
+set +e
+msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 5,x 2>&1); st=$?
+set -e
+[ $st -eq 2 ] && grep -q "is not a list of up to" <<<"$msg" || fail "bench shortlist --shortlist 5,x: $st $msg"
 # a vocabulary of another size is refused, not read as the model's
 printf '%s' '{"word2idx":{"<pad>":0,"<start>":1,"<end>":2,"<unk>":3},"idx2word":{"0":"<pad>","1":"<start>","2":"<end>","3":"<unk>"},"idx":4}' > "$T/v4.json"
 set +e
