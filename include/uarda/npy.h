@@ -25,6 +25,8 @@ void ua_npy_close(ua_npy *a);
 /* Parses an in-memory .npy image (used by ua_npy_open and the fuzzer); on success a->data
  * points into buf and a->map is NULL. */
 int  ua_npy_parse(ua_npy *a, const void *buf, size_t len, const char *name, ua_err *err);
+/* "(4, 36, 2048)": a's shape as numpy prints it, into buf; returns buf */
+const char *ua_npy_shape_str(const ua_npy *a, char *buf, size_t cap);
 int  ua_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, ua_err *err);
 
 

@@ -35,6 +35,7 @@ void ua_captions_free(ua_captions *c);
 
 typedef struct ua_split {
     char *name;             /* "test" */
+    char *ims_path;         /* "<data_path>/<data_name>/test_ims.npy" */
     ua_npy ims;             /* [n_images, n_regions, img_dim] */
     ua_captions caps;
     int n_images, n_regions, img_dim;

@@ -7,6 +7,70 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The accepted range of every numeric flag, declared once for every command that has it (a flag
+ * name means the same thing everywhere). A numeric flag without a row here is a programming error
+ * that ua_args_parse reports for any command line, so no flag can go unchecked. */
+typedef struct { const char *name; double lo, hi; } range_row;
+#define BIG 2147483647.0
+static const range_row ranges[] = {
+    /* run and data */
+    {"threads", 0, 1024},           {"seed", 0, 9.2233720368547e18}, {"workers", 0, 1024},
+    {"num-epochs", 0, 100000},      {"batch-size", 2, 1 << 20},      {"learning-rate", 1e-12, 10},
+    {"lr-update", 1, BIG},          {"grad-clip", -1e9, 1e9},        {"log-step", 1, BIG},
+    {"val-step", 0, BIG},           {"save-step", 0, BIG},           {"max-steps", 0, BIG},
+    {"debug-kill-after", 0, BIG},   {"warmup-epochs", 0, 100000},
+    /* model shape (scan.md 2) and scoring */
+    {"word-dim", 1, 65536},         {"embed-size", 1, 65536},        {"num-layers", 1, 16},
+    {"img-dim", 1, 1 << 20},        {"margin", 0, 100},              {"lambda-lse", 1e-6, 1000},
+    {"lambda-softmax", 1e-6, 1000},
+    /* UARDA (uarda.md 4.10) */
+    {"t-fixed", -1, 1},             {"alpha", 0, 100},               {"min-samples", 1, BIG},
+    {"ema", 0, 1},                  {"lambda-sep", 0, 1e6},
+    /* synth */
+    {"n-train", 0, 10000000},       {"n-dev", 0, 10000000},          {"n-test", 0, 10000000},
+    {"n-testall", 0, 10000000},     {"noise", 0, 1000},              {"n-nouns", 1, 1000000},
+    {"n-attrs", 0, 1000000},        {"attr-scale", 0, 1000},         {"category-mix", 0, 1},
+    /* bench, search, plot, vocab */
+    {"vocab-size", 1, 100000000},   {"regions", 1, 1 << 20},         {"mean-len", 3, 1 << 20},
+    {"images", 1, 100000000},       {"captions", 1, 1000000000},     {"repeats", 1, 1000000},
+    {"torch-max-seconds", 0, 1e9},  {"per-image", 1, 1000},          {"queries", 0, BIG},
+    {"image-row", -1, BIG},         {"top-k", 1, BIG},               {"shortlist", 0, BIG},
+    {"max-captions", 0, BIG},       {"caption", 0, BIG},             {"threshold", 0, BIG},
+};
+#undef BIG
+
+int ua_args_range(const char *name, double *lo, double *hi)
+{
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (strcmp(ranges[i].name, name) == 0) {
+            *lo = ranges[i].lo;
+            *hi = ranges[i].hi;
+            return 0;
+        }
+    return -1;
+}
+
+static int is_numeric(ua_opt_kind k) { return k == UA_OPT_INT || k == UA_OPT_LONG || k == UA_OPT_FLOAT; }
+
+/* "3", "0.001", "1e+06": the shortest faithful text of a bound */
+static void fmt_bound(double x, char *buf, size_t cap)
+{
+    if (x == (double)(long long)x && fabs(x) < 1e15) snprintf(buf, cap, "%lld", (long long)x);
+    else snprintf(buf, cap, "%g", x);
+}
+
+static int check_range(const ua_cmd_spec *spec, const ua_opt *o, double x, const char *v, ua_err *err)
+{
+    double lo, hi;
+    if (ua_args_range(o->name, &lo, &hi))
+        return ua_fail(err, "uarda %s: internal error: --%s has no declared range", spec->name, o->name);
+    if (x >= lo && x <= hi) return 0;
+    char a[32], b[32];
+    fmt_bound(lo, a, sizeof a);
+    fmt_bound(hi, b, sizeof b);
+    return ua_fail(err, "uarda %s: --%s must be between %s and %s, got '%s'", spec->name, o->name, a, b, v);
+}
+
 static ua_opt *find_opt(ua_cmd_spec *spec, const char *name, size_t len, int *negated)
 {
     *negated = 0;
@@ -47,6 +111,7 @@ static int set_value(const ua_cmd_spec *spec, ua_opt *o, const char *v, ua_err *
         long x = strtol(v, &end, 10);
         if (!*v || *end || errno || x < INT_MIN || x > INT_MAX)
             return ua_fail(err, "uarda %s: --%s expects an integer, got '%s'", spec->name, o->name, v);
+        if (check_range(spec, o, (double)x, v, err)) return -1;
         *(int *)o->dest = (int)x;
         break;
     }
@@ -54,6 +119,7 @@ static int set_value(const ua_cmd_spec *spec, ua_opt *o, const char *v, ua_err *
         long long x = strtoll(v, &end, 10);
         if (!*v || *end || errno)
             return ua_fail(err, "uarda %s: --%s expects an integer, got '%s'", spec->name, o->name, v);
+        if (check_range(spec, o, (double)x, v, err)) return -1;
         *(long long *)o->dest = x;
         break;
     }
@@ -61,6 +127,7 @@ static int set_value(const ua_cmd_spec *spec, ua_opt *o, const char *v, ua_err *
         double x = strtod(v, &end);
         if (!*v || *end || errno || !isfinite(x))
             return ua_fail(err, "uarda %s: --%s expects a finite number, got '%s'", spec->name, o->name, v);
+        if (check_range(spec, o, x, v, err)) return -1;
         *(double *)o->dest = x;
         break;
     }
@@ -93,6 +160,10 @@ int ua_args_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos, ua_err *
 {
     int npos = 0;
     int only_positional = 0;
+    double lo, hi;
+    for (const ua_opt *o = spec->opts; o && o->name; o++)   /* every numeric flag has its range */
+        if (is_numeric(o->kind) && ua_args_range(o->name, &lo, &hi))
+            return ua_fail(err, "uarda %s: internal error: --%s has no declared range", spec->name, o->name);
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
         if (only_positional || a[0] != '-' || strcmp(a, "-") == 0) {
@@ -146,6 +217,7 @@ int ua_args_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos, ua_err *
 
 void ua_args_help(const ua_cmd_spec *spec)
 {
+    double lo, hi;
     printf("%s\n\n%s\n", spec->usage, spec->summary);
     if (spec->opts && spec->opts->name) printf("\noptions:\n");
     for (const ua_opt *o = spec->opts; o && o->name; o++) {
@@ -170,7 +242,14 @@ void ua_args_help(const ua_cmd_spec *spec)
             break;
         default: break;
         }
-        printf("  %-34s %s%s\n", left, o->help ? o->help : "", def);
+        char range[80] = "";
+        if (is_numeric(o->kind) && ua_args_range(o->name, &lo, &hi) == 0) {
+            char a[32], b[32];
+            fmt_bound(lo, a, sizeof a);
+            fmt_bound(hi, b, sizeof b);
+            snprintf(range, sizeof range, " [%s, %s]", a, b);
+        }
+        printf("  %-34s %s%s%s%s\n", left, o->help ? o->help : "", def, range, o->note ? o->note : "");
     }
     printf("  %-34s %s\n", "--help", "show this help");
 }

@@ -29,6 +29,7 @@ typedef struct ua_opt {
     const char *choices;   /* UA_OPT_CHOICE only */
     const char *help;
     int given;             /* set by the parser when the flag appears */
+    const char *note;      /* appended to the help line (e.g. whether it overrides a checkpoint) */
 } ua_opt;
 
 typedef struct ua_cmd_spec {
@@ -46,5 +47,7 @@ void ua_args_help(const ua_cmd_spec *spec);
 /* the option entry by name, or NULL (to ask whether a flag was given) */
 const ua_opt *ua_args_find(const ua_cmd_spec *spec, const char *name);
 int ua_args_given(const ua_cmd_spec *spec, const char *name);
+/* the inclusive range [*lo, *hi] declared for a numeric flag; -1 when it has none */
+int ua_args_range(const char *name, double *lo, double *hi);
 
 #endif

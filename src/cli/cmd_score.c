@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "uarda/checkpoint.h"
 #include "uarda/eval.h"
+#include "uarda/finite.h"
 #include "uarda/npy.h"
 
 int cmd_score(int argc, char **argv)
@@ -26,12 +27,15 @@ int cmd_score(int argc, char **argv)
         {"output", UA_OPT_STR, &output, NULL, "where to write the float32 .npy [n_images, n_captions]", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {"skip", UA_OPT_CHOICE, &skip, "on|off", "UARDA: skip irrelevant queries and masked entries (exact)", 0},
-        UA_MODEL_FLAG_OPTS(flags, f),
+        UA_SHAPE_FLAG_OPTS(flags, f),
+        UA_SCORE_FLAG_OPTS(flags, f),
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"score", "Score every given image against every caption line with a checkpoint. Options stored in\n"
-                        "the checkpoint (e.g. --lambda-softmax, --agg-func, --cross-attn) can be overridden.",
+                        "the checkpoint that shape its scoring (e.g. --lambda-softmax, --agg-func, --cross-attn) can be overridden;\n"
+                        "those that shape its parameters must match it.",
                         "usage: uarda score --checkpoint FILE --images X.npy --captions CAPS.txt --output SIMS.npy", opts, 0};
+    ua_cli_annotate_inference(&spec);
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (!ckpt || !images || !captions || !output) {
@@ -50,29 +54,24 @@ int cmd_score(int argc, char **argv)
     ua_embeddings e = {0};
     ua_tokenizer *tok = NULL;
     float *sims = NULL;
+    char shape_buf[96];
     int rc = 1;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
-    /* overrides that do not change the parameters' shapes */
-    ua_cli_apply_model_flags(&o, &f, &spec);
-    m.opt.attn.direction = o.model.attn.direction;
-    m.opt.attn.norm = o.model.attn.norm;
-    m.opt.attn.agg = o.model.attn.agg;
+    if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) goto fail;
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
-    if (ua_args_given(&spec, "lambda-softmax")) m.opt.attn.lambda_softmax = flags.model.attn.lambda_softmax;
-    if (ua_args_given(&spec, "lambda-lse")) m.opt.attn.lambda_lse = flags.model.attn.lambda_lse;
-    if (ua_args_given(&spec, "no-imgnorm")) m.opt.no_imgnorm = flags.model.no_imgnorm;
-    if (ua_args_given(&spec, "no-txtnorm")) m.opt.no_txtnorm = flags.model.no_txtnorm;
     if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
     if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1 || x.shape[1] < 1) {
-        ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
+        ua_fail(&err, "%s: expected region features [n, regions, %d], got shape %s", images, m.opt.img_dim,
+                ua_npy_shape_str(&x, shape_buf, sizeof shape_buf));
         goto fail;
     }
+    if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (!(tok = ua_tokenizer_new(&err)) || ua_captions_load(&caps, captions, &v, tok, &err)) goto fail;
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) goto fail;
     sims = malloc((size_t)e.n_img * e.n_cap * sizeof(float));
     if (!sims) { ua_fail(&err, "out of memory"); goto fail; }
-    if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err)) goto fail;
+    if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err) || ua_check_scores(sims, e.n_img, e.n_cap, &err)) goto fail;
     int64_t shape[2] = {e.n_img, e.n_cap};
     if (ua_npy_write_f32(output, sims, 2, shape, &err)) goto fail;
     fprintf(stderr, "uarda score: %d images x %d captions -> %s\n", e.n_img, e.n_cap, output);

@@ -14,7 +14,12 @@
 #include "uarda/batch.h"
 #include "uarda/checkpoint.h"
 #include "uarda/eval.h"
+#include "uarda/finite.h"
+#include "uarda/rundir.h"
 #include "uarda/train.h"
+
+/* on --resume, the flags that may change a checkpoint's run; the others must agree with it */
+#define TRAIN_RESUME_HONOURS (UA_FLAGS_SCORE | UA_FLAGS_LOSS | UA_FLAGS_RUN | UA_FLAGS_TEST)
 
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
@@ -32,15 +37,57 @@ static cJSON *recall_json(const char *event, int epoch, long long iters, const u
     return j;
 }
 
+/* path made absolute (a checkpoint names its data wherever it is read from); unchanged when it
+ * does not exist (the open that follows says so) */
+static void absolute_path(char *dst, size_t cap, const char *path)
+{
+    char *abs = realpath(path, NULL);
+    snprintf(dst, cap, "%s", abs ? abs : path);
+    free(abs);
+}
+
+/* A fresh run refuses a folder that holds an earlier run (unless --overwrite); every run holds
+ * its folders' locks until it ends. */
+static int claim_folders(ua_run_lock *lock, const char *model_name, const char *logger_name, int fresh, int overwrite,
+                         ua_err *err)
+{
+    if (ua_run_lock_folders(lock, model_name, logger_name, err)) return -1;
+    char prev[1200];
+    if (!fresh || !ua_run_find_previous(model_name, logger_name, prev, sizeof prev)) return 0;
+    if (!overwrite)
+        return ua_fail(err, "%s holds an earlier run: continue it with --resume, replace it with --overwrite, or choose "
+                       "another --model-name / --logger-name", prev);
+    return ua_run_clear_previous(model_name, logger_name, err);
+}
+
+/* After a step: a non-finite loss, gradient norm or parameter stops the run before anything is
+ * saved (a NaN model would otherwise validate as perfect and become model_best). */
+static int check_step(const ua_model *m, long long iter, double loss, double gnorm, const char *ckpt_path, ua_err *err)
+{
+    const char *what = !isfinite(loss) ? "the loss" : !isfinite(gnorm) ? "the gradient norm" : NULL;
+    if (what)
+        return ua_fail(err, "iteration %lld: %s is not finite (loss %g, gradient norm %g); stopped, %s is left as it "
+                       "was (try a lower --learning-rate or --lambda-softmax)", iter, what, loss, gnorm, ckpt_path);
+    long long k = ua_first_nonfinite(m->params, m->n_params);
+    if (k < 0) return 0;
+    const char *name = "?";
+    for (int t = 0; t < m->n_tensors; t++)
+        if ((size_t)k >= m->tensors[t].offset && (size_t)k < m->tensors[t].offset + m->tensors[t].count)
+            name = m->tensors[t].name;
+    return ua_fail(err, "iteration %lld: parameter %s became %s after the update; stopped, %s is left as it was", iter,
+                   name, ua_nonfinite_name(m->params[k]), ckpt_path);
+}
+
 int cmd_train(int argc, char **argv)
 {
-    ua_options o, given;
+    ua_options o, given, defaults;
     ua_options_default(&o);
+    ua_options_default(&defaults);   /* the flags' default strings: never o's own buffers, which they fill */
     ua_model_flags f;
     ua_cli_model_flags_from(&o, &f);
-    const char *data_path = o.data_path, *data_name = o.data_name, *vocab_path = o.vocab_path;
+    const char *data_path = defaults.data_path, *data_name = defaults.data_name, *vocab_path = defaults.vocab_path;
     const char *logger_name = "./runs/runX/log", *model_name = "./runs/runX/checkpoint", *resume = NULL;
-    int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0, warmup_epochs = 0;
+    int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0, warmup_epochs = 0, overwrite = 0;
     ua_opt opts[] = {
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder", 0},
         {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
@@ -56,6 +103,8 @@ int cmd_train(int argc, char **argv)
         {"logger-name", UA_OPT_STR, &logger_name, NULL, "folder of the JSON-lines metrics log (train.jsonl)", 0},
         {"model-name", UA_OPT_STR, &model_name, NULL, "folder of checkpoint.safetensors and model_best.safetensors", 0},
         {"resume", UA_OPT_STR, &resume, NULL, "continue from this checkpoint (or start from a weights-only one)", 0},
+        {"overwrite", UA_OPT_BOOL, &overwrite, NULL, "replace an earlier run in --model-name / --logger-name (its "
+         "checkpoints and train.jsonl) instead of refusing to start", 0},
         UA_MODEL_FLAG_OPTS(o, f),
         UA_UARDA_FLAG_OPTS(o, f),
         {"warmup-epochs", UA_OPT_INT, &warmup_epochs, NULL, "sum over all negatives (not the hardest) for the first N epochs (0: SCAN)", 0},
@@ -63,12 +112,14 @@ int cmd_train(int argc, char **argv)
         {"save-step", UA_OPT_INT, &save_step, NULL, "also save checkpoint.safetensors every this many iterations", 0},
         {"max-steps", UA_OPT_INT, &max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        {"quiet", UA_OPT_BOOL, &quiet, NULL, "no progress line", 0},
+        {"quiet", UA_OPT_BOOL, &quiet, NULL, "no progress or per-epoch lines (errors only)", 0},
         {"debug-kill-after", UA_OPT_INT, &kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
                         "usage: uarda train --data-path DIR --data-name NAME [options]", opts, 0};
+    ua_cli_annotate_flags(&spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, " (on --resume: overrides the checkpoint's)",
+                          " (on --resume: must match the checkpoint's)");
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     ua_cli_apply_model_flags(&o, &f, NULL);
@@ -76,19 +127,14 @@ int cmd_train(int argc, char **argv)
         ua_err e0;
         if (ua_cli_apply_uarda_flags(&o, &f, &spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
     }
-    if (o.batch_size < 2) { fprintf(stderr, "uarda train: --batch-size must be at least 2\n"); return 2; }
-    if (o.num_epochs < 0 || o.log_step < 1) { fprintf(stderr, "uarda train: --num-epochs must be >= 0 and --log-step >= 1\n"); return 2; }
-    if (!(o.learning_rate > 0)) { fprintf(stderr, "uarda train: --learning-rate must be positive\n"); return 2; }
+    if (overwrite && resume) { fprintf(stderr, "uarda train: --overwrite and --resume exclude each other\n"); return 2; }
     ua_cli_set_threads(threads);
-    snprintf(o.data_path, sizeof o.data_path, "%s", data_path);
+    absolute_path(o.data_path, sizeof o.data_path, data_path);
     snprintf(o.data_name, sizeof o.data_name, "%s", data_name);
-    snprintf(o.vocab_path, sizeof o.vocab_path, "%s", vocab_path);
-    snprintf(o.logger_name, sizeof o.logger_name, "%s", logger_name);
-    snprintf(o.model_name, sizeof o.model_name, "%s", model_name);
-    given = o;
+    absolute_path(o.vocab_path, sizeof o.vocab_path, vocab_path);
     ua_progress prog;
     ua_progress_init(&prog);
-    if (quiet) prog.interval = 1e30;
+    prog.quiet = quiet;
 
     ua_err err;
     int rc = 1;
@@ -102,12 +148,19 @@ int cmd_train(int argc, char **argv)
     int exp_avg_resumed = 0;
     ua_train_state state = {0};
     ua_uarda_trainer ut = {0};
+    ua_run_lock lock = {{-1, -1}};
     char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
     char ckpt_path[1100], best_path[1100], log_path[1100];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", model_name);
     snprintf(best_path, sizeof best_path, "%s/model_best.safetensors", model_name);
     snprintf(log_path, sizeof log_path, "%s/train.jsonl", logger_name);
 
+    if (!vocab_file) { ua_fail(&err, "out of memory"); goto fail; }
+    /* the folders first: a second run into them stops here, before it reads anything */
+    if (claim_folders(&lock, model_name, logger_name, !resume, overwrite, &err)) goto fail;
+    absolute_path(o.logger_name, sizeof o.logger_name, logger_name);
+    absolute_path(o.model_name, sizeof o.model_name, model_name);
+    given = o;
     if (ua_vocab_load(&vocab, vocab_file, &err) ||
         ua_split_open(&train, data_path, data_name, "train", &vocab, 0, &err) ||
         ua_split_open(&dev, data_path, data_name, "dev", &vocab, 0, &err)) goto fail;
@@ -133,28 +186,21 @@ int cmd_train(int argc, char **argv)
             ua_fail(&err, "%s: the checkpoint expects %d-dim regions, the data has %d", resume, from.model.img_dim, train.img_dim);
             goto fail;
         }
-        /* the model is the checkpoint's; run options given on this command line win */
+        /* the model is the checkpoint's: flags that change its scoring, loss or run win, those
+         * that would change its shape or UARDA's estimator must agree with it */
         ua_options run = from;
-        run.num_epochs = ua_args_given(&spec, "num-epochs") ? given.num_epochs : from.num_epochs;
-        run.learning_rate = ua_args_given(&spec, "learning-rate") ? given.learning_rate : from.learning_rate;
-        run.lr_update = ua_args_given(&spec, "lr-update") ? given.lr_update : from.lr_update;
-        run.grad_clip = ua_args_given(&spec, "grad-clip") ? given.grad_clip : from.grad_clip;
-        run.val_step = ua_args_given(&spec, "val-step") ? given.val_step : from.val_step;
-        run.log_step = ua_args_given(&spec, "log-step") ? given.log_step : from.log_step;
-        run.batch_size = ua_args_given(&spec, "batch-size") ? given.batch_size : from.batch_size;
-        run.seed = ua_args_given(&spec, "seed") ? given.seed : from.seed;
-        run.rel.lambda_sep = ua_args_given(&spec, "lambda-sep") ? given.rel.lambda_sep : from.rel.lambda_sep;
-        snprintf(run.data_path, sizeof run.data_path, "%s", data_path);
+        if (ua_cli_merge_flags(&run, &given, &spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, &err)) goto fail;
+        snprintf(run.data_path, sizeof run.data_path, "%s", given.data_path);
         snprintf(run.data_name, sizeof run.data_name, "%s", data_name);
-        snprintf(run.vocab_path, sizeof run.vocab_path, "%s", vocab_path);
-        snprintf(run.logger_name, sizeof run.logger_name, "%s", logger_name);
-        snprintf(run.model_name, sizeof run.model_name, "%s", model_name);
+        snprintf(run.vocab_path, sizeof run.vocab_path, "%s", given.vocab_path);
+        snprintf(run.logger_name, sizeof run.logger_name, "%s", given.logger_name);
+        snprintf(run.model_name, sizeof run.model_name, "%s", given.model_name);
         o = run;
         exp_avg_resumed = exp_avg != NULL;
         if (!exp_avg) {  /* weights only (e.g. a converted SCAN checkpoint): fresh Adam at epoch 0 */
             memset(&state, 0, sizeof state);
-            fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
-        } else {
+            if (!quiet) fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
+        } else if (!quiet) {
             fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", resume, state.epoch,
                     state.batch, state.iters);
         }
@@ -175,7 +221,11 @@ int cmd_train(int argc, char **argv)
     }
     grads = malloc(m.n_params * sizeof(float));
     if (!exp_avg || !exp_avg_sq || !grads) { ua_fail(&err, "out of memory for %zu parameters", m.n_params); goto fail; }
-    if (ua_mkdir_p(model_name, &err) || ua_mkdir_p(logger_name, &err)) goto fail;
+    if (o.batch_size > train.n_items) {
+        ua_fail(&err, "--batch-size %d is more than the %d training captions of %s/%s", o.batch_size, train.n_items,
+                data_path, data_name);
+        goto fail;
+    }
     if (ua_batcher_init(&batcher, train.n_items, o.batch_size, 1, (uint64_t)o.seed, &err)) goto fail;
     if (!(w = ua_step_work_new(&m, o.batch_size, train.caps.max_len, train.n_regions, &err))) goto fail;
 
@@ -184,7 +234,7 @@ int cmd_train(int argc, char **argv)
     adam.step = state.adam_step;
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", data_path,
+    if (!quiet) fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", data_path,
             data_name, train.n_items, ua_split_images_used(&dev), m.n_params, ua_direction_name(m.opt.attn.direction),
             ua_feature_norm_name(m.opt.attn.norm), ua_agg_name(m.opt.attn.agg));
     long long total_iters = (long long)o.num_epochs * batcher.n_batches, start_iters = state.iters;
@@ -235,10 +285,11 @@ int cmd_train(int argc, char **argv)
                 cJSON_AddNumberToObject(j, "clip_coef", coef);
                 cJSON_AddNumberToObject(j, "captions_per_s", cps);
                 cJSON_AddNumberToObject(j, "rss_anon_mb", ua_rss_anon_mb());
-                ua_jsonl_append(log_path, j);
+                int bad = ua_jsonl_append(log_path, j, &err);
                 cJSON_Delete(j);
+                if (bad) goto fail;
             }
-            if (!isfinite(loss)) { ua_fail(&err, "the loss is not finite at iteration %lld", state.iters); goto fail; }
+            if (check_step(&m, state.iters, loss, gnorm, ckpt_path, &err)) goto fail;
             int save_now = (save_step > 0 && state.iters % save_step == 0) || g_interrupted ||
                            (max_steps > 0 && state.iters >= max_steps);
             if (save_now && ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &ut.st, &err)) goto fail;
@@ -259,8 +310,9 @@ int cmd_train(int argc, char **argv)
                 t_validating += ua_now() - tv;
                 prog.paused += ua_now() - tv;
                 cJSON *j = recall_json("val_step", epoch, state.iters, &r);
-                ua_jsonl_append(log_path, j);
+                int bad = ua_jsonl_append(log_path, j, &err);
                 cJSON_Delete(j);
+                if (bad) goto fail;
             }
         }
         if (stop) break;
@@ -278,7 +330,7 @@ int cmd_train(int argc, char **argv)
             long long mq = ep_stats.queries - ep_stats.matched_queries, mi = ep_stats.irrelevant - ep_stats.matched_irrelevant;
             double irr_x = mq ? (double)mi / (double)mq : 0, masked = ep_stats.entries ? (double)ep_stats.masked / (double)ep_stats.entries : 0;
             ua_progress_end(&prog);
-            fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f (weight %.2f)  mu- %.3f sigma- %.3f  "
+            if (!quiet) fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f (weight %.2f)  mu- %.3f sigma- %.3f  "
                     "(n %d/%d, %lld updates)  irrelevant queries: matched %.1f%%, mismatched %.1f%%  masked %.1f%%\n", epoch,
                     rs->t_tr, rs->t_te, rs->mu_pos, rs->sigma_pos, rs->pos_weight, rs->mu_neg, rs->sigma_neg, rs->n_pos,
                     rs->n_neg, rs->updates, 100 * irr_m, 100 * irr_x, 100 * masked);
@@ -300,19 +352,21 @@ int cmd_train(int argc, char **argv)
             cJSON_AddNumberToObject(jr, "irrelevant_matched", irr_m);
             cJSON_AddNumberToObject(jr, "irrelevant_mismatched", irr_x);
             cJSON_AddNumberToObject(jr, "masked", masked);
-            ua_jsonl_append(log_path, jr);
+            int bad = ua_jsonl_append(log_path, jr, &err);
             cJSON_Delete(jr);
+            if (bad) goto fail;
         }
         ua_progress_end(&prog);
         int is_best = r.rsum > state.best_rsum;
         if (is_best) state.best_rsum = r.rsum;
-        fprintf(stderr, "epoch %d: dev rsum %.2f (i2t %.1f %.1f %.1f, t2i %.1f %.1f %.1f)%s\n", epoch, r.rsum, r.i2t[0],
+        if (!quiet) fprintf(stderr, "epoch %d: dev rsum %.2f (i2t %.1f %.1f %.1f, t2i %.1f %.1f %.1f)%s\n", epoch, r.rsum, r.i2t[0],
                 r.i2t[1], r.i2t[2], r.t2i[0], r.t2i[1], r.t2i[2], is_best ? " best" : "");
         cJSON *j = recall_json("val", epoch, state.iters, &r);
         cJSON_AddBoolToObject(j, "best", is_best);
         cJSON_AddNumberToObject(j, "seconds", val_secs);
-        ua_jsonl_append(log_path, j);
+        int bad = ua_jsonl_append(log_path, j, &err);
         cJSON_Delete(j);
+        if (bad) goto fail;
         state.epoch = epoch + 1;
         state.batch = 0;
         if (is_best && ua_checkpoint_save(best_path, &o, &m, NULL, NULL, &state, &ut.st, &err)) goto fail;
@@ -337,5 +391,6 @@ done:
     ua_split_close(&dev);
     ua_vocab_free(&vocab);
     free(vocab_file);
+    ua_run_unlock(&lock);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stddef.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,22 +61,148 @@ int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cm
     return ua_relevance_cfg_check(&o->rel, "options", err);
 }
 
-void ua_cli_override_given(ua_options *o, const ua_options *g, const ua_model_flags *f, const ua_cmd_spec *spec)
+/* Every checkpoint option that a flag can set, once: its flag, its field, its class, how its
+ * value prints. The merge of given flags over a checkpoint, and the help notes, come from here. */
+typedef enum { FT_INT, FT_DOUBLE, FT_LONG, FT_STR, FT_ENUM } field_type;
+#define ENUM_NAME(fn, T) static const char *fn##_of(int v) { return fn((T)v); }
+ENUM_NAME(ua_direction_name, ua_direction)
+ENUM_NAME(ua_feature_norm_name, ua_feature_norm)
+ENUM_NAME(ua_agg_name, ua_agg)
+ENUM_NAME(ua_clip_name, ua_clip_mode)
+ENUM_NAME(ua_mask_name, ua_mask_mode)
+ENUM_NAME(ua_logit_name, ua_logit_mode)
+ENUM_NAME(ua_irr_name, ua_irr_mode)
+ENUM_NAME(ua_t_mode_name, ua_t_mode)
+ENUM_NAME(ua_t_est_name, ua_t_est)
+ENUM_NAME(ua_neg_src_name, ua_neg_src)
+ENUM_NAME(ua_t_test_name, ua_t_test)
+ENUM_NAME(ua_sep_name, ua_sep_mode)
+#undef ENUM_NAME
+typedef struct {
+    const char *flag;
+    unsigned cls;
+    field_type type;
+    size_t offset, size;
+    const char *(*name)(int);   /* FT_ENUM */
+} flag_field;
+#define F(field) offsetof(ua_options, field), sizeof(((ua_options *)0)->field)
+static const flag_field flag_fields[] = {
+    {"word-dim", UA_FLAGS_SHAPE, FT_INT, F(model.word_dim), NULL},
+    {"embed-size", UA_FLAGS_SHAPE, FT_INT, F(model.embed_size), NULL},
+    {"num-layers", UA_FLAGS_SHAPE, FT_INT, F(model.num_layers), NULL},
+    {"img-dim", UA_FLAGS_SHAPE, FT_INT, F(model.img_dim), NULL},
+    {"bi-gru", UA_FLAGS_SHAPE, FT_INT, F(model.bi_gru), NULL},
+    {"no-imgnorm", UA_FLAGS_SCORE, FT_INT, F(model.no_imgnorm), NULL},
+    {"no-txtnorm", UA_FLAGS_SCORE, FT_INT, F(model.no_txtnorm), NULL},
+    {"raw-feature-norm", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.norm), ua_feature_norm_name_of},
+    {"agg-func", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.agg), ua_agg_name_of},
+    {"cross-attn", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.direction), ua_direction_name_of},
+    {"lambda-lse", UA_FLAGS_SCORE, FT_DOUBLE, F(model.attn.lambda_lse), NULL},
+    {"lambda-softmax", UA_FLAGS_SCORE, FT_DOUBLE, F(model.attn.lambda_softmax), NULL},
+    {"margin", UA_FLAGS_LOSS, FT_DOUBLE, F(model.margin), NULL},
+    {"max-violation", UA_FLAGS_LOSS, FT_INT, F(model.max_violation), NULL},
+    {"lambda-sep", UA_FLAGS_LOSS, FT_DOUBLE, F(rel.lambda_sep), NULL},
+    {"num-epochs", UA_FLAGS_RUN, FT_INT, F(num_epochs), NULL},
+    {"batch-size", UA_FLAGS_RUN, FT_INT, F(batch_size), NULL},
+    {"grad-clip", UA_FLAGS_RUN, FT_DOUBLE, F(grad_clip), NULL},
+    {"learning-rate", UA_FLAGS_RUN, FT_DOUBLE, F(learning_rate), NULL},
+    {"lr-update", UA_FLAGS_RUN, FT_INT, F(lr_update), NULL},
+    {"workers", UA_FLAGS_RUN, FT_INT, F(workers), NULL},
+    {"log-step", UA_FLAGS_RUN, FT_INT, F(log_step), NULL},
+    {"val-step", UA_FLAGS_RUN, FT_INT, F(val_step), NULL},
+    {"seed", UA_FLAGS_RUN, FT_LONG, F(seed), NULL},
+    {"model", UA_FLAGS_UARDA, FT_STR, F(model_kind), NULL},
+    {"clip", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.clip), ua_clip_name_of},
+    {"mask", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.mask), ua_mask_name_of},
+    {"logit", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.logit), ua_logit_name_of},
+    {"irr", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.irr), ua_irr_name_of},
+    {"t-mode", UA_FLAGS_UARDA, FT_ENUM, F(rel.t_mode), ua_t_mode_name_of},
+    {"t-fixed", UA_FLAGS_UARDA, FT_DOUBLE, F(rel.t_fixed), NULL},
+    {"t-est", UA_FLAGS_UARDA, FT_ENUM, F(rel.t_est), ua_t_est_name_of},
+    {"alpha", UA_FLAGS_UARDA, FT_DOUBLE, F(rel.alpha), NULL},
+    {"min-samples", UA_FLAGS_UARDA, FT_INT, F(rel.min_samples), NULL},
+    {"ema", UA_FLAGS_UARDA, FT_DOUBLE, F(rel.ema), NULL},
+    {"neg-src", UA_FLAGS_UARDA, FT_ENUM, F(rel.neg_src), ua_neg_src_name_of},
+    {"sep", UA_FLAGS_UARDA, FT_ENUM, F(rel.sep), ua_sep_name_of},
+    {"t-test", UA_FLAGS_TEST, FT_ENUM, F(rel.t_test), ua_t_test_name_of},
+};
+#undef F
+
+static void format_field(const flag_field *r, const ua_options *o, char *buf, size_t cap)
 {
-#define TAKE(flag, field) if (ua_args_given(spec, flag)) o->field = g->field
-    TAKE("margin", model.margin);
-    TAKE("word-dim", model.word_dim);
-    TAKE("embed-size", model.embed_size);
-    TAKE("num-layers", model.num_layers);
-    TAKE("max-violation", model.max_violation);
-    TAKE("img-dim", model.img_dim);
-    TAKE("no-imgnorm", model.no_imgnorm);
-    TAKE("no-txtnorm", model.no_txtnorm);
-    TAKE("bi-gru", model.bi_gru);
-    TAKE("lambda-lse", model.attn.lambda_lse);
-    TAKE("lambda-softmax", model.attn.lambda_softmax);
-#undef TAKE
-    ua_cli_apply_model_flags(o, f, spec);
+    const char *p = (const char *)o + r->offset;
+    int i;
+    double d;
+    long long l;
+    switch (r->type) {
+    case FT_INT:    memcpy(&i, p, sizeof i); snprintf(buf, cap, "%d", i); break;
+    case FT_ENUM:   memcpy(&i, p, sizeof i); snprintf(buf, cap, "%s", r->name(i)); break;
+    case FT_DOUBLE: memcpy(&d, p, sizeof d); snprintf(buf, cap, "%g", d); break;
+    case FT_LONG:   memcpy(&l, p, sizeof l); snprintf(buf, cap, "%lld", l); break;
+    case FT_STR:    snprintf(buf, cap, "%.*s", (int)r->size, p); break;
+    }
+}
+
+static int field_equal(const flag_field *r, const ua_options *a, const ua_options *b)
+{
+    const char *x = (const char *)a + r->offset, *y = (const char *)b + r->offset;
+    if (r->type == FT_STR) return strncmp(x, y, r->size) == 0;
+    return memcmp(x, y, r->size) == 0;
+}
+
+int ua_cli_merge_flags(ua_options *dst, const ua_options *given, const ua_cmd_spec *spec, unsigned consider,
+                       unsigned honour, const char *ckpt, ua_err *err)
+{
+    for (size_t k = 0; k < sizeof flag_fields / sizeof flag_fields[0]; k++) {
+        const flag_field *r = &flag_fields[k];
+        if (!(r->cls & consider) || !ua_args_given(spec, r->flag)) continue;
+        if (r->cls & honour) {
+            memcpy((char *)dst + r->offset, (const char *)given + r->offset, r->size);
+        } else if (!field_equal(r, dst, given)) {
+            char want[64], have[64];
+            format_field(r, given, want, sizeof want);
+            format_field(r, dst, have, sizeof have);
+            return ua_fail(err, "--%s %s cannot apply: %s was made with %s %s (%s)", r->flag, want, ckpt, r->flag, have,
+                           r->cls & UA_FLAGS_SHAPE ? "the parameters' shapes are fixed once trained"
+                                                   : "it cannot change here");
+        }
+    }
+    return 0;
+}
+
+void ua_cli_annotate_flags(ua_cmd_spec *spec, unsigned consider, unsigned honour, const char *honoured,
+                           const char *refused)
+{
+    for (ua_opt *o = spec->opts; o && o->name; o++)
+        for (size_t k = 0; k < sizeof flag_fields / sizeof flag_fields[0]; k++)
+            if (strcmp(flag_fields[k].flag, o->name) == 0 && (flag_fields[k].cls & consider))
+                o->note = flag_fields[k].cls & honour ? honoured : refused;
+}
+
+void ua_cli_annotate_inference(ua_cmd_spec *spec)
+{
+    ua_cli_annotate_flags(spec, UA_FLAGS_SHAPE | UA_FLAGS_SCORE, UA_FLAGS_SCORE, " (overrides the checkpoint's)",
+                          " (must match the checkpoint's)");
+}
+
+void ua_cli_apply_scoring(ua_model *m, const ua_options *o)
+{
+    m->opt.no_imgnorm = o->model.no_imgnorm;
+    m->opt.no_txtnorm = o->model.no_txtnorm;
+    m->opt.attn.norm = o->model.attn.norm;
+    m->opt.attn.agg = o->model.attn.agg;
+    m->opt.attn.direction = o->model.attn.direction;
+    m->opt.attn.lambda_lse = o->model.attn.lambda_lse;
+    m->opt.attn.lambda_softmax = o->model.attn.lambda_softmax;
+}
+
+int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const ua_model_flags *f,
+                           const ua_cmd_spec *spec, const char *ckpt, ua_err *err)
+{
+    ua_cli_apply_model_flags(given, f, spec);
+    if (ua_cli_merge_flags(o, given, spec, UA_FLAGS_SHAPE | UA_FLAGS_SCORE, UA_FLAGS_SCORE, ckpt, err)) return -1;
+    ua_cli_apply_scoring(m, o);
+    return 0;
 }
 
 void ua_cli_set_threads(int n)
@@ -118,6 +245,7 @@ void ua_progress_init(ua_progress *p)
     double v = iv ? strtod(iv, &end) : -1;
     if (iv && end != iv && *end == 0 && v >= 0 && !p->tty) p->interval = v;
     p->paused = 0;
+    p->quiet = 0;
 }
 
 static void fmt_secs(double s, char *buf, size_t cap)
@@ -132,7 +260,7 @@ static void fmt_secs(double s, char *buf, size_t cap)
 void ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force)
 {
     double now = ua_now();
-    if (!force && now - p->last_print < p->interval) return;
+    if (p->quiet || (!force && now - p->last_print < p->interval)) return;
     p->last_print = now;
     double el = now - p->start, work = el - p->paused;
     char eta[32], elapsed[32];
@@ -145,7 +273,7 @@ void ua_progress_update(ua_progress *p, const char *label, long long done, long 
 
 void ua_progress_end(ua_progress *p)
 {
-    if (p->tty) fputc('\n', stderr);
+    if (p->tty && !p->quiet) fputc('\n', stderr);
 }
 
 static struct {
@@ -193,16 +321,22 @@ void ua_cli_eval_progress_end(void)
     g_eval_prog.phase = NULL;
 }
 
-int ua_jsonl_append(const char *path, void *json_object)
+int ua_jsonl_append(const char *path, void *json_object, ua_err *err)
 {
     if (!path) return 0;
     char *s = cJSON_PrintUnformatted((cJSON *)json_object);
-    if (!s) return -1;
+    if (!s) return ua_fail(err, "%s: out of memory for a log line", path);
     FILE *f = fopen(path, "a");
-    if (!f) { free(s); return -1; }
-    fprintf(f, "%s\n", s);
-    fclose(f);
+    if (!f) {
+        free(s);
+        return ua_fail(err, "%s: cannot open the log: %s", path, strerror(errno));
+    }
+    /* a line that does not reach the file (a full disk) is an error, not a lost record */
+    int bad = fprintf(f, "%s\n", s) < 0 || fflush(f) != 0;
+    int e = errno;
+    if (fclose(f) != 0 && !bad) { bad = 1; e = errno; }
     free(s);
+    if (bad) return ua_fail(err, "%s: cannot write the log: %s", path, strerror(e));
     return 0;
 }
 

@@ -38,23 +38,63 @@ typedef struct ua_model_flags {
     {"sep", UA_OPT_CHOICE, &(f).sep, "none|gauss|hinge", "separation loss on the samples", 0},              \
     {"lambda-sep", UA_OPT_FLOAT, &(o).rel.lambda_sep, NULL, "weight of the separation loss", 0}
 
-#define UA_MODEL_FLAG_OPTS(o, f)                                                                              \
-    {"margin", UA_OPT_FLOAT, &(o).model.margin, NULL, "rank loss margin", 0},                                \
+/* SCAN's model options as flags, in three groups by what they do to a checkpoint's model:
+ * the shape of its parameters (fixed once trained), its scoring (may be overridden at any time),
+ * and its training loss (train only). */
+#define UA_SHAPE_FLAG_OPTS(o, f)                                                                              \
     {"word-dim", UA_OPT_INT, &(o).model.word_dim, NULL, "dimensionality of the word embedding", 0},         \
     {"embed-size", UA_OPT_INT, &(o).model.embed_size, NULL, "dimensionality of the joint embedding", 0},    \
     {"num-layers", UA_OPT_INT, &(o).model.num_layers, NULL, "number of GRU layers", 0},                     \
-    {"max-violation", UA_OPT_BOOL, &(o).model.max_violation, NULL, "use the hardest negative (VSE++)", 0},  \
     {"img-dim", UA_OPT_INT, &(o).model.img_dim, NULL, "dimensionality of the region features", 0},          \
+    {"precomp-enc-type", UA_OPT_CHOICE, &(f).precomp_enc_type, "basic", "image encoder (basic: FC)", 0},    \
+    {"bi-gru", UA_OPT_BOOL, &(o).model.bi_gru, NULL, "bidirectional GRU, directions averaged", 0}
+
+#define UA_SCORE_FLAG_OPTS(o, f)                                                                              \
     {"no-imgnorm", UA_OPT_BOOL, &(o).model.no_imgnorm, NULL, "do not l2-normalise the region embeddings", 0}, \
     {"no-txtnorm", UA_OPT_BOOL, &(o).model.no_txtnorm, NULL, "do not l2-normalise the word embeddings", 0}, \
     {"raw-feature-norm", UA_OPT_CHOICE, &(f).raw_feature_norm, "clipped_l2norm|l2norm|clipped_l1norm|l1norm|clipped|no_norm|softmax", \
      "normalisation of the raw similarities", 0},                                                            \
     {"agg-func", UA_OPT_CHOICE, &(f).agg_func, "LogSumExp|Mean|Max|Sum", "aggregation of the relevances", 0}, \
     {"cross-attn", UA_OPT_CHOICE, &(f).cross_attn, "t2i|i2t", "t2i: words attend to regions; i2t: regions to words", 0}, \
-    {"precomp-enc-type", UA_OPT_CHOICE, &(f).precomp_enc_type, "basic", "image encoder (basic: FC)", 0},    \
-    {"bi-gru", UA_OPT_BOOL, &(o).model.bi_gru, NULL, "bidirectional GRU, directions averaged", 0},          \
     {"lambda-lse", UA_OPT_FLOAT, &(o).model.attn.lambda_lse, NULL, "LogSumExp temperature (lambda_2)", 0},  \
     {"lambda-softmax", UA_OPT_FLOAT, &(o).model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0}
+
+#define UA_LOSS_FLAG_OPTS(o)                                                                                  \
+    {"margin", UA_OPT_FLOAT, &(o).model.margin, NULL, "rank loss margin", 0},                                \
+    {"max-violation", UA_OPT_BOOL, &(o).model.max_violation, NULL, "use the hardest negative (VSE++)", 0}
+
+#define UA_MODEL_FLAG_OPTS(o, f) UA_LOSS_FLAG_OPTS(o), UA_SHAPE_FLAG_OPTS(o, f), UA_SCORE_FLAG_OPTS(o, f)
+
+/* What a flag given on the command line may do to a checkpoint's options (ua_cli_merge_flags). */
+enum {
+    UA_FLAGS_SHAPE = 1,    /* the parameters' shapes: never changes once trained */
+    UA_FLAGS_SCORE = 2,    /* how a pair is scored */
+    UA_FLAGS_LOSS = 4,     /* the training loss */
+    UA_FLAGS_RUN = 8,      /* the training run (epochs, learning rate, batch, seed, ...) */
+    UA_FLAGS_UARDA = 16,   /* UARDA's switches and its threshold's estimator */
+    UA_FLAGS_TEST = 32,    /* the threshold chosen at test */
+    UA_FLAGS_ALL = 63,
+};
+/* Merges the flags given on the command line (spec; their parsed values in given) over dst, a
+ * checkpoint's options (named ckpt in messages): among the flags of the classes in `consider`,
+ * those of a class in `honour` are copied, and any other must equal dst's value, else -1 with a
+ * message that names the flag and the checkpoint's value (a flag is never silently ignored). */
+int  ua_cli_merge_flags(ua_options *dst, const ua_options *given, const ua_cmd_spec *spec, unsigned consider,
+                        unsigned honour, const char *ckpt, ua_err *err);
+/* Sets the help notes of spec's checkpoint flags: honoured ones get `honoured`, the others of
+ * `consider` get `refused` (e.g. " (overrides the checkpoint's)", " (must match the checkpoint)"). */
+void ua_cli_annotate_flags(ua_cmd_spec *spec, unsigned consider, unsigned honour, const char *honoured,
+                           const char *refused);
+/* the help notes of an inference command (score, eval, index, search) */
+void ua_cli_annotate_inference(ua_cmd_spec *spec);
+/* The scoring options of o (UA_FLAGS_SCORE) into a loaded model's options (its threshold and
+ * UARDA switches untouched). */
+void ua_cli_apply_scoring(ua_model *m, const ua_options *o);
+/* For inference commands: the options a checkpoint was made with (o, loaded) merged with the
+ * shape and scoring flags given (given: defaults with the flags parsed over them, f their
+ * choices): shape flags must match, scoring flags override (m's options updated). */
+int  ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const ua_model_flags *f,
+                            const ua_cmd_spec *spec, const char *ckpt, ua_err *err);
 
 /* fills f with the names of o's current choices (so --help shows the defaults) */
 void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f);
@@ -63,9 +103,6 @@ void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_c
 /* applies --model and UARDA's switches given on the command line; -1 (message in err) for an
  * inconsistent setting */
 int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec, ua_err *err);
-
-/* copies into o the model flags given on the command line (from `given`, parsed over defaults) */
-void ua_cli_override_given(ua_options *o, const ua_options *given, const ua_model_flags *f, const ua_cmd_spec *spec);
 
 /* eval's --t-test / --t-fixed (NULL: not given): the checkpoint at path
  * evaluated at another threshold than the one it chose (spec 4.10 A4: test with t_tr) */
@@ -81,6 +118,7 @@ typedef struct ua_progress {
     double start, last_print;
     double interval;       /* seconds between plain lines */
     double paused;         /* seconds not spent on the counted work (e.g. validation): out of the ETA */
+    int quiet;             /* print nothing */
 } ua_progress;
 void   ua_progress_init(ua_progress *p);
 /* prints when due (always when force); done/total drive the ETA; rate_unit names the items */
@@ -122,7 +160,8 @@ int  ua_cli_searcher_encode(ua_cli_searcher *s, const char *const *lines, int n,
 /* this process's anonymous resident memory (RssAnon in /proc/self/status), in MB; -1 if unknown */
 double ua_rss_anon_mb(void);
 
-/* appends one JSON object (a cJSON* passed as void* to keep cJSON out of this header) as a line */
-int ua_jsonl_append(const char *path, void *json_object);
+/* appends one JSON object (a cJSON* passed as void* to keep cJSON out of this header) as a line,
+ * flushed; -1 with a message naming the file when it cannot be written whole */
+int ua_jsonl_append(const char *path, void *json_object, ua_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* SCAN-style batching: seeded order per epoch, stable descending sort by caption length,
  * zero padding, gathered region features. */
 #include "uarda/batch.h"
+#include "uarda/finite.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +102,13 @@ int ua_batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int
             if (!out->images) { out->cap_floats = 0; return ua_fail(err, "out of memory for a batch of %d images", n); }
             out->cap_floats = (size_t)n * per;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             memcpy(out->images + (size_t)i * per, ua_split_image(s, out->image[i]), per * sizeof(float));
+            /* checked as read: one NaN region would make every weight NaN within a few steps */
+            if (ua_check_regions(out->images + (size_t)i * per, 1, s->n_regions, s->img_dim, out->image[i],
+                                 s->ims_path, err))
+                return -1;
+        }
     }
     return 0;
 }

@@ -127,6 +127,7 @@ void ua_split_close(ua_split *s)
     ua_npy_close(&s->ims);
     ua_captions_free(&s->caps);
     free(s->name);
+    free(s->ims_path);
     memset(s, 0, sizeof *s);
 }
 
@@ -163,6 +164,8 @@ int ua_split_open(ua_split *s, const char *data_path, const char *data_name, con
         goto out;
     }
     s->n_items = s->caps.n;
+    s->ims_path = ims_path;   /* kept: messages about a region name the file */
+    ims_path = NULL;
     if (!full_dev && strcmp(split, "dev") == 0 && s->n_items > 5000) s->n_items = 5000;
     rc = 0;
 out:

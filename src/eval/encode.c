@@ -1,5 +1,6 @@
 /* Encoding a split (or given images and captions) for evaluation, scoring and search. */
 #include "uarda/eval.h"
+#include "uarda/finite.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,9 @@ ua_embeddings ua_embeddings_caption(const ua_embeddings *e, int j, int off[2])
     return q;
 }
 
-static int encode_images(const ua_model *m, const float *images, int n_img, int R, ua_embeddings *out, ua_err *err)
+/* images: [n_img, R, img_dim], image numbers counted from first in messages about name's regions */
+static int encode_images(const ua_model *m, const float *images, int n_img, int R, int first, const char *name,
+                         ua_embeddings *out, ua_err *err)
 {
     const size_t E = (size_t)m->opt.embed_size, D = (size_t)m->opt.img_dim;
     out->n_img = n_img;
@@ -56,6 +59,7 @@ static int encode_images(const ua_model *m, const float *images, int n_img, int 
     if (!out->img || !pre) { free(pre); return ua_fail(err, "out of memory for %d image embeddings", n_img); }
     for (int i0 = 0; i0 < n_img; i0 += ENCODE_CHUNK) {
         int n = n_img - i0 < ENCODE_CHUNK ? n_img - i0 : ENCODE_CHUNK;
+        if (ua_check_regions(images + (size_t)i0 * R * D, n, R, (int)D, first + i0, name, err)) { free(pre); return -1; }
         ua_image_encoder_forward(m, images + (size_t)i0 * R * D, (size_t)n * R, pre, out->img + (size_t)i0 * R * E);
         progress("encoding images", i0 + n < n_img ? i0 + n : n_img, n_img);
     }
@@ -131,7 +135,7 @@ int ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_i
         first_cap + n_cap > s->caps.n)
         return ua_fail(err, "split %s: images [%d, %d) / captions [%d, %d) out of range", s->name, first_img,
                        first_img + n_img, first_cap, first_cap + n_cap);
-    if (encode_images(m, ua_split_image(s, first_img), n_img, s->n_regions, out, err) ||
+    if (encode_images(m, ua_split_image(s, first_img), n_img, s->n_regions, first_img, s->ims_path, out, err) ||
         encode_captions(m, &s->caps, first_cap, n_cap, out, err)) {
         ua_embeddings_free(out);
         return -1;
@@ -143,7 +147,7 @@ int ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua
               ua_err *err)
 {
     memset(out, 0, sizeof *out);
-    if ((n_img > 0 && encode_images(m, images, n_img, R, out, err)) ||
+    if ((n_img > 0 && encode_images(m, images, n_img, R, 0, NULL, out, err)) ||
         (caps && caps->n > 0 && encode_captions(m, caps, 0, caps->n, out, err))) {
         ua_embeddings_free(out);
         return -1;

@@ -1,5 +1,6 @@
 /* SCAN's retrieval metrics (spec scan.md 4.3). */
 #include "uarda/eval.h"
+#include "uarda/finite.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_re
 {
     if (n_img <= 0 || im_div <= 0 || n_cap != n_img * im_div)
         return ua_fail(err, "recall: %d captions for %d images is not %d per image", n_cap, n_img, im_div);
+    /* a NaN compares false against everything, so it would rank first: refused, not ranked */
+    if (ua_check_scores(sims, n_img, n_cap, err)) return -1;
     int *ri = ranks_i2t ? ranks_i2t : malloc((size_t)n_img * sizeof(int));
     int *rt = ranks_t2i ? ranks_t2i : malloc((size_t)n_cap * sizeof(int));
     if (!ri || !rt) {

@@ -488,3 +488,15 @@ int ua_npy_write_f32(const char *path, const float *data, int ndim, const int64_
     if (ua_npy_writer_append(&w, data, w.n_expected, err) != 0) return -1;
     return ua_npy_writer_commit(&w, err);
 }
+
+const char *ua_npy_shape_str(const ua_npy *a, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (cap == 0) return buf;
+    buf[0] = 0;
+    n += (size_t)snprintf(buf, cap, "(");
+    for (int k = 0; k < a->ndim && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", k ? ", " : "", (long long)a->shape[k]);
+    if (n < cap) n += (size_t)snprintf(buf + n, cap - n, a->ndim == 1 ? ",)" : ")");
+    return buf;
+}

@@ -54,7 +54,7 @@ n_words=$(grep -o '"word":' <<<"$att" | wc -l)
 [ "$n_words" -ge 6 ] && [ $((n_words % 2)) -eq 0 ] || fail "--attention words: $att"
 [ "$(grep -o '"region":[0-9]*' <<<"$att" | wc -l)" -eq "$n_words" ] || fail "--attention regions: $att"
 # nonsense flags
-for bad in "--query x --shortlist -1:--shortlist -1 must be" "--query x --top-k 0:--top-k 0 must be" \
+for bad in "--query x --shortlist -1:--shortlist must be between 0 and" "--query x --top-k 0:--top-k must be between 1 and" \
            "--image-row 1 --attention:--attention is for text"; do
     set +e
     msg=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" ${bad%%:*} 2>&1); st=$?

@@ -56,12 +56,12 @@ for _ in $(seq 100); do [ -s "$T/int/train.jsonl" ] && break; sleep 0.1; done
 kill -INT $pid
 set +e; wait $pid; st=$?; set -e
 [ "$st" -eq 130 ] || { echo "SIGINT should exit 130, got $st"; exit 1; }
-out=$("$B" train "${common[@]}" --num-epochs 1 --resume "$T/int/checkpoint.safetensors" --model-name "$T/int" \
+out=$("$B" train "${common[@]}" --no-quiet --num-epochs 1 --resume "$T/int/checkpoint.safetensors" --model-name "$T/int" \
     --logger-name "$T/int2" 2>&1)
 grep -q "resuming" <<<"$out" || { echo "SIGINT checkpoint is not resumable: $out"; exit 1; }
 
 # weights only (as a converted SCAN checkpoint): fresh Adam at epoch 0
-out=$("$B" train "${common[@]}" --num-epochs 1 --resume "$T/full/model_best.safetensors" --model-name "$T/w" \
+out=$("$B" train "${common[@]}" --no-quiet --num-epochs 1 --resume "$T/full/model_best.safetensors" --model-name "$T/w" \
     --logger-name "$T/w" 2>&1)
 grep -q "no optimizer state" <<<"$out" || { echo "weights-only resume not announced: $out"; exit 1; }
 [ "$(losses "$T/w" | head -1 | cut -d' ' -f1)" = 1 ] || { echo "weights-only resume should restart the count"; exit 1; }
