@@ -18,7 +18,7 @@ static const range_row ranges[] = {
     {"num-epochs", 0, 100000},      {"batch-size", 2, 1 << 20},      {"learning-rate", 1e-12, 10},
     {"lr-update", 1, BIG},          {"grad-clip", -1e9, 1e9},        {"log-step", 1, BIG},
     {"val-step", 0, BIG},           {"save-step", 0, BIG},           {"max-steps", 0, BIG},
-    {"debug-kill-after", 0, BIG},   {"warmup-epochs", 0, 100000},
+    {"debug-kill-after", 0, BIG},   {"debug-nan-at", 0, BIG},        {"warmup-epochs", 0, 100000},
     /* model shape (scan.md 2) and scoring */
     {"word-dim", 1, 65536},         {"embed-size", 1, 65536},        {"num-layers", 1, 16},
     {"img-dim", 1, 1 << 20},        {"margin", 0, 100},              {"lambda-lse", 1e-6, 1000},

@@ -17,6 +17,10 @@ int cmd_eval(int argc, char **argv)
     int fold5 = 0, json = 0, threads = 0, full_dev = 0, grounding = 0;
     const char *skip = "on", *t_test = NULL;
     double t_fixed = 0;
+    ua_options flags;
+    ua_options_default(&flags);
+    ua_model_flags f;
+    ua_cli_model_flags_from(&flags, &f);
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
@@ -34,11 +38,14 @@ int cmd_eval(int argc, char **argv)
          "UARDA: the threshold at test instead of the checkpoint's choice: safe t_te, train t_tr, or --t-fixed", 0},
         {"t-fixed", UA_OPT_FLOAT, &t_fixed, NULL, "UARDA: the threshold for --t-test fixed", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        UA_SHAPE_FLAG_OPTS(flags, f),
+        UA_SCORE_FLAG_OPTS(flags, f),
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"eval", "R@1/5/10, medr and meanr in both directions, and rsum, of a checkpoint (or the average of\n"
                         "several checkpoints' similarity matrices) on a split.",
                         "usage: uarda eval --checkpoint FILE [--checkpoint FILE2] [--split test] [--fold5] [--json] [--grounding]", opts, 0};
+    ua_cli_annotate_inference(&spec);
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (ckpts.n == 0) { fprintf(stderr, "uarda eval: --checkpoint is required\n"); return 2; }
@@ -48,7 +55,7 @@ int cmd_eval(int argc, char **argv)
     ua_model models[UA_MULTI_MAX];
     const ua_model *ptrs[UA_MULTI_MAX];
     ua_options o[UA_MULTI_MAX];
-    int n_loaded = 0, rc = 1;
+    int n_loaded = 0, rc = 1, usage = 0;
     ua_vocab vocab = {0};
     ua_split s = {0};
     char *vocab_file = NULL, *gpath = NULL;
@@ -57,6 +64,8 @@ int cmd_eval(int argc, char **argv)
         if (ua_checkpoint_open(ckpts.v[k], &o[k], &models[k], &err)) goto fail;
         ptrs[k] = &models[k];
         n_loaded++;
+        ua_options given = flags;
+        if (ua_cli_inference_flags(&o[k], &models[k], &given, &f, &spec, ckpts.v[k], &err)) { usage = 1; goto fail; }
         const double *tf = ua_args_given(&spec, "t-fixed") ? &t_fixed : NULL;
         if ((t_test || tf) && ua_cli_eval_threshold(ckpts.v[k], &o[k], &models[k], t_test, tf, &err)) goto fail;
     }
@@ -212,6 +221,7 @@ int cmd_eval(int argc, char **argv)
 fail:
     ua_cli_eval_progress_end();
     ua_cli_error("eval", &err);
+    rc = usage ? 2 : 1;
 done:
     ua_cli_eval_progress_end();
     ua_split_close(&s);

@@ -55,9 +55,9 @@ int cmd_score(int argc, char **argv)
     ua_tokenizer *tok = NULL;
     float *sims = NULL;
     char shape_buf[96];
-    int rc = 1;
+    int rc = 1, usage = 0;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
-    if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) goto fail;
+    if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
@@ -80,6 +80,7 @@ int cmd_score(int argc, char **argv)
 fail:
     ua_cli_eval_progress_end();
     ua_cli_error("score", &err);
+    rc = usage ? 2 : 1;
 done:
     ua_cli_eval_progress_end();
     free(sims);

@@ -88,6 +88,7 @@ int cmd_train(int argc, char **argv)
     const char *data_path = defaults.data_path, *data_name = defaults.data_name, *vocab_path = defaults.vocab_path;
     const char *logger_name = "./runs/runX/log", *model_name = "./runs/runX/checkpoint", *resume = NULL;
     int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0, warmup_epochs = 0, overwrite = 0;
+    int nan_at = 0, usage = 0;
     ua_opt opts[] = {
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder", 0},
         {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
@@ -114,6 +115,7 @@ int cmd_train(int argc, char **argv)
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {"quiet", UA_OPT_BOOL, &quiet, NULL, "no progress or per-epoch lines (errors only)", 0},
         {"debug-kill-after", UA_OPT_INT, &kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup)", 0},
+        {"debug-nan-at", UA_OPT_INT, &nan_at, NULL, "testing: make one gradient NaN at this iteration (the guard stops the run)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
@@ -189,7 +191,10 @@ int cmd_train(int argc, char **argv)
         /* the model is the checkpoint's: flags that change its scoring, loss or run win, those
          * that would change its shape or UARDA's estimator must agree with it */
         ua_options run = from;
-        if (ua_cli_merge_flags(&run, &given, &spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, &err)) goto fail;
+        if (ua_cli_merge_flags(&run, &given, &spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, &err)) {
+            usage = 1;
+            goto fail;
+        }
         snprintf(run.data_path, sizeof run.data_path, "%s", given.data_path);
         snprintf(run.data_name, sizeof run.data_name, "%s", data_name);
         snprintf(run.vocab_path, sizeof run.vocab_path, "%s", given.vocab_path);
@@ -259,6 +264,7 @@ int cmd_train(int argc, char **argv)
             ep_stats.masked += ut.stats.masked;
             ep_stats.matched_queries += ut.stats.matched_queries;
             ep_stats.matched_irrelevant += ut.stats.matched_irrelevant;
+            if (nan_at > 0 && state.iters + 1 == nan_at) grads[0] = NAN;
             double coef = 1.0, gnorm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
             ua_adam_update(&adam, m.params, grads, exp_avg, exp_avg_sq, m.n_params);
             state.iters++;
@@ -377,7 +383,7 @@ int cmd_train(int argc, char **argv)
 fail:
     ua_progress_end(&prog);
     ua_cli_error("train", &err);
-    rc = 1;
+    rc = usage ? 2 : 1;
 done:
     ua_uarda_trainer_free(&ut);
     ua_step_work_free(w);

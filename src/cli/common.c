@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,10 +332,17 @@ int ua_jsonl_append(const char *path, void *json_object, ua_err *err)
         free(s);
         return ua_fail(err, "%s: cannot open the log: %s", path, strerror(errno));
     }
-    /* a line that does not reach the file (a full disk) is an error, not a lost record */
+    /* a line that does not reach the file whole (a full disk) is an error, and the part of it that
+     * did is cut off again: the log keeps its complete lines */
+    struct stat st;
+    off_t size = fstat(fileno(f), &st) == 0 ? st.st_size : -1;
     int bad = fprintf(f, "%s\n", s) < 0 || fflush(f) != 0;
     int e = errno;
-    if (fclose(f) != 0 && !bad) { bad = 1; e = errno; }
+    if (bad && size >= 0 && ftruncate(fileno(f), size) != 0) e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
     free(s);
     if (bad) return ua_fail(err, "%s: cannot write the log: %s", path, strerror(e));
     return 0;
