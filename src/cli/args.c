@@ -35,7 +35,7 @@ static const range_row ranges[] = {
     {"images", 1, 100000000},       {"captions", 1, 1000000000},     {"repeats", 1, 1000000},
     {"torch-max-seconds", 0, 1e9},  {"per-image", 1, 1000},          {"queries", 0, BIG},
     {"image-row", -1, BIG},         {"top-k", 1, BIG},               {"shortlist", 0, BIG},
-    {"max-captions", 0, BIG},       {"caption", 0, BIG},             {"threshold", 0, BIG},
+    {"max-captions", 0, BIG},       {"caption", 0, BIG},             {"threshold", 1, BIG},
 };
 #undef BIG
 

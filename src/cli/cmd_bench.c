@@ -657,8 +657,8 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "uarda bench: say what to measure: train, eval or sgemm\n");
         return 2;
     }
-    if (repeats < 1 || regions < 1 || mean_len < 3 || o->batch_size < 2 || n_img < 1 || n_cap < n_img || n_cap % n_img) {
-        fprintf(stderr, "uarda bench: bad sizes\n");
+    if (n_cap < n_img || n_cap % n_img) {   /* the other sizes' ranges are checked by the parser */
+        fprintf(stderr, "uarda bench: --captions %d must be a multiple of --images %d\n", n_cap, n_img);
         return 2;
     }
     ua_cli_apply_model_flags(o, &f, NULL);
