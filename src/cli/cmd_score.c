@@ -52,6 +52,7 @@ int cmd_score(int argc, char **argv)
     float *sims = NULL;
     int rc = 1;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
+    if (m.unverified) ua_cli_warn_no_checksum("score", ckpt);
     /* overrides that do not change the parameters' shapes */
     ua_cli_apply_model_flags(&o, &f, &spec);
     m.opt.attn.direction = o.model.attn.direction;

@@ -125,4 +125,8 @@ double ua_rss_anon_mb(void);
 /* appends one JSON object (a cJSON* passed as void* to keep cJSON out of this header) as a line */
 int ua_jsonl_append(const char *path, void *json_object);
 
+/* the one-line warning for a file that records no checksum (written before uarda recorded
+ * them: a checkpoint with m->unverified set, an index ua_gallery_verify found without one) */
+void ua_cli_warn_no_checksum(const char *cmd, const char *path);
+
 #endif
