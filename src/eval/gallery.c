@@ -154,7 +154,8 @@ int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *
     }
     if (check_tensor_set(&g->f, path, err)) goto fail;
     const ua_st_tensor *ti = ua_st_find(&g->f, "img_emb");
-    const int E = m ? m->opt.embed_size : ti && ti->ndim == 3 && ti->shape[2] > 0 && ti->shape[2] <= 1 << 16 ? (int)ti->shape[2] : 0;
+    int E = m ? m->opt.embed_size : 0;   /* without a model: img_emb's own, when it is a size */
+    if (!m && ti && ti->ndim == 3 && ti->shape[2] > 0 && ti->shape[2] <= 1 << 16) E = (int)ti->shape[2];
     if (!ti || ti->ndim != 3 || ti->dtype != UA_ST_F32 || E < 1 || ti->shape[2] != E || ti->shape[0] < 1 ||
         ti->shape[1] < 1 || ti->shape[0] > 1 << 30 || ti->shape[1] > 1 << 16) {
         if (m) ua_fail(err, "%s: no usable img_emb (F32 [images, regions, %d])", path, E);

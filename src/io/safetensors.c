@@ -464,7 +464,10 @@ static int parse_checksum(const char *v, uint64_t *out)
     int n = 0;
     for (; v[n]; n++) {
         char c = v[n];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = -1;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
         if (d < 0 || n >= 16) return -1;
         x = x << 4 | (uint64_t)d;
     }
