@@ -1,5 +1,5 @@
 /* libFuzzer target: ua_st_parse on arbitrary bytes must fail cleanly or give tensors whose
- * bytes all lie inside the input. */
+ * bytes all lie inside the input; verifying the checksum and the values then fails cleanly too. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,6 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         for (size_t i = 0; i < f.n_meta; i++)
             if (ua_st_meta(&f, f.meta_keys[i]) == NULL) __builtin_trap();
+        /* the integrity checks read every byte of the data section and of each tensor */
+        int v = ua_st_verify(&f, &err);
+        if (v < -1 || v > 1 || (v == 1) != (ua_st_meta(&f, UA_ST_CHECKSUM_KEY) == NULL) ||
+            (v < 0 && (strncmp(err.msg, "fuzz.safetensors: ", 18) != 0 || strchr(err.msg, '\n'))))
+            __builtin_trap();
+        for (size_t i = 0; i < f.n_tensors; i++)
+            if (ua_st_check_finite(&f, &f.tensors[i], &err) &&
+                (strncmp(err.msg, "fuzz.safetensors: ", 18) != 0 || strchr(err.msg, '\n')))
+                __builtin_trap();
         (void)sink;
         ua_st_close(&f);
     } else {

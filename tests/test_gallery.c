@@ -1,7 +1,8 @@
 /* The index of an encoded gallery (src/eval/gallery.c): what uarda index writes opens again
  * with the same tensors; exhaustive ranking equals the similarity matrix's column; a shortlist as
  * long as the gallery is the exhaustive ranking and a shorter one keeps exact scores; and every
- * malformed index is refused with a message that names the file and the tensor. */
+ * malformed index is refused with a message that names the file and the tensor; verification
+ * reads the checksum and every value, and a corrupt item's non-finite score is an error. */
 #include "helpers.h"
 
 #include <math.h>
@@ -149,8 +150,8 @@ static void test_round_trip_and_ranking(void **state)
 }
 
 /* the index with tensor `drop` left out, or `bad` given the shape {d0, d1, d2} (ndim n) */
-static void write_variant(const char *path, const ua_model *m, const char *src, const char *drop, const char *bad,
-                          int n, int64_t d0, int64_t d1, int64_t d2)
+static void write_variant_extra(const char *path, const ua_model *m, const char *src, const char *drop, const char *bad,
+                                int n, int64_t d0, int64_t d1, int64_t d2, const char *extra)
 {
     ua_st_file f;
     ua_err err;
@@ -170,11 +171,19 @@ static void write_variant(const char *path, const ua_model *m, const char *src, 
         }
         t[nt++] = e;
     }
+    if (extra) t[nt++] = (ua_st_entry){extra, UA_ST_F32, 1, {1}, zeros};
     char fp[17];
     ua_model_fingerprint(m, fp);
     const char *keys[1] = {"checkpoint_fingerprint"}, *vals[1] = {fp};
     if (ua_st_write(path, t, nt, keys, vals, 1, &err)) fail_msg("%s", err.msg);
     ua_st_close(&f);
+}
+
+/* ... or with nothing but `drop` and `bad` changed */
+static void write_variant(const char *path, const ua_model *m, const char *src, const char *drop, const char *bad,
+                          int n, int64_t d0, int64_t d1, int64_t d2)
+{
+    write_variant_extra(path, m, src, drop, bad, n, d0, d1, d2, NULL);
 }
 
 static void expect_refused(const char *path, const ua_model *m, const char *what)
@@ -211,6 +220,13 @@ static void test_malformed(void **state)
     /* caption lengths: I32, each >= 1 */
     write_variant(bad, &m, good, NULL, "cap_len", 1, N_CAP, 0, 0);   /* all zero */
     expect_refused(bad, &m, "cap_len[0] = 0 is not a caption length");
+    /* the tensor set: nothing an index does not hold, and no caption embeddings without lengths */
+    write_variant_extra(bad, &m, good, NULL, NULL, 0, 0, 0, 0, "img_extra");
+    expect_refused(bad, &m, "tensor 'img_extra' is not part of an index");
+    write_variant(bad, &m, good, "cap_len", NULL, 0, 0, 0, 0);
+    expect_refused(bad, &m, "caption embeddings without cap_len");
+    /* the same checks without a model (uarda index --verify G) */
+    expect_refused(bad, NULL, "caption embeddings without cap_len");
     ua_embeddings_free(&e);
     ua_model_free(&m);
     th_rmrf(dir);
@@ -219,11 +235,111 @@ static void test_malformed(void **state)
     free(bad);
 }
 
+/* the file's bytes with the last n overwritten with 0xff (NaN floats), written to dst */
+static void spoil_tail(const char *src, const char *dst, size_t n)
+{
+    size_t len;
+    char *b = th_read(src, &len);
+    memset(b + len - n, 0xff, n);
+    assert_int_equal(th_write(dst, b, len), 0);
+    free(b);
+}
+
+static void test_verify_and_nonfinite(void **state)
+{
+    (void)state;
+    char *dir = th_tmpdir(), *good = th_path(dir, "g.safetensors"), *bad = th_path(dir, "b.safetensors"),
+         *imgs = th_path(dir, "i.safetensors");
+    ua_model m;
+    ua_embeddings e;
+    make_gallery(&m, &e);
+    ua_err err;
+    if (ua_gallery_write(good, &m, &e, NULL, NULL, 0, &err)) fail_msg("%s", err.msg);
+    ua_embeddings no_caps = e;
+    no_caps.n_cap = 0;
+    if (ua_gallery_write(imgs, &m, &no_caps, NULL, NULL, 0, &err)) fail_msg("%s", err.msg);
+    ua_gallery g;
+    if (ua_gallery_open(&g, good, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ua_gallery_verify(&g, &err), 0);
+    ua_gallery_close(&g);
+    /* without a model: the structure alone, the embedding size read from img_emb */
+    if (ua_gallery_open(&g, good, NULL, &err)) fail_msg("%s", err.msg);
+    assert_true(g.n_img == N_IMG && g.R == R && g.E == 16 && g.n_cap == N_CAP);
+    assert_int_equal(ua_gallery_verify(&g, &err), 0);
+    ua_gallery_close(&g);
+
+    float scores[N_CAP];
+    int ids[N_CAP], off[2];
+    ua_embeddings q = ua_embeddings_caption(&e, 4, off);
+    /* the last 100 bytes overwritten with 0xff: the header opens, the checksum does not verify */
+    spoil_tail(good, bad, 100);
+    if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ua_gallery_verify(&g, &err), -1);
+    if (strncmp(err.msg, bad, strlen(bad)) != 0 || !strstr(err.msg, "corrupt")) fail_msg("verify: %s", err.msg);
+    /* those bytes are cap_glob's: the image query's shortlist scores them NaN */
+    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 0, 5, ids, scores, &err), -1);
+    if (!strstr(err.msg, bad) || !strstr(err.msg, "the shortlist score of caption") || !strstr(err.msg, "is NaN") ||
+        !strstr(err.msg, "may be corrupt") || !strstr(err.msg, "uarda index --verify"))
+        fail_msg("shortlist: %s", err.msg);
+    ua_gallery_close(&g);
+    /* in an index of images alone, they are img_glob's (images 22 and 23): the text query's shortlist */
+    spoil_tail(imgs, bad, 100);
+    if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 5, ids, scores, &err), -1);
+    if (!strstr(err.msg, "the shortlist score of image 22 is NaN")) fail_msg("shortlist: %s", err.msg);
+    ua_gallery_close(&g);
+    /* a NaN region of image 3 (in the file: the checksum says so; in the scores: exhaustive or
+     * shortlisted, it is the exact score that shows it) */
+    size_t len;
+    char *b = th_read(good, &len);
+    ua_st_file f;
+    if (ua_st_open(&f, good, &err)) fail_msg("%s", err.msg);
+    size_t at = (size_t)((const char *)ua_st_find(&f, "img_emb")->data - (const char *)f.map) + 3 * R * 16 * sizeof(float);
+    ua_st_close(&f);
+    memset(b + at, 0xff, 4);
+    assert_int_equal(th_write(bad, b, len), 0);
+    free(b);
+    if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, ids, scores, &err), -1);
+    if (!strstr(err.msg, "the score of image 3 is NaN")) fail_msg("exhaustive: %s", err.msg);
+    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, N_IMG - 1, ids, scores, &err), -1);
+    if (!strstr(err.msg, "the score of image 3 is NaN")) fail_msg("shortlisted: %s", err.msg);
+    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 3, 0, ids, scores, &err), -1);
+    if (!strstr(err.msg, "the score of caption 0 is NaN")) fail_msg("image query: %s", err.msg);
+    assert_int_equal(ua_gallery_verify(&g, &err), -1);
+    ua_gallery_close(&g);
+
+    /* NaN values written with a right checksum: verify still finds them */
+    e.img[5 * R * 16 + 7] = NAN;
+    if (ua_gallery_write(bad, &m, &e, NULL, NULL, 0, &err)) fail_msg("%s", err.msg);
+    if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ua_gallery_verify(&g, &err), -1);
+    if (!strstr(err.msg, "tensor 'img_emb' element 407 [5, 0, 7] is NaN")) fail_msg("NaN: %s", err.msg);
+    ua_gallery_close(&g);
+
+    /* an index from before checksums: 1, once its values are checked */
+    b = th_read(good, &len);
+    char *key = strstr(b + 8, "\"data_xxh3\"");
+    assert_non_null(key);
+    key[9] = '0';
+    assert_int_equal(th_write(bad, b, len), 0);
+    free(b);
+    if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ua_gallery_verify(&g, &err), 1);
+    ua_gallery_close(&g);
+
+    ua_embeddings_free(&e);
+    ua_model_free(&m);
+    th_rmrf(dir);
+    free(dir); free(good); free(bad); free(imgs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_ranking),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_verify_and_nonfinite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

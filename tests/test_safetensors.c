@@ -3,10 +3,13 @@
 #include "helpers.h"
 #include "uarda/safetensors.h"
 
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 static char *g_dir;
 
@@ -166,8 +169,137 @@ static void test_no_tensors_no_meta(void **state)
     ua_st_file f;
     assert_int_equal(ua_st_open(&f, path, &err), 0);
     assert_int_equal(f.n_tensors, 0);
-    assert_int_equal(f.n_meta, 0);
+    /* the writer's checksum is the only metadata: of an empty data section */
+    assert_int_equal(f.n_meta, 1);
+    char want[17];
+    snprintf(want, sizeof want, "%016" PRIx64, (uint64_t)XXH3_64bits("", 0));
+    assert_string_equal(ua_st_meta(&f, UA_ST_CHECKSUM_KEY), want);
+    assert_int_equal(ua_st_verify(&f, &err), 0);
     ua_st_close(&f);
+    free(path);
+}
+
+/* ---- integrity ---- */
+
+/* the header length of a file's bytes */
+static size_t header_end(const unsigned char *b)
+{
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
+    return 8 + (size_t)hl;
+}
+
+/* the checksum is XXH3-64 of every byte after the header (padding included), it verifies, one
+ * flipped bit anywhere in the data is found, and a file without one reports 1 */
+static void test_checksum(void **state)
+{
+    (void)state;
+    char *path = th_path(g_dir, "sum.safetensors"), *bad = th_path(g_dir, "flipped.safetensors");
+    double f64[2] = { 0.5, -4.0 };
+    ua_st_entry e[2] = { { "odd", UA_ST_F32, 1, { 3 }, k_data }, { "wide", UA_ST_F64, 1, { 2 }, f64 } };
+    const char *keys[1] = { "k" }, *vals[1] = { "v" };
+    ua_err err = { "" };
+    assert_int_equal(ua_st_write(path, e, 2, keys, vals, 1, &err), 0);
+    size_t len;
+    unsigned char *raw = (unsigned char *)th_read(path, &len);
+    size_t data = header_end(raw);
+    assert_int_equal(len - data, 12 + 4 + 16);   /* 4 bytes of padding before the F64 tensor */
+    char want[17];
+    snprintf(want, sizeof want, "%016" PRIx64, (uint64_t)XXH3_64bits(raw + data, len - data));
+    ua_st_file f;
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_string_equal(ua_st_meta(&f, UA_ST_CHECKSUM_KEY), want);
+    assert_string_equal(ua_st_meta(&f, "k"), "v");
+    assert_int_equal(ua_st_verify(&f, &err), 0);
+    ua_st_close(&f);
+    /* one bit flipped: in a tensor, in the padding, in the last byte */
+    size_t at[3] = { data + 5, data + 13, len - 1 };
+    for (int k = 0; k < 3; k++) {
+        raw[at[k]] ^= 0x10;
+        assert_int_equal(th_write(bad, raw, len), 0);
+        raw[at[k]] ^= 0x10;
+        assert_int_equal(ua_st_open(&f, bad, &err), 0);   /* the header alone is fine */
+        assert_int_equal(ua_st_verify(&f, &err), -1);
+        if (strncmp(err.msg, bad, strlen(bad)) != 0 || !strstr(err.msg, "corrupt") || !strstr(err.msg, want))
+            fail_msg("message lacks the file, 'corrupt' or the recorded checksum %s: %s", want, err.msg);
+        char have[17];
+        snprintf(have, sizeof have, "%016" PRIx64, (uint64_t)XXH3_64bits(f.data_section, f.data_len));
+        assert_non_null(strstr(err.msg, have));
+        assert_null(strchr(err.msg, '\n'));
+        ua_st_close(&f);
+    }
+    /* bytes appended after the last tensor are part of the data section too */
+    unsigned char *longer = malloc(len + 8);
+    memcpy(longer, raw, len);
+    memset(longer + len, 0, 8);
+    assert_int_equal(th_write(bad, longer, len + 8), 0);
+    assert_int_equal(ua_st_open(&f, bad, &err), 0);
+    assert_int_equal(ua_st_verify(&f, &err), -1);
+    ua_st_close(&f);
+    free(longer);
+    /* a file from before the checksum: nothing to verify */
+    size_t n;
+    unsigned char *b = make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 1, k_data, 8, &n);
+    assert_int_equal(ua_st_parse(&f, b, n, "old.safetensors", &err), 0);
+    assert_int_equal(ua_st_verify(&f, &err), 1);
+    ua_st_close(&f);
+    free(b);
+    /* a recorded value that is not 16 hex digits */
+    b = make_st("{\"__metadata__\":{\"data_xxh3\":\"12345\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 1,
+                k_data, 8, &n);
+    assert_int_equal(ua_st_parse(&f, b, n, "odd.safetensors", &err), 0);
+    assert_int_equal(ua_st_verify(&f, &err), -1);
+    assert_non_null(strstr(err.msg, "odd.safetensors: __metadata__ data_xxh3 = \"12345\" is not 16 hex digits"));
+    ua_st_close(&f);
+    free(b);
+    /* the key is the writer's own */
+    const char *k2[1] = { UA_ST_CHECKSUM_KEY }, *v2[1] = { "0000000000000000" };
+    assert_int_equal(ua_st_write(bad, e, 2, k2, v2, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "'data_xxh3' is the writer's own"));
+    free(raw);
+    free(path);
+    free(bad);
+}
+
+/* ua_st_check_finite names the tensor, the element (and its coordinates) and what it is */
+static void test_check_finite(void **state)
+{
+    (void)state;
+    float x[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    double d[3] = { 1, 2, 3 };
+    int32_t i[2] = { -1, 1 };
+    ua_st_entry e[3] = { { "x", UA_ST_F32, 2, { 2, 4 }, x }, { "d", UA_ST_F64, 1, { 3 }, d },
+                         { "i", UA_ST_I32, 1, { 2 }, i } };
+    ua_err err = { "" };
+    char *path = th_path(g_dir, "finite.safetensors");
+    ua_st_file f;
+    assert_int_equal(ua_st_write(path, e, 3, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    for (size_t t = 0; t < f.n_tensors; t++) assert_int_equal(ua_st_check_finite(&f, &f.tensors[t], &err), 0);
+    ua_st_close(&f);
+    x[6] = NAN;
+    d[2] = -INFINITY;
+    assert_int_equal(ua_st_write(path, e, 3, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(ua_st_check_finite(&f, ua_st_find(&f, "x"), &err), -1);
+    char want[512];
+    snprintf(want, sizeof want, "%s: tensor 'x' element 6 [1, 2] is NaN", path);
+    if (strncmp(err.msg, want, strlen(want)) != 0) fail_msg("'%s' does not start with '%s'", err.msg, want);
+    assert_int_equal(ua_st_check_finite(&f, ua_st_find(&f, "d"), &err), -1);
+    snprintf(want, sizeof want, "%s: tensor 'd' element 2 is -Inf", path);
+    if (strncmp(err.msg, want, strlen(want)) != 0) fail_msg("'%s' does not start with '%s'", err.msg, want);
+    assert_int_equal(ua_st_check_finite(&f, ua_st_find(&f, "i"), &err), 0);
+    ua_st_close(&f);
+    /* past the first block of the vectorised scan */
+    float *big = calloc(10000, sizeof(float));
+    big[9999] = INFINITY;
+    ua_st_entry eb = { "big", UA_ST_F32, 1, { 10000 }, big };
+    assert_int_equal(ua_st_write(path, &eb, 1, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(ua_st_check_finite(&f, ua_st_find(&f, "big"), &err), -1);
+    assert_non_null(strstr(err.msg, "tensor 'big' element 9999 is +Inf"));
+    ua_st_close(&f);
+    free(big);
     free(path);
 }
 
@@ -431,6 +563,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_no_tensors_no_meta),
+        cmocka_unit_test(test_checksum),
+        cmocka_unit_test(test_check_finite),
         cmocka_unit_test(test_hand_made_file),
         cmocka_unit_test(test_get_f32_errors),
         cmocka_unit_test(test_writer_rejects_bad_input),

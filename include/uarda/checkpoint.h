@@ -1,7 +1,13 @@
 /* Checkpoints: safetensors with SCAN's state-dict names (img_enc.*, txt_enc.*), the options as
  * JSON in __metadata__["opt"], and, for resuming, Adam's moments as tensors "optim.exp_avg.<name>"
  * and "optim.exp_avg_sq.<name>" plus the loop state in metadata (epoch, batch, Eiters,
- * best_rsum, adam_step). Written atomically. */
+ * best_rsum, adam_step). Written atomically, with the parameters' hash (params_hash) and the
+ * data section's checksum (safetensors.h) in the metadata.
+ *
+ * Both loaders check, before the model is used: the checksum (a file written before checksums
+ * loads with m->unverified set, for the caller to warn), that the tensors are exactly those the
+ * options imply (no extra or missing ones under img_enc., txt_enc. or optim.), their shapes,
+ * that every float is finite, and params_hash against the parameters. */
 #ifndef UARDA_CHECKPOINT_H
 #define UARDA_CHECKPOINT_H
 

@@ -8,7 +8,12 @@
  *   img_glob F32 [n_img, E]      the global embedding: the l2-normalised mean of the regions
  *   and, for image queries, cap_emb F32 [words, E], cap_len I32 [n_cap], cap_glob F32 [n_cap, E]
  *   (the l2-normalised mean of the words between <start> and <end>); metadata: the fingerprint of the checkpoint that made
- *   it (a query is never scored with another model), and the caption texts.
+ *   it (a query is never scored with another model), the caption texts, and the data's checksum (safetensors.h).
+ *
+ * Every open checks the header: the tensor set, shapes and the fingerprint. Reading the data
+ * to check its checksum is left to ua_gallery_verify (uarda index --verify, search --verify): a
+ * gallery can be many GB, and a shortlisted search reads a small part of it. Every score the
+ * ranking makes is checked finite instead, so that a corrupt item never ranks silently.
  *
  * Search is exhaustive (every gallery item through the cross attention), or two-stage with a
  * shortlist of K: the K items whose global embeddings have the largest dot product with the
@@ -44,15 +49,21 @@ typedef struct ua_gallery {
 } ua_gallery;
 
 /* Opens an index and checks it against m (fingerprint, embedding size, every tensor's shape and
- * dtype). The gallery's pages are mapped in one call (ua_st_prefault). */
+ * dtype, no tensor an index does not hold). m may be NULL: the index alone (no fingerprint, the
+ * embedding size from img_emb). The gallery's pages are mapped in one call (ua_st_prefault). */
 int  ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *err);
 void ua_gallery_close(ua_gallery *g);
+/* Reads the whole of an open index: its checksum and every value finite. 0: verified; 1: the
+ * index records no checksum (made before uarda recorded one; the values were checked); -1 with
+ * a message that names the file. */
+int  ua_gallery_verify(const ua_gallery *g, ua_err *err);
 
 /* The query caption q (an ua_embeddings holding one caption, no images) against the gallery's
  * images, or image `row` of the gallery against its captions. shortlist 0 (or >= the gallery's
  * size): every item; else the shortlist's K. Writes the scored items' ids and exact scores
  * (ids[], scores[]: room for the gallery's size) in descending score order, ties by id, and
- * returns their number, or -1. */
+ * returns their number, or -1; a non-finite score (a shortlist's too) is an error that names the
+ * index and the item, and says that the index may be corrupt. */
 int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua_embeddings *q, int shortlist, int *ids,
                            float *scores, ua_err *err);
 int ua_gallery_rank_captions(const ua_gallery *g, const ua_attn_cfg *cfg, int row, int shortlist, int *ids, float *scores,

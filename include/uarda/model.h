@@ -56,6 +56,9 @@ typedef struct ua_model {
      * parameters cannot change) */
     int params_hash_known;
     uint64_t params_hash;
+    /* set by the checkpoint loaders when the file records no checksum of its tensors (written
+     * before uarda recorded one), so that they could not be verified: the CLI warns */
+    int unverified;
 } ua_model;
 
 /* Allocates the parameter buffer and lays out the tensors (no init). */

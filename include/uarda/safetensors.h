@@ -2,8 +2,10 @@
  * JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ..., "__metadata__": {str:
  * str}}, then the raw little-endian tensor bytes. The reader memory-maps the file and
  * validates every offset against the file, the shape against the byte count, overlaps and
- * alignment. The writer is atomic, pads the header with spaces to a multiple of 8 and lays
- * tensors out in the order given. */
+ * alignment. The writer is atomic, pads the header with spaces to a multiple of 8, lays
+ * tensors out in the order given and records a checksum of the data section (every byte after
+ * the header: the tensors as laid out, padding included) in __metadata__[UA_ST_CHECKSUM_KEY],
+ * which ua_st_verify checks on demand (the reader alone does not read the data). */
 #ifndef UARDA_SAFETENSORS_H
 #define UARDA_SAFETENSORS_H
 
@@ -12,6 +14,8 @@
 #include "uarda/error.h"
 
 #define UA_ST_MAX_DIMS 8
+/* XXH3-64 (libxxhash, seed 0) of the data section, as 16 lowercase hex digits */
+#define UA_ST_CHECKSUM_KEY "data_xxh3"
 
 typedef enum { UA_ST_F32 = 0, UA_ST_F64, UA_ST_I32, UA_ST_I64 } ua_st_dtype;
 
@@ -32,6 +36,8 @@ typedef struct ua_st_file {
     size_t n_meta;
     void *map;             /* private */
     size_t map_len;        /* private */
+    const unsigned char *data_section;  /* private: every byte after the header */
+    size_t data_len;                    /* private */
 } ua_st_file;
 
 int  ua_st_open(ua_st_file *f, const char *path, ua_err *err);
@@ -49,6 +55,14 @@ const float *ua_st_get_f32(const ua_st_file *f, const char *name, int ndim, cons
                            ua_err *err);
 /* metadata value or NULL */
 const char *ua_st_meta(const ua_st_file *f, const char *key);
+/* Reads the whole data section and checks it against the checksum the file records: 0 when it
+ * matches, 1 when the file records none (written before uarda recorded checksums: nothing to
+ * check), -1 with a message naming the file and both checksums when it differs (or the recorded
+ * value is not 16 hex digits). */
+int ua_st_verify(const ua_st_file *f, ua_err *err);
+/* 0 when every element of t (a tensor of f) is finite (integer tensors always are), else -1
+ * with a message naming the file, the tensor, the element's index and its value. */
+int ua_st_check_finite(const ua_st_file *f, const ua_st_tensor *t, ua_err *err);
 
 typedef struct ua_st_entry {
     const char *name;
@@ -58,7 +72,8 @@ typedef struct ua_st_entry {
     const void *data;
 } ua_st_entry;
 
-/* meta: n_meta (key, value) string pairs, may be NULL when n_meta is 0 */
+/* meta: n_meta (key, value) string pairs, may be NULL when n_meta is 0; UA_ST_CHECKSUM_KEY is
+ * the writer's own (added to every file) and refused from the caller */
 int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
                 const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                 ua_err *err);

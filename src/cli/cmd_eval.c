@@ -62,6 +62,7 @@ int cmd_eval(int argc, char **argv)
     for (int k = 0; k < ckpts.n; k++) {
         ua_options_default(&o[k]);
         if (ua_checkpoint_open(ckpts.v[k], &o[k], &models[k], &err)) goto fail;
+        if (models[k].unverified) ua_cli_warn_no_checksum("eval", ckpts.v[k]);
         ptrs[k] = &models[k];
         n_loaded++;
         ua_options given = flags;

@@ -9,27 +9,71 @@
 #include "cli/common.h"
 #include "uarda/checkpoint.h"
 #include "uarda/eval.h"
+#include "uarda/finite.h"
 #include "uarda/gallery.h"
 #include "uarda/npy.h"
 #include "uarda/safetensors.h"
 
+/* uarda index --verify G [--checkpoint C]: the whole index read back (its checksum, every value
+ * finite) and its header checked as every open checks it, against the checkpoint when given */
+static int verify_index(const char *path, const char *ckpt)
+{
+    ua_err err;
+    ua_options o;
+    ua_options_default(&o);
+    ua_model m = {0};
+    ua_gallery g = {0};
+    int rc = 1, v = -1;
+    if (ckpt) {
+        if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto done;
+        if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
+    }
+    if (ua_gallery_open(&g, path, ckpt ? &m : NULL, &err) || (v = ua_gallery_verify(&g, &err)) < 0) goto done;
+    if (v == 1) ua_cli_warn_no_checksum("index", path);
+    printf("%s: OK: %d images, %d captions, %s%s\n", path, g.n_img, g.n_cap,
+           v == 0 ? "checksum verified" : "no checksum to verify (values finite)", ckpt ? ", made by this checkpoint" : "");
+    rc = 0;
+done:
+    if (rc) ua_cli_error("index", &err);
+    ua_gallery_close(&g);
+    ua_model_free(&m);
+    return rc;
+}
+
 int cmd_index(int argc, char **argv)
 {
-    const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL;
+    const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL, *verify = NULL;
     int threads = 0;
+    ua_options flags;
+    ua_options_default(&flags);
+    ua_model_flags f;
+    ua_cli_model_flags_from(&flags, &f);
     ua_opt opts[] = {
+        {"verify", UA_OPT_STR, &verify, NULL,
+         "check an existing index instead (its checksum, values and header; against --checkpoint when given)", 0},
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "model", 0},
         {"images", UA_OPT_STR, &images, NULL, "gallery region features, float32 .npy [n, regions, img_dim]", 0},
         {"captions", UA_OPT_STR, &captions, NULL, "gallery captions, one per line (for image queries)", 0},
         {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
         {"output", UA_OPT_STR, &output, NULL, "the index file (.safetensors)", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        UA_SHAPE_FLAG_OPTS(flags, f),
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"index", "Encode a gallery of images (and captions) once with a checkpoint, for uarda search.",
-                        "usage: uarda index --checkpoint C --images X.npy [--captions caps.txt] --output G.safetensors", opts, 0};
+                        "usage: uarda index --checkpoint C --images X.npy [--captions caps.txt] --output G.safetensors\n"
+                        "       uarda index --verify G.safetensors [--checkpoint C]", opts, 0};
+    ua_cli_annotate_inference(&spec);
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
+    if (verify) {
+        if (images || captions || output || vocab_path) {
+            fprintf(stderr, "uarda index: --verify checks an existing index: it takes no --images, --captions, --vocab-path or --output\n");
+            return 2;
+        }
+        ua_cli_set_threads(threads);
+        return verify_index(verify, ckpt);
+    }
     if (!ckpt || !images || !output) { fprintf(stderr, "uarda index: --checkpoint, --images and --output are required\n"); return 2; }
     ua_cli_set_threads(threads);
     ua_cli_eval_progress_begin("index");
@@ -43,15 +87,22 @@ int cmd_index(int argc, char **argv)
     ua_embeddings e = {0};
     ua_tokenizer *tok = NULL;
     char **lines = NULL, *caps_json = NULL;
-    int n_lines = 0, rc = 1;
-    if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_npy_open(&x, images, &err)) goto fail;
+    int n_lines = 0, rc = 1, usage = 0;
+    if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
+    if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
+    if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
+    if (ua_npy_open(&x, images, &err)) goto fail;
     if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1) {
-        ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
+        char shape[96];
+        ua_fail(&err, "%s: expected region features [n, regions, %d], got shape %s", images, m.opt.img_dim,
+                ua_npy_shape_str(&x, shape, sizeof shape));
         goto fail;
     }
+    if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (captions) {
         if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
+        if (n_lines == 0) { ua_fail(&err, "%s: empty caption file (no captions to index)", captions); goto fail; }
         if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, &v, tok, &err)) goto fail;
     }
     double t0 = ua_now();
@@ -72,6 +123,7 @@ int cmd_index(int argc, char **argv)
 fail:
     ua_cli_eval_progress_end();
     ua_cli_error("index", &err);
+    rc = usage ? 2 : 1;
 done:
     ua_cli_eval_progress_end();
     free(caps_json);

@@ -78,6 +78,7 @@ static int load_model_split(const plot_args *a, const char *split, loaded *L, ua
     if (!a->checkpoint) return ua_fail(err, "--checkpoint is required");
     ua_options_default(&L->o);
     if (ua_checkpoint_open(a->checkpoint, &L->o, &L->m, err)) return -1;
+    if (L->m.unverified) ua_cli_warn_no_checksum("plot", a->checkpoint);
     L->model_ok = 1;
     if (read_relevance(a->checkpoint, &L->has_rel, &L->t_tr, &L->t_te, err)) return -1;
     /* the threshold the checkpoint tests with (its t_test: safe t_te, train t_tr, or fixed) */

@@ -57,6 +57,7 @@ int cmd_score(int argc, char **argv)
     char shape_buf[96];
     int rc = 1, usage = 0;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
+    if (m.unverified) ua_cli_warn_no_checksum("score", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;

@@ -130,7 +130,11 @@ static int answer_image(search_ctx *c, int row, double *secs, ua_err *err)
 int cmd_search(int argc, char **argv)
 {
     const char *index = NULL, *ckpt = NULL, *query = NULL, *queries = NULL, *vocab_path = NULL, *skip = "on";
-    int image_row = -1, top_k = 5, json = 0, threads = 0, shortlist = 0, attention = 0;
+    int image_row = -1, top_k = 5, json = 0, threads = 0, shortlist = 0, attention = 0, verify = 0;
+    ua_options flags;
+    ua_options_default(&flags);
+    ua_model_flags f;
+    ua_cli_model_flags_from(&flags, &f);
     ua_opt opts[] = {
         {"index", UA_OPT_STR, &index, NULL, "a gallery made by uarda index", 0},
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "the model that made the index", 0},
@@ -143,14 +147,21 @@ int cmd_search(int argc, char **argv)
         {"attention", UA_OPT_BOOL, &attention, NULL, "text queries: each word's most attended region in each result", 0},
         {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
         {"skip", UA_OPT_CHOICE, &skip, "on|off", "UARDA: skip irrelevant queries (exact)", 0},
+        {"verify", UA_OPT_BOOL, &verify, NULL, "read the whole index first: its checksum and every value finite", 0},
         {"json", UA_OPT_BOOL, &json, NULL, "print one JSON object per query", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        UA_SHAPE_FLAG_OPTS(flags, f),
+        /* the scoring options that the index's embeddings do not depend on */
+        {"agg-func", UA_OPT_CHOICE, &f.agg_func, "LogSumExp|Mean|Max|Sum", "aggregation of the relevances", 0},
+        {"lambda-lse", UA_OPT_FLOAT, &flags.model.attn.lambda_lse, NULL, "LogSumExp temperature (lambda_2)", 0},
+        {"lambda-softmax", UA_OPT_FLOAT, &flags.model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
     ua_cmd_spec spec = {"search", "Top-k images for text queries, or top-k captions for an image, against an index.",
                         "usage: uarda search --index G --checkpoint C (--query TEXT | --queries FILE | --image-row N)\n"
-                        "                    [--top-k 5] [--shortlist K] [--attention] [--json]",
+                        "                    [--top-k 5] [--shortlist K] [--attention] [--json] [--verify]",
                         opts, 0};
+    ua_cli_annotate_inference(&spec);
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (!index || !ckpt || (query != NULL) + (queries != NULL) + (image_row >= 0) != 1) {
@@ -173,6 +184,15 @@ int cmd_search(int argc, char **argv)
         ua_cli_error("search", &err);
         return 1;
     }
+    if (se.m.unverified) ua_cli_warn_no_checksum("search", ckpt);
+    if (ua_cli_inference_flags(&se.o, &se.m, &flags, &f, &spec, ckpt, &err)) {
+        ua_cli_error("search", &err);
+        ua_cli_searcher_close(&se);
+        return 2;
+    }
+    int verified = verify ? ua_gallery_verify(&se.g, &err) : 0;
+    if (verified < 0) goto fail;
+    if (verified == 1) ua_cli_warn_no_checksum("search", index);
     const ua_gallery *g = &se.g;
     c = (search_ctx){g, &se.m, &se.v, NULL, top_k, shortlist, json, attention, NULL, NULL, NULL};
     const int n_items = image_row >= 0 ? g->n_cap : g->n_img;

@@ -180,6 +180,7 @@ int cmd_train(int argc, char **argv)
     if (resume) {
         ua_options from = o;
         if (ua_checkpoint_load(resume, &from, &m, &exp_avg, &exp_avg_sq, &state, &err)) goto fail;
+        if (m.unverified) ua_cli_warn_no_checksum("train", resume);
         if (from.model.vocab_size != vocab.n) {
             ua_fail(&err, "%s: the checkpoint has a vocabulary of %d words, %s has %d", resume, from.model.vocab_size, vocab_file, vocab.n);
             goto fail;

@@ -454,3 +454,9 @@ int ua_cli_searcher_encode(ua_cli_searcher *s, const char *const *lines, int n, 
     if (ua_captions_from_lines(caps, lines, n, &s->v, s->tok, err)) return -1;
     return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, err);
 }
+
+void ua_cli_warn_no_checksum(const char *cmd, const char *path)
+{
+    fprintf(stderr, "uarda %s: warning: %s records no checksum (written before uarda recorded one), so it was not verified\n",
+            cmd, path);
+}

@@ -164,4 +164,8 @@ double ua_rss_anon_mb(void);
  * flushed; -1 with a message naming the file when it cannot be written whole */
 int ua_jsonl_append(const char *path, void *json_object, ua_err *err);
 
+/* the one-line warning for a file that records no checksum (written before uarda recorded
+ * them: a checkpoint with m->unverified set, an index ua_gallery_verify found without one) */
+void ua_cli_warn_no_checksum(const char *cmd, const char *path);
+
 #endif

@@ -122,23 +122,44 @@ void ua_gallery_close(ua_gallery *g)
     memset(g, 0, sizeof *g);
 }
 
+/* no tensor that is not an index's, and the caption tensors all three or none */
+static int check_tensor_set(const ua_st_file *f, const char *path, ua_err *err)
+{
+    static const char *const known[] = {"img_emb", "img_gram", "img_glob", "cap_emb", "cap_len", "cap_glob"};
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        const char *name = f->tensors[i].name;
+        size_t k = 0;
+        while (k < sizeof known / sizeof *known && strcmp(name, known[k]) != 0) k++;
+        if (k == sizeof known / sizeof *known)
+            return ua_fail(err, "%s: tensor '%.200s' is not part of an index (not made by uarda index?)", path, name);
+    }
+    if (!ua_st_find(f, "cap_len") && (ua_st_find(f, "cap_emb") || ua_st_find(f, "cap_glob")))
+        return ua_fail(err, "%s: caption embeddings without cap_len (a corrupt index: run uarda index again)", path);
+    return 0;
+}
+
 int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *err)
 {
     memset(g, 0, sizeof *g);
     if (ua_st_open(&g->f, path, err)) return -1;
-    char fp[17];
-    ua_model_fingerprint(m, fp);
-    const char *ifp = ua_st_meta(&g->f, "checkpoint_fingerprint");
-    if (!ifp || strcmp(ifp, fp) != 0) {
-        ua_fail(err, "%s was not made with this checkpoint (fingerprint %s, the checkpoint's is %s): run uarda index again",
-                path, ifp ? ifp : "missing", fp);
-        goto fail;
+    if (m) {
+        char fp[17];
+        ua_model_fingerprint(m, fp);
+        const char *ifp = ua_st_meta(&g->f, "checkpoint_fingerprint");
+        if (!ifp || strcmp(ifp, fp) != 0) {
+            ua_fail(err, "%s was not made with this checkpoint (fingerprint %s, the checkpoint's is %s): run uarda index again",
+                    path, ifp ? ifp : "missing", fp);
+            goto fail;
+        }
     }
+    if (check_tensor_set(&g->f, path, err)) goto fail;
     const ua_st_tensor *ti = ua_st_find(&g->f, "img_emb");
-    const int E = m->opt.embed_size;
-    if (!ti || ti->ndim != 3 || ti->dtype != UA_ST_F32 || ti->shape[2] != E || ti->shape[0] < 1 || ti->shape[1] < 1 ||
-        ti->shape[0] > 1 << 30 || ti->shape[1] > 1 << 16) {
-        ua_fail(err, "%s: no usable img_emb (F32 [images, regions, %d])", path, E);
+    int E = m ? m->opt.embed_size : 0;   /* without a model: img_emb's own, when it is a size */
+    if (!m && ti && ti->ndim == 3 && ti->shape[2] > 0 && ti->shape[2] <= 1 << 16) E = (int)ti->shape[2];
+    if (!ti || ti->ndim != 3 || ti->dtype != UA_ST_F32 || E < 1 || ti->shape[2] != E || ti->shape[0] < 1 ||
+        ti->shape[1] < 1 || ti->shape[0] > 1 << 30 || ti->shape[1] > 1 << 16) {
+        if (m) ua_fail(err, "%s: no usable img_emb (F32 [images, regions, %d])", path, E);
+        else ua_fail(err, "%s: no usable img_emb (F32 [images, regions, embedding size])", path);
         goto fail;
     }
     g->n_img = (int)ti->shape[0];
@@ -178,6 +199,14 @@ int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *
 fail:
     ua_gallery_close(g);
     return -1;
+}
+
+int ua_gallery_verify(const ua_gallery *g, ua_err *err)
+{
+    int rc = ua_st_verify(&g->f, err);
+    for (size_t i = 0; rc >= 0 && i < g->f.n_tensors; i++)
+        if (ua_st_check_finite(&g->f, &g->f.tensors[i], err)) rc = -1;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -238,24 +267,40 @@ static int sort_ranked(int *ids, float *scores, int n, ua_err *err)
     return n;
 }
 
+/* A NaN compares false with everything, so it would rank anywhere without a word: a non-finite
+ * score s[k] (of item ids[k], or k when ids is NULL) is an error. Only a corrupt index makes one
+ * (checkpoints are checked finite on load), and --verify finds which byte. */
+static int check_scores(const ua_gallery *g, const char *stage, const char *item, const float *s, const int *ids, int n,
+                        ua_err *err)
+{
+    for (int k = 0; k < n; k++)
+        if (!isfinite(s[k]))
+            return ua_fail(err, "%s: the %sscore of %s %d is %s: the index may be corrupt (check it with uarda index --verify %s)",
+                           g->f.path, stage, item, ids ? ids[k] : k, isnan(s[k]) ? "NaN" : "infinite", g->f.path);
+    return 0;
+}
+
 /* the shortlist: ids[0..K) of the K items whose global embeddings best match `query_glob` */
-static int shortlist_ids(const float *query_glob, const float *glob, int n, int E, int K, int *ids, ua_err *err)
+static int shortlist_ids(const ua_gallery *g, const char *item, const float *query_glob, const float *glob, int n, int K,
+                         int *ids, ua_err *err)
 {
     float *gs = malloc((size_t)n * sizeof(float));
     if (!gs) return ua_fail(err, "out of memory for %d shortlist scores", n);
-    ua_dots_few(query_glob, 1, glob, n, E, gs, 1, 1);
-    int rc = top_k(gs, n, K, ids, err);
+    ua_dots_few(query_glob, 1, glob, n, g->E, gs, 1, 1);
+    int rc = check_scores(g, "shortlist ", item, gs, NULL, n, err);
+    if (!rc) rc = top_k(gs, n, K, ids, err);
     free(gs);
     return rc;
 }
 
 /* the exact scores of the n items of e (image or caption ids[k] of the gallery, in e's order),
  * then (ids, scores) sorted by rank; exhaustive: e is the whole gallery and ids are set to 0..n-1 */
-static int score_ranked(const ua_attn_cfg *cfg, const ua_embeddings *e, int n, int exhaustive, int *ids, float *scores,
-                        ua_err *err)
+static int score_ranked(const ua_gallery *g, const char *item, const ua_attn_cfg *cfg, const ua_embeddings *e, int n,
+                        int exhaustive, int *ids, float *scores, ua_err *err)
 {
     if (ua_similarity_matrix(cfg, e, scores, err)) return -1;
     for (int k = 0; exhaustive && k < n; k++) ids[k] = k;
+    if (check_scores(g, "", item, scores, ids, n, err)) return -1;
     return sort_ranked(ids, scores, n, err);
 }
 
@@ -270,7 +315,7 @@ int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua
     e.R = R;
     e.img = (float *)g->img;
     e.img_gram = g->img_gram;
-    if (shortlist <= 0 || shortlist >= g->n_img) return score_ranked(cfg, &e, g->n_img, 1, ids, scores, err);
+    if (shortlist <= 0 || shortlist >= g->n_img) return score_ranked(g, "image", cfg, &e, g->n_img, 1, ids, scores, err);
     /* two stages: the shortlist by global embeddings, then the exact scores of its images
      * (gathered: the same products as the exhaustive search, so the same bits) */
     const int K = shortlist;
@@ -279,7 +324,7 @@ int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua
     int rc = -1;
     if (!qg || !img || !gram) { ua_fail(err, "out of memory for a shortlist of %d images", K); goto out; }
     caption_global(q->cap, q->cap_len[0], E, qg);
-    if (shortlist_ids(qg, g->img_glob, g->n_img, E, K, ids, err)) goto out;
+    if (shortlist_ids(g, "image", qg, g->img_glob, g->n_img, K, ids, err)) goto out;
     for (int k = 0; k < K; k++) {
         memcpy(img + (size_t)k * R * E, g->img + (size_t)ids[k] * R * E, (size_t)R * E * sizeof(float));
         memcpy(gram + (size_t)k * R * R, g->img_gram + (size_t)ids[k] * R * R, (size_t)R * R * sizeof(float));
@@ -287,7 +332,7 @@ int ua_gallery_rank_images(const ua_gallery *g, const ua_attn_cfg *cfg, const ua
     e.n_img = K;
     e.img = img;
     e.img_gram = gram;
-    rc = score_ranked(cfg, &e, K, 0, ids, scores, err);
+    rc = score_ranked(g, "image", cfg, &e, K, 0, ids, scores, err);
 out:
     free(qg);
     free(img);
@@ -313,13 +358,13 @@ int ua_gallery_rank_captions(const ua_gallery *g, const ua_attn_cfg *cfg, int ro
         e.cap = (float *)g->cap;
         e.cap_len = g->cap_len;
         e.cap_offset = g->cap_offset;
-        return score_ranked(cfg, &e, g->n_cap, 1, ids, scores, err);
+        return score_ranked(g, "caption", cfg, &e, g->n_cap, 1, ids, scores, err);
     }
     const int K = shortlist;
     float *cap = malloc((size_t)K * g->max_len * E * sizeof(float));
     int *len = malloc((size_t)K * sizeof(int)), *off = malloc(((size_t)K + 1) * sizeof(int)), rc = -1;
     if (!cap || !len || !off) { ua_fail(err, "out of memory for a shortlist of %d captions", K); goto out; }
-    if (shortlist_ids(g->img_glob + (size_t)row * E, g->cap_glob, g->n_cap, E, K, ids, err)) goto out;
+    if (shortlist_ids(g, "caption", g->img_glob + (size_t)row * E, g->cap_glob, g->n_cap, K, ids, err)) goto out;
     off[0] = 0;
     for (int k = 0; k < K; k++) {
         len[k] = g->cap_len[ids[k]];
@@ -330,7 +375,7 @@ int ua_gallery_rank_captions(const ua_gallery *g, const ua_attn_cfg *cfg, int ro
     e.cap = cap;
     e.cap_len = len;
     e.cap_offset = off;
-    rc = score_ranked(cfg, &e, K, 0, ids, scores, err);
+    rc = score_ranked(g, "caption", cfg, &e, K, 0, ids, scores, err);
 out:
     free(cap); free(len); free(off);
     return rc;

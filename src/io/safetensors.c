@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "uarda's safetensors code reads and writes little-endian tensors in place"
@@ -291,6 +292,8 @@ static int parse_into(ua_st_file *f, const unsigned char *b, size_t len, const c
     size_t data_off = 8 + (size_t)hlen;
     const unsigned char *data = b + data_off;
     size_t data_len = len - data_off;
+    f->data_section = data;
+    f->data_len = data_len;
     size_t n_entries = (size_t)cJSON_GetArraySize(root);
     f->tensors = ua_calloc(n_entries, sizeof *f->tensors, err);
     st_span *spans = ua_calloc(n_entries, sizeof *spans, err);
@@ -452,6 +455,95 @@ const char *ua_st_meta(const ua_st_file *f, const char *key)
     return NULL;
 }
 
+/* ---- integrity ---- */
+
+/* the recorded checksum: exactly 16 hex digits */
+static int parse_checksum(const char *v, uint64_t *out)
+{
+    uint64_t x = 0;
+    int n = 0;
+    for (; v[n]; n++) {
+        char c = v[n];
+        int d = -1;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        if (d < 0 || n >= 16) return -1;
+        x = x << 4 | (uint64_t)d;
+    }
+    if (n != 16) return -1;
+    *out = x;
+    return 0;
+}
+
+int ua_st_verify(const ua_st_file *f, ua_err *err)
+{
+    const char *file = f && f->path ? f->path : "<safetensors>";
+    const char *v = ua_st_meta(f, UA_ST_CHECKSUM_KEY);
+    if (!v) return 1;
+    uint64_t want;
+    if (parse_checksum(v, &want) != 0)
+        return ua_fail(err, "%s: __metadata__ %s = \"%.40s\" is not 16 hex digits (corrupt header?)", file,
+                       UA_ST_CHECKSUM_KEY, v);
+    uint64_t have = XXH3_64bits(f->data_section, f->data_len);
+    if (have != want)
+        return ua_fail(err, "%s: corrupt: the tensor data's checksum (%s) is %016" PRIx64 ", the file records %016" PRIx64,
+                       file, UA_ST_CHECKSUM_KEY, have, want);
+    return 0;
+}
+
+/* the index of the first non-finite element of x[0..n), or n: blocks of bit tests (a loop that
+ * vectorizes), then the one block that has one searched element by element */
+static size_t first_nonfinite_f32(const float *x, size_t n)
+{
+    enum { BLOCK = 4096 };
+    for (size_t s = 0; s < n; s += BLOCK) {
+        size_t e = n - s < BLOCK ? n : s + BLOCK;
+        uint32_t bad = 0;
+        for (size_t i = s; i < e; i++) {
+            uint32_t b;
+            memcpy(&b, x + i, sizeof b);
+            bad |= (b & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            for (size_t i = s; i < e; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return n;
+}
+
+static size_t first_nonfinite_f64(const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
+int ua_st_check_finite(const ua_st_file *f, const ua_st_tensor *t, ua_err *err)
+{
+    if (t->dtype != UA_ST_F32 && t->dtype != UA_ST_F64) return 0;
+    size_t at = t->dtype == UA_ST_F32 ? first_nonfinite_f32(t->data, t->n_elems)
+                                      : first_nonfinite_f64(t->data, t->n_elems);
+    if (at == t->n_elems) return 0;
+    double v = t->dtype == UA_ST_F32 ? (double)((const float *)t->data)[at] : ((const double *)t->data)[at];
+    /* the element's coordinates too, for a tensor of more than one dimension */
+    char coords[256] = "";
+    if (t->ndim > 1) {
+        int64_t idx[UA_ST_MAX_DIMS];
+        size_t r = at;
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            idx[d] = (int64_t)(r % (size_t)t->shape[d]);
+            r /= (size_t)t->shape[d];
+        }
+        char shape[200];
+        format_shape(shape, sizeof shape, t->ndim, idx);
+        snprintf(coords, sizeof coords, " %s", shape);
+    }
+    return ua_fail(err, "%s: tensor '%.*s' element %zu%s is %s (the file is corrupt or was written from a diverged model)",
+                   f && f->path ? f->path : "<safetensors>", ST_NAME_SHOW, t->name, at, coords,
+                   isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+}
+
 /* ---- writer ---- */
 
 typedef struct {
@@ -496,6 +588,28 @@ static void sb_json_string(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
+/* XXH3-64 of the data section as the writer lays it out (tensor i at begins[i], zeros between),
+ * as 16 hex digits */
+static int data_checksum(const ua_st_entry *tensors, size_t n_tensors, const uint64_t *begins, const size_t *sizes,
+                         char out[17])
+{
+    XXH3_state_t *h = XXH3_createState();
+    if (!h || XXH3_64bits_reset(h) != XXH_OK) {
+        XXH3_freeState(h);
+        return -1;
+    }
+    static const unsigned char zeros[8];
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n_tensors; i++) {
+        if (begins[i] > pos) (void)XXH3_64bits_update(h, zeros, (size_t)(begins[i] - pos));
+        if (sizes[i] > 0) (void)XXH3_64bits_update(h, tensors[i].data, sizes[i]);
+        pos = begins[i] + sizes[i];
+    }
+    snprintf(out, 17, "%016" PRIx64, (uint64_t)XXH3_64bits_digest(h));
+    XXH3_freeState(h);
+    return 0;
+}
+
 int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
                 const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                 ua_err *err)
@@ -505,6 +619,9 @@ int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
     for (size_t i = 0; i < n_meta; i++) {
         if (!meta_keys[i] || !meta_values[i])
             return ua_fail(err, "%s: cannot write: metadata entry %zu has no key or value", path, i);
+        if (strcmp(meta_keys[i], UA_ST_CHECKSUM_KEY) == 0)
+            return ua_fail(err, "%s: cannot write: metadata key '%s' is the writer's own (the data's checksum)", path,
+                           UA_ST_CHECKSUM_KEY);
         for (size_t j = 0; j < i; j++)
             if (strcmp(meta_keys[i], meta_keys[j]) == 0)
                 return ua_fail(err, "%s: cannot write: metadata key '%.*s' given twice", path, ST_NAME_SHOW,
@@ -567,24 +684,26 @@ int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
         off += sizes[i];
     }
 
-    sb_str(&hb, "{");
-    int first = 1;
-    if (n_meta > 0) {
-        sb_str(&hb, "\"__metadata__\":{");
-        for (size_t i = 0; i < n_meta; i++) {
-            if (i) sb_str(&hb, ",");
-            sb_json_string(&hb, meta_keys[i]);
-            sb_str(&hb, ":");
-            sb_json_string(&hb, meta_values[i]);
-        }
-        sb_str(&hb, "}");
-        first = 0;
+    char checksum[17];
+    if (data_checksum(tensors, n_tensors, begins, sizes, checksum) != 0) {
+        ua_fail(err, "%s: cannot write: out of memory for the checksum", path);
+        goto out;
     }
+    sb_str(&hb, "{\"__metadata__\":{");
+    for (size_t i = 0; i < n_meta; i++) {
+        sb_json_string(&hb, meta_keys[i]);
+        sb_str(&hb, ":");
+        sb_json_string(&hb, meta_values[i]);
+        sb_str(&hb, ",");
+    }
+    sb_json_string(&hb, UA_ST_CHECKSUM_KEY);
+    sb_str(&hb, ":");
+    sb_json_string(&hb, checksum);
+    sb_str(&hb, "}");
     for (size_t i = 0; i < n_tensors; i++) {
         const ua_st_entry *t = &tensors[i];
         char num[64];
-        if (!first) sb_str(&hb, ",");
-        first = 0;
+        sb_str(&hb, ",");
         sb_json_string(&hb, t->name);
         sb_str(&hb, ":{\"dtype\":\"");
         sb_str(&hb, dtype_name(t->dtype));

@@ -1,6 +1,7 @@
 /* Checkpoint files (see checkpoint.h). */
 #include "uarda/checkpoint.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,15 +98,77 @@ static int borrow_params(ua_st_file *f, const ua_options *o, ua_model *m, ua_err
     }
     if (!in_place) return 0;
     ua_st_prefault(f, v.params, v.n_params * sizeof(float));
-    /* the hash written with these very bytes (one atomic write), so no need to read them all */
-    const char *h = ua_st_meta(f, "params_hash");
-    char *end = NULL;
-    if (h && strlen(h) == 16) {
-        unsigned long long x = strtoull(h, &end, 16);
-        if (end && *end == 0) { v.params_hash = x; v.params_hash_known = 1; }
-    }
     *m = v;
     return 1;
+}
+
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* The tensors must be those the options imply: the model's, and, when the file holds any
+ * optimizer moment, both moments of every one of them. A tensor under img_enc., txt_enc. or
+ * optim. that the options do not imply is refused rather than ignored (reverse GRU tensors
+ * under bi_gru false would mean running another model than the one trained), and so is a
+ * missing one. Names outside those prefixes are not the model's and are left alone. */
+static int check_tensor_set(const ua_st_file *f, const ua_model *m, const char *path, ua_err *err)
+{
+    static const char *const moment[2] = {"optim.exp_avg.", "optim.exp_avg_sq."};
+    int moments = 0;
+    for (size_t i = 0; i < f->n_tensors && !moments; i++) moments = starts_with(f->tensors[i].name, "optim.");
+    const ua_model_opt *mo = &m->opt;
+    char implied[96];
+    snprintf(implied, sizeof implied, "its opt: bi_gru %s, num_layers %d", mo->bi_gru ? "true" : "false", mo->num_layers);
+    for (int t = 0; t < m->n_tensors; t++) {
+        const char *name = m->tensors[t].name;
+        if (!ua_st_find(f, name)) return ua_fail(err, "%s: missing tensor '%s' (%s)", path, name, implied);
+        for (int k = 0; k < 2 && moments; k++) {
+            char full[128];
+            snprintf(full, sizeof full, "%s%s", moment[k], name);
+            if (!ua_st_find(f, full))
+                return ua_fail(err, "%s: missing tensor '%s' (the file holds other optimizer moments)", path, full);
+        }
+    }
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        const char *name = f->tensors[i].name, *param = NULL;
+        if (starts_with(name, "img_enc.") || starts_with(name, "txt_enc.")) param = name;
+        else if (starts_with(name, moment[1])) param = name + strlen(moment[1]);
+        else if (starts_with(name, moment[0])) param = name + strlen(moment[0]);
+        else if (starts_with(name, "optim.")) param = "";
+        else continue;
+        if (!ua_model_tensor(m, param))
+            return ua_fail(err, "%s: tensor '%.200s' is not part of the model %s implies", path, name, implied);
+    }
+    return 0;
+}
+
+/* 16 hex digits */
+static int parse_hash(const char *v, uint64_t *out)
+{
+    if (strlen(v) != 16) return -1;
+    for (int i = 0; i < 16; i++)
+        if (!isxdigit((unsigned char)v[i])) return -1;
+    *out = strtoull(v, NULL, 16);
+    return 0;
+}
+
+/* The parameters' hash against the params_hash the file records (uarda's files; a converted
+ * SCAN checkpoint has none), which a borrowed model then keeps, so that nobody hashes them again */
+static int check_params_hash(const ua_st_file *f, ua_model *m, const char *path, ua_err *err)
+{
+    const char *h = ua_st_meta(f, "params_hash");
+    if (!h) return 0;
+    uint64_t want;
+    if (parse_hash(h, &want))
+        return ua_fail(err, "%s: metadata \"params_hash\" = \"%.40s\" is not 16 hex digits", path, h);
+    m->params_hash_known = 0;
+    uint64_t have = ua_model_params_hash(m);
+    if (have != want)
+        return ua_fail(err, "%s: the parameters hash to %016" PRIx64 " but the file records params_hash %016" PRIx64
+                       " (a corrupt or edited checkpoint)", path, have, want);
+    if (m->borrowed) {
+        m->params_hash = have;
+        m->params_hash_known = 1;
+    }
+    return 0;
 }
 
 int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
@@ -130,6 +193,9 @@ static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, f
     if (!fp) return ua_fail(err, "%s: out of memory", path);
     if (ua_st_open(fp, path, err)) { free(fp); return -1; }
     int rc = -1, borrowed = 0;
+    /* the whole file's bytes against its checksum first: nothing else is trusted before */
+    const int verified = ua_st_verify(fp, err);
+    if (verified < 0) goto out;
     const char *opt = ua_st_meta(fp, "opt");
     if (!opt) { ua_fail(err, "%s: not a uarda/SCAN checkpoint (no \"opt\" in __metadata__)", path); goto out; }
     if (ua_options_from_json(o, opt, path, err)) goto out;
@@ -138,6 +204,7 @@ static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, f
     if (o->model.vocab_size <= 0 && emb->ndim == 2) o->model.vocab_size = (int)emb->shape[0];
     if (in_place && (borrowed = borrow_params(fp, o, m, err)) < 0) { ua_fail_prefix(err, "%s", path); goto out; }
     if (!borrowed && ua_model_create(m, &o->model, err)) { ua_fail_prefix(err, "%s", path); goto out; }
+    if (check_tensor_set(fp, m, path, err)) goto out;
     for (int t = 0; t < m->n_tensors && !borrowed; t++) {  /* the parameters' pages, in one call each */
         const ua_st_tensor *st_t = ua_st_find(fp, m->tensors[t].name);
         if (st_t && st_t->dtype == UA_ST_F32) ua_st_prefault(fp, st_t->data, st_t->n_elems * sizeof(float));
@@ -148,6 +215,10 @@ static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, f
         if (!src) goto out;
         memcpy(m->params + ti->offset, src, ti->count * sizeof(float));
     }
+    /* a NaN or Inf anywhere (a parameter, a moment) would make every score or step NaN */
+    for (size_t i = 0; i < fp->n_tensors; i++)
+        if (ua_st_check_finite(fp, &fp->tensors[i], err)) goto out;
+    if (check_params_hash(fp, m, path, err)) goto out;
     int has_moments = ua_st_find(fp, "optim.exp_avg.img_enc.fc.weight") != NULL;
     if (has_moments && exp_avg && exp_avg_sq) {
         *exp_avg = malloc(m->n_params * sizeof(float));
@@ -188,6 +259,7 @@ static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, f
         ua_relevance_free(&rel);
         if (bad) goto out;
     }
+    m->unverified = verified == 1;
     rc = 0;
 out:
     if (rc) {

@@ -2,7 +2,10 @@
 # uarda index + uarda search: rankings equal the full similarity matrix's (uarda score), a
 # shortlist as long as the gallery changes nothing and a shorter one keeps the exact scores of
 # the images it keeps, --queries answers each line, --attention names a region per word, a
-# mismatched checkpoint is refused, and image queries rank the indexed captions.
+# mismatched checkpoint is refused, and image queries rank the indexed captions. Integrity:
+# index --verify reads an index back (checksum, values, header), search --verify too, a corrupt
+# index is refused by both and by a plain search through its non-finite scores, files from before
+# checksums work with a warning, and an empty caption file is refused.
 set -euo pipefail
 B=${UARDA_BIN:-build/uarda}
 T=$(mktemp -d /tmp/uarda-test-XXXXXX)
@@ -97,4 +100,62 @@ set +e
 msg=$("$B" search --index "$T/g.safetensors" --checkpoint "$T/b/model_best.safetensors" --query "$q" 2>&1); st=$?
 set -e
 [ $st -eq 1 ] && grep -q "was not made with" <<<"$msg" || fail "mismatched checkpoint: $st $msg"
+
+# ---- integrity ----
+# expect STATUS TEXT CMD...: the command exits STATUS and its output holds TEXT (grep -F)
+expect() {
+    local want=$1 text=$2; shift 2
+    set +e
+    msg=$("$@" 2>&1); st=$?
+    set -e
+    [ $st -eq "$want" ] && grep -qF -- "$text" <<<"$msg" || fail "$* -> exit $st (want $want, '$text'): $msg"
+}
+G="$T/g.safetensors"
+expect 0 "$G: OK: 16 images, 80 captions, checksum verified" "$B" index --verify "$G"
+expect 0 "checksum verified, made by this checkpoint" "$B" index --verify "$G" --checkpoint "$C"
+expect 1 "was not made with" "$B" index --verify "$G" --checkpoint "$T/b/model_best.safetensors"
+expect 2 "--verify checks an existing index" "$B" index --verify "$G" --output "$T/x.safetensors"
+expect 0 '"scored":16' "$B" search --index "$G" --checkpoint "$C" --query "$q" --json --verify
+# the last 100 bytes overwritten with 0xff (NaN floats): cap_glob's, then img_glob's in an index
+# of images alone
+"$B" index --checkpoint "$C" --images "$D/test_ims.npy" --output "$T/gi.safetensors" 2>/dev/null
+ff() { head -c "$1" /dev/zero | tr '\0' '\377'; }
+spoil_tail() { cp "$1" "$2"; ff 100 | dd of="$2" bs=1 seek=$(($(stat -c %s "$1") - 100)) conv=notrunc status=none; }
+spoil_tail "$G" "$T/bad.safetensors"
+spoil_tail "$T/gi.safetensors" "$T/badi.safetensors"
+for bad in "$T/bad.safetensors" "$T/badi.safetensors"; do
+    expect 1 "uarda index: $bad: corrupt: the tensor data's checksum" "$B" index --verify "$bad"
+    expect 1 "uarda search: $bad: corrupt" "$B" search --index "$bad" --checkpoint "$C" --query "$q" --verify
+done
+# a plain search reads no checksum, but every score it makes is checked: the shortlists read the
+# spoiled global embeddings
+expect 1 "$T/bad.safetensors: the shortlist score of caption" "$B" search --index "$T/bad.safetensors" --checkpoint "$C" --image-row 2 --shortlist 5
+expect 1 "may be corrupt (check it with uarda index --verify $T/badi.safetensors)" \
+    "$B" search --index "$T/badi.safetensors" --checkpoint "$C" --query "$q" --shortlist 5
+# 0xff over the first image's regions: the exhaustive search's exact scores
+cp "$G" "$T/bad0.safetensors"
+hl=$(od -An -tu8 -N8 "$G" | tr -d ' ')
+ff 100 | dd of="$T/bad0.safetensors" bs=1 seek=$((8 + hl)) conv=notrunc status=none
+expect 1 "$T/bad0.safetensors: the score of image 0 is NaN: the index may be corrupt" \
+    "$B" search --index "$T/bad0.safetensors" --checkpoint "$C" --query "$q"
+# files from before checksums (the key renamed away): used, with a one-line warning
+LC_ALL=C sed 's/"data_xxh3"/"data_xxh0"/' "$G" > "$T/old.safetensors"
+LC_ALL=C sed 's/"data_xxh3"/"data_xxh0"/' "$C" > "$T/old_ckpt.safetensors"
+cmp -s "$G" "$T/old.safetensors" && fail "the index's checksum key was not renamed"
+expect 0 "$T/old.safetensors: OK: 16 images, 80 captions, no checksum to verify" "$B" index --verify "$T/old.safetensors"
+expect 0 "uarda index: warning: $T/old.safetensors records no checksum" "$B" index --verify "$T/old.safetensors"
+expect 0 "uarda search: warning: $T/old.safetensors records no checksum" \
+    "$B" search --index "$T/old.safetensors" --checkpoint "$C" --query "$q" --verify
+expect 0 "uarda search: warning: $T/old_ckpt.safetensors records no checksum" \
+    "$B" search --index "$G" --checkpoint "$T/old_ckpt.safetensors" --query "$q"
+[ "$(grep -c warning <<<"$msg")" -eq 1 ] || fail "one warning: $msg"
+# a corrupt checkpoint is refused
+cp "$C" "$T/bad_ckpt.safetensors"
+ff 4 | dd of="$T/bad_ckpt.safetensors" bs=1 seek=$(($(stat -c %s "$C") - 4)) conv=notrunc status=none
+expect 1 "uarda search: $T/bad_ckpt.safetensors: corrupt" "$B" search --index "$G" --checkpoint "$T/bad_ckpt.safetensors" --query "$q"
+# an empty caption file is not a gallery of captions
+: > "$T/empty.txt"
+expect 1 "uarda index: $T/empty.txt: empty caption file" \
+    "$B" index --checkpoint "$C" --images "$D/test_ims.npy" --captions "$T/empty.txt" --output "$T/e.safetensors"
+[ ! -e "$T/e.safetensors" ] || fail "index --captions EMPTY wrote an index"
 echo "search: OK"
