@@ -84,6 +84,25 @@ echo old > "$T/s.npy"
 expect 1 "test_nan.npy: image 7, region 35, feature 31 is nan" -- \
     "$B" score --checkpoint "$C" --images "$T/test_nan.npy" --captions "$D/test_caps.txt" --output "$T/s.npy"
 
+# a checkpoint with one NaN weight: refused on load (its checksum, then its values), never scored
+cp "$C" "$T/nanw.safetensors"
+hl=$(od -An -tu8 -N 8 "$T/nanw.safetensors" | tr -d ' ')
+printf "$NAN" | dd of="$T/nanw.safetensors" bs=1 seek=$((8 + hl + 400)) conv=notrunc status=none
+expect 1 "nanw.safetensors: .*checksum" -- "$B" eval --checkpoint "$T/nanw.safetensors"
+
+# --- corruption ---------------------------------------------------------------------------------
+"$B" index --checkpoint "$C" --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --output "$T/g.safetensors" 2>/dev/null
+"$B" index --verify "$T/g.safetensors" --checkpoint "$C" >/dev/null || fail "index --verify refuses a good index"
+cp "$T/g.safetensors" "$T/bad.safetensors"
+size=$(stat -c %s "$T/bad.safetensors")
+head -c 100 /dev/zero | tr '\0' '\377' | dd of="$T/bad.safetensors" bs=1 seek=$((size - 100)) conv=notrunc status=none
+expect 1 "bad.safetensors.*checksum" -- "$B" index --verify "$T/bad.safetensors"
+expect 1 "bad.safetensors.*checksum" -- "$B" search --verify --index "$T/bad.safetensors" --checkpoint "$C" --query "a dog"
+expect 1 "bad.safetensors.*(corrupt|not finite)" -- \
+    "$B" search --index "$T/bad.safetensors" --checkpoint "$C" --image-row 0 --shortlist 4
+expect 1 "empty.txt: empty caption file" -- \
+    bash -c ": > '$T/empty.txt' && '$B' index --checkpoint '$C' --images '$D/test_ims.npy' --captions '$T/empty.txt' --output '$T/g.safetensors'"
+
 # --- run folders ------------------------------------------------------------------------------
 expect 1 "$T/a/.*holds an earlier run: continue it with --resume, replace it with --overwrite" -- \
     "$B" train "${common[@]}" --num-epochs 1 --model-name "$T/a" --logger-name "$T/a"
