@@ -45,14 +45,11 @@ int cmd_index(int argc, char **argv)
     char **lines = NULL, *caps_json = NULL;
     int n_lines = 0, rc = 1;
     if (ua_checkpoint_open(ckpt, &o, &m, &err) || ua_npy_open(&x, images, &err)) goto fail;
-    if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1) {
-        ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
-        goto fail;
-    }
+    if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (captions) {
         if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
-        if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, &v, tok, &err)) goto fail;
+        if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &v, tok, &err)) goto fail;
     }
     double t0 = ua_now();
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, &err)) goto fail;

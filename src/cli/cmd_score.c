@@ -64,10 +64,7 @@ int cmd_score(int argc, char **argv)
     if (ua_args_given(&spec, "no-txtnorm")) m.opt.no_txtnorm = flags.model.no_txtnorm;
     if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
-    if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1 || x.shape[1] < 1) {
-        ua_fail(&err, "%s: expected region features [n, regions, %d]", images, m.opt.img_dim);
-        goto fail;
-    }
+    if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (!(tok = ua_tokenizer_new(&err)) || ua_captions_load(&caps, captions, &v, tok, &err)) goto fail;
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) goto fail;
     sims = malloc((size_t)e.n_img * e.n_cap * sizeof(float));
