@@ -102,6 +102,23 @@ set +e
 msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$T/caps_blank.txt" --queries 2 2>&1); st=$?
 set -e
 [ $st -eq 1 ] && grep -q "caps_blank.txt: line 7: blank caption" <<<"$msg" || fail "bench shortlist, a blank line: $st $msg"
+# region files: the wrong rank shows the shape found; more regions than the attention takes are refused
+npy() {  # FILE SHAPE FLOATS: a float32 .npy of zeros
+    local h="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
+    { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(((${#h} + 1) % 256)))\\x$(printf %02x $(((${#h} + 1) / 256)))";
+      printf '%s\n' "$h"; head -c $((4 * $3)) /dev/zero; } > "$1"
+}
+npy "$T/rank2.npy" "(4, 2048)" 8192
+npy "$T/many.npy" "(1, 1025, 32)" 32800
+for case in "index --output $T/x.safetensors --images $T/rank2.npy:rank2.npy: expected region features of shape (images, regions, dims), got shape (4, 2048)" \
+            "score --captions $T/q.txt --output $T/x.npy --images $T/many.npy:many.npy: 1025 regions per image (shape (1, 1025, 32)), more than the limit of 1024"; do
+    set +e
+    # shellcheck disable=SC2086
+    msg=$("$B" ${case%%:*} --checkpoint "$C" 2>&1); st=$?
+    set -e
+    [ $st -eq 1 ] && grep -qF -- "${case#*:}" <<<"$msg" || fail "${case%% *} with a bad region file: $st $msg"
+done
 # a vocabulary of another size is refused, not read as the model's
 printf '%s' '{"word2idx":{"<pad>":0,"<start>":1,"<end>":2,"<unk>":3},"idx2word":{"0":"<pad>","1":"<start>","2":"<end>","3":"<unk>"},"idx":4}' > "$T/v4.json"
 set +e
