@@ -102,6 +102,14 @@ static void test_format_names(void **state)
     assert_null(ua_plot_format("dir.png/file"));
 }
 
+/* whether a recorded text equals s (exact) or contains it */
+static int has_text(const ua_plot_texts *t, const char *s, int exact)
+{
+    for (int k = 0; k < t->n && k < UA_PLOT_TEXTS_MAX; k++)
+        if (exact ? strcmp(t->text[k], s) == 0 : strstr(t->text[k], s) != NULL) return 1;
+    return 0;
+}
+
 static void test_histograms(void **state)
 {
     (void)state;
@@ -112,18 +120,18 @@ static void test_histograms(void **state)
     ua_err err;
     int w, h;
     /* the folder of the output is created */
-    if (ua_plot_histograms(png, pos, 3000, neg, 2500, labels, 0.48, 0.30, NULL, "Histograms\nsubtitle", &err))
+    if (ua_plot_histograms(png, pos, 3000, neg, 2500, labels, 0.48, 0.30, NULL, "Histograms\nsubtitle", NULL, &err))
         fail_msg("%s", err.msg);
     ua_plot_hist_size(&w, &h, 1);
     check_png(png, w, h);
     assert_int_equal(w, (int)lround(UA_PLOT_HIST_W * UA_PLOT_PNG_SCALE));
-    if (ua_plot_histograms(svg, pos, 3000, neg, 2500, NULL, 0.48, 0.30, NULL, "Histograms", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(svg, pos, 3000, neg, 2500, NULL, 0.48, 0.30, NULL, "Histograms", NULL, &err)) fail_msg("%s", err.msg);
     ua_plot_hist_size(&w, &h, 0);
     check_svg(svg, w, h);
     /* a mixture estimator's fit: the mixture curve and its relevant component (another picture) */
     char *mixsvg = th_path(g_dir, "mix.svg");
     const double mix[3] = {0.3, 0.7, 0.05};
-    if (ua_plot_histograms(mixsvg, pos, 3000, neg, 2500, labels, 0.48, 0.30, mix, "Histograms", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(mixsvg, pos, 3000, neg, 2500, labels, 0.48, 0.30, mix, "Histograms", NULL, &err)) fail_msg("%s", err.msg);
     check_svg(mixsvg, w, h);
     size_t n_plain = 0, n_mix = 0;
     char *plain_text = th_read(svg, &n_plain), *mix_text = th_read(mixsvg, &n_mix);
@@ -132,17 +140,34 @@ static void test_histograms(void **state)
     free(mix_text);
     free(mixsvg);
     /* SCAN: no thresholds (the t = 0 line); one group alone; a single value */
-    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, NAN, NAN, NULL, NULL, &err)) fail_msg("%s", err.msg);
-    if (ua_plot_histograms(scan, pos, 3000, NULL, 0, labels, 0.4, NAN, NULL, "one group", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, NAN, NAN, NULL, NULL, NULL, &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(scan, pos, 3000, NULL, 0, labels, 0.4, NAN, NULL, "one group", NULL, &err)) fail_msg("%s", err.msg);
     float one = 0.5f;
-    if (ua_plot_histograms(scan, &one, 1, &one, 1, labels, 0.5, 0.5, NULL, "degenerate", &err)) fail_msg("%s", err.msg);
+    if (ua_plot_histograms(scan, &one, 1, &one, 1, labels, 0.5, 0.5, NULL, "degenerate", NULL, &err)) fail_msg("%s", err.msg);
     ua_plot_hist_size(&w, &h, 1);
     check_png(scan, w, h);
+    /* what each picture says: UARDA's two thresholds in the legend and on their lines; SCAN's
+     * fixed t = 0 and nothing of UARDA's */
+    ua_plot_texts tx;
+    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, 0.48, 0.30, NULL, "Title\nsub", &tx, &err))
+        fail_msg("%s", err.msg);
+    assert_true(has_text(&tx, "Title", 1) && has_text(&tx, "sub", 1));
+    assert_true(has_text(&tx, "t_tr = 0.480 (training threshold)", 1) && has_text(&tx, "t_te = 0.300 (test threshold)", 1));
+    assert_true(has_text(&tx, "t_tr", 1) && has_text(&tx, "t_te", 1));
+    assert_false(has_text(&tx, "t = 0", 0));
+    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, NAN, NAN, NULL, "SCAN", &tx, &err)) fail_msg("%s", err.msg);
+    assert_true(has_text(&tx, "t = 0", 1));
+    assert_false(has_text(&tx, "t_tr", 0) || has_text(&tx, "t_te", 0) || has_text(&tx, "UARDA", 0));
+    assert_int_equal(tx.rows_off, 0);
+    /* t_te alone NaN: only t_tr */
+    if (ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, 0.4, NAN, NULL, NULL, &tx, &err)) fail_msg("%s", err.msg);
+    assert_true(has_text(&tx, "t_tr", 1));
+    assert_false(has_text(&tx, "t_te", 0));
     /* errors */
-    assert_int_equal(ua_plot_histograms(scan, pos, 0, neg, 0, labels, 0, 0, NULL, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(scan, pos, 0, neg, 0, labels, 0, 0, NULL, "t", NULL, &err), -1);
     assert_non_null(strstr(err.msg, "no similarity samples"));
     pos[5] = NAN;
-    assert_int_equal(ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, 0, 0, NULL, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(scan, pos, 3000, neg, 2500, labels, 0, 0, NULL, "t", NULL, &err), -1);
     assert_non_null(strstr(err.msg, "non-finite"));
     free(pos);
     free(neg);
@@ -216,9 +241,21 @@ static void test_heatmap(void **state)
     if (ua_plot_heatmap_ex(png, v, ROWS, COLS, labels, "Heatmap\nwith options", &o, &err)) fail_msg("%s", err.msg);
     ua_plot_heatmap_size(ROWS, COLS, &o, &w, &h, 1);
     check_png(png, w, h);
+    ua_plot_texts tx;
+    o.texts = &tx;
     if (ua_plot_heatmap_ex(svg, v, ROWS, COLS, NULL, "Heatmap", &o, &err)) fail_msg("%s", err.msg);
     ua_plot_heatmap_size(ROWS, COLS, &o, &w, &h, 0);
     check_svg(svg, w, h);
+    /* the hatched rows are counted and their legend recorded; none hatched, no such legend */
+    assert_int_equal(tx.rows_off, 2);
+    assert_true(has_text(&tx, "irrelevant", 1) && has_text(&tx, "weight", 1) && has_text(&tx, "max", 1));
+    o.row_off = NULL;
+    if (ua_plot_heatmap_ex(svg, v, ROWS, COLS, NULL, "Heatmap", &o, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(tx.rows_off, 0);
+    assert_false(has_text(&tx, "irrelevant", 0));
+    assert_true(has_text(&tx, "Heatmap", 1));
+    o.row_off = off;
+    o.texts = NULL;
     /* more notes and hatched rows make it larger */
     int w0, h0;
     ua_plot_heatmap_size(ROWS, COLS, NULL, &w0, &h0, 0);
@@ -235,7 +272,7 @@ static void test_bad_extension(void **state)
     char *bad = th_path(g_dir, "picture.pdf");
     float v[4] = {0, 1, 2, 3};
     ua_err err;
-    assert_int_equal(ua_plot_histograms(bad, v, 4, v, 4, NULL, 0, 0, NULL, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(bad, v, 4, v, 4, NULL, 0, 0, NULL, "t", NULL, &err), -1);
     assert_non_null(strstr(err.msg, "picture.pdf: unknown picture format"));
     assert_non_null(strstr(err.msg, ".png or .svg"));
     assert_null(strchr(err.msg, '\n'));
@@ -257,7 +294,7 @@ static void test_without_cairo(void **state)
     char *png = th_path(g_dir, "x.png");
     float v[2] = {0, 1};
     ua_err err;
-    assert_int_equal(ua_plot_histograms(png, v, 2, v, 2, NULL, 0, 0, NULL, "t", &err), -1);
+    assert_int_equal(ua_plot_histograms(png, v, 2, v, 2, NULL, 0, 0, NULL, "t", NULL, &err), -1);
     assert_non_null(strstr(err.msg, "without cairo"));
     free(png);
 }

@@ -65,10 +65,37 @@ static void test_blocked_matrix_equals_single_pairs(void **state)
     ua_embeddings_free(&e);
 }
 
+/* ASan's allocator would abort on the petabyte request below instead of returning NULL */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+/* a block the attention cannot take is refused with the limit; a block that cannot be
+ * allocated names the sizes it asked for (not a fixed "128 x 32") */
+static void test_work_limits_and_sizes(void **state)
+{
+    (void)state;
+    ua_err err;
+    assert_null(ua_sim_work_new(128, 32, UA_ATTN_SKIP_MAX + 1, 20, E, 0, &err));
+    assert_non_null(strstr(err.msg, "1025 regions per image"));
+    assert_non_null(strstr(err.msg, "at most 1024"));
+    assert_null(ua_sim_work_new(128, 32, 36, UA_ATTN_SKIP_MAX + 1, E, 0, &err));
+    assert_non_null(strstr(err.msg, "up to 1025 words"));
+    /* 2^20 x 2^20 pairs of 36 x 20: petabytes, beyond any address space */
+    assert_null(ua_sim_work_new(1 << 20, 1 << 20, 36, 20, E, 1, &err));
+    assert_non_null(strstr(err.msg, "out of memory for a similarity block of 1048576 images x 1048576 captions "
+                                    "(36 regions per image, captions of up to 20 words with <start> and <end>, "
+                                    "forward and backward)"));
+    assert_null(strchr(err.msg, '\n'));
+    ua_sim_work *w = ua_sim_work_new(2, 2, UA_ATTN_SKIP_MAX, UA_ATTN_SKIP_MAX, 4, 0, &err);
+    if (!w) fail_msg("%s", err.msg);
+    ua_sim_work_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocked_matrix_equals_single_pairs),
+        cmocka_unit_test(test_work_limits_and_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,6 +87,11 @@ const char *ua_direction_name(ua_direction d);
 const char *ua_feature_norm_name(ua_feature_norm n);
 const char *ua_agg_name(ua_agg a);
 
+/* The most context items one pair may have (regions, t2i; caption words with <start> and <end>,
+ * i2t): the kernel keeps per-item sums on the stack. Inputs beyond it are refused where they
+ * are read (precomp.h: UA_MAX_REGIONS, UA_MAX_CAPTION_TOKENS) and by ua_sim_work_new. */
+#define UA_ATTN_SKIP_MAX 1024
+
 /* Scratch floats (or doubles) needed by one pair call with c context and q query items. */
 size_t ua_attn_pair_work(int c, int q);
 

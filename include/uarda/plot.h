@@ -20,6 +20,17 @@
 #define UA_PLOT_CURVES_PANEL_H 260   /* per panel, plus UA_PLOT_CURVES_EXTRA_H for title and axis */
 #define UA_PLOT_CURVES_EXTRA_H 130
 
+/* The texts a picture carries (title and subtitle, axis and colour-bar labels, legend entries,
+ * the names on threshold lines; not tick numbers or row labels), in drawing order, and for a
+ * heatmap how many rows it drew hatched: what a caller can report of a picture without reading
+ * its pixels. n counts every text; the first UA_PLOT_TEXTS_MAX are kept. */
+#define UA_PLOT_TEXTS_MAX 48
+typedef struct ua_plot_texts {
+    int n;
+    char text[UA_PLOT_TEXTS_MAX][512];
+    int rows_off;
+} ua_plot_texts;
+
 /* 1 when uarda was built with cairo */
 int ua_plot_available(void);
 
@@ -39,10 +50,10 @@ void ua_plot_curves_size(int n_panels, int *w, int *h, int png);
  * hold a second line after '\n', drawn smaller (a subtitle). Needs n_pos + n_neg >= 1.
  * mix (NULL: none): {w, mu, sigma} of a relevant component fitted apart (t_est mixture); pos's
  * fit is then the mixture w N(mu, sigma^2) + (1 - w) N(neg's mean, neg's sigma^2), with the
- * component w N(mu, sigma^2) dotted. */
+ * component w N(mu, sigma^2) dotted. texts (NULL: not wanted) receives what was drawn. */
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
                        const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
-                       ua_err *err);
+                       ua_plot_texts *texts, ua_err *err);
 
 /* ---- curves ---------------------------------------------------------------------------- */
 
@@ -82,6 +93,7 @@ typedef struct ua_plot_heatmap_opts {
     const char *xlabel, *ylabel;     /* axis labels (NULL: "column" / "row") */
     const char *cbar_label;          /* colour bar label (NULL: "value") */
     double vmin, vmax;               /* colour range; vmin >= vmax: the range of the values shown */
+    ua_plot_texts *texts;            /* receives what was drawn, or NULL */
 } ua_plot_heatmap_opts;
 
 /* values[r * cols + c] as a rows x cols grid of coloured cells (a viridis-like map, with

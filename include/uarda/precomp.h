@@ -5,6 +5,7 @@
 #ifndef UARDA_PRECOMP_H
 #define UARDA_PRECOMP_H
 
+#include "uarda/attention.h"
 #include "uarda/error.h"
 #include "uarda/npy.h"
 #include "uarda/tokenize.h"
@@ -24,12 +25,25 @@ typedef struct ua_captions {
 static inline int ua_caption_len(const ua_captions *c, int i) { return c->offsets[i + 1] - c->offsets[i]; }
 static inline const int *ua_caption_ids(const ua_captions *c, int i) { return c->ids + c->offsets[i]; }
 
-/* Reads a caption file (lines split on '\n', each stripped of ASCII whitespace at both ends,
- * a final line without '\n' counts, a final '\n' does not start a new caption), checks UTF-8
- * (the message gives the line), tokenizes and maps to ids. */
+/* Input limits (for --help texts too): a caption of more tokens than UA_MAX_CAPTION_TOKENS, or
+ * region features of more regions per image than UA_MAX_REGIONS, are refused where they are
+ * read. The attention keeps per-pair sums of UA_ATTN_SKIP_MAX context items on the stack, and
+ * a caption's context items are its tokens plus <start> and <end>. */
+#define UA_MAX_CAPTION_TOKENS (UA_ATTN_SKIP_MAX - 2)
+#define UA_MAX_REGIONS UA_ATTN_SKIP_MAX
+
+/* Parses captions from an in-memory file image buf[0..len): lines split on '\n', each stripped
+ * of ASCII whitespace at both ends, a final line without '\n' counts, a final '\n' does not
+ * start a new caption. Every line must be valid UTF-8 without NUL bytes, have at least one
+ * token (a blank line is an error, not an empty caption) and at most UA_MAX_CAPTION_TOKENS;
+ * the message names `name` and the line. Tokenizes and maps to ids. */
+int  ua_captions_parse(ua_captions *c, const char *buf, size_t len, const char *name, const ua_vocab *v,
+                       ua_tokenizer *tok, ua_err *err);
+/* Reads a caption file and parses it as ua_captions_parse does. */
 int  ua_captions_load(ua_captions *c, const char *path, const ua_vocab *v, ua_tokenizer *tok, ua_err *err);
-/* the same from lines already in memory (for score / search queries) */
-int  ua_captions_from_lines(ua_captions *c, const char *const *lines, int n, const ua_vocab *v,
+/* The same from lines already in memory (score / search queries), line i being line i + 1 of
+ * `source` (a file name, or "--query") in messages. */
+int  ua_captions_from_lines(ua_captions *c, const char *const *lines, int n, const char *source, const ua_vocab *v,
                             ua_tokenizer *tok, ua_err *err);
 void ua_captions_free(ua_captions *c);
 
@@ -42,6 +56,11 @@ typedef struct ua_split {
     int im_div;             /* captions per image: 5 or 1 */
     int n_items;            /* captions in use (SCAN caps `dev` at 5000) */
 } ua_split;
+
+/* Checks that x (read from path) holds region features: shape (images, regions, dims), each at
+ * least 1, at most UA_MAX_REGIONS regions, and img_dim dims when img_dim > 0. The message shows
+ * the shape found. */
+int  ua_regions_check(const ua_npy *x, const char *path, int img_dim, ua_err *err);
 
 /* Opens a split. SCAN behaviour: the split named exactly "dev" is capped at its first 5000
  * captions (the first 1000 images) unless full_dev is set. */

@@ -5,6 +5,7 @@
  * shortlisted top 10 keeps, and the milliseconds per query (ranking only: the queries are
  * encoded once, beforehand). */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,13 @@ typedef struct arm {
     double seconds;
 } arm;
 
-/* rank (0-based) of `truth` among ids[0..n), n when absent */
+/* rank (0-based) of `truth` among ids[0..n), INT_MAX when absent: a true image that the
+ * shortlist dropped is a miss at every K, however short the list (n itself would count as a
+ * hit at R@5 and R@10 for a shortlist of fewer than 10) */
 static int rank_of(const int *ids, int n, int truth)
 {
     for (int k = 0; k < n; k++) if (ids[k] == truth) return k;
-    return n;
+    return INT_MAX;
 }
 
 static int parse_sizes(const char *s, int *sizes, int *n)
@@ -95,6 +98,9 @@ int cmd_bench_shortlist(int argc, char **argv)
         ua_fail(&err, "%s: %d lines, but the index holds %d images x %d captions", captions, n_lines, g->n_img, per_image);
         goto fail;
     }
+    /* every line is checked (blank, too long: the message names the line), not only the queries picked */
+    if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &se.v, se.tok, &err)) goto fail;
+    ua_captions_free(&caps);
     int n = n_queries > 0 && n_queries < n_lines ? n_queries : n_lines;
     pick = malloc((size_t)n * sizeof(int));
     char **chosen = malloc((size_t)n * sizeof(char *));

@@ -91,19 +91,13 @@ int cmd_index(int argc, char **argv)
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
-    if (ua_npy_open(&x, images, &err)) goto fail;
-    if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1) {
-        char shape[96];
-        ua_fail(&err, "%s: expected region features [n, regions, %d], got shape %s", images, m.opt.img_dim,
-                ua_npy_shape_str(&x, shape, sizeof shape));
-        goto fail;
-    }
+    if (ua_npy_open(&x, images, &err) || ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (captions) {
         if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
         if (n_lines == 0) { ua_fail(&err, "%s: empty caption file (no captions to index)", captions); goto fail; }
-        if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, &v, tok, &err)) goto fail;
+        if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &v, tok, &err)) goto fail;
     }
     double t0 = ua_now();
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, &err)) goto fail;

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "uarda/atomic.h"
 #include "uarda/checkpoint.h"
 #include "uarda/eval.h"
 #include "uarda/plot.h"
@@ -54,10 +55,30 @@ static void short_path(char *buf, size_t cap, const char *p)
     snprintf(buf, cap, "%s", s);
 }
 
+/* --texts FILE: what the picture shows, as JSON {"picture", "output", "texts": [...],
+ * "rows_off"} (for scripts, and for tests that cannot read pixels) */
+static int write_texts(const char *path, const char *picture, const char *output, const ua_plot_texts *t, ua_err *err)
+{
+    if (!path) return 0;
+    cJSON *j = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(j, "texts");
+    cJSON_AddStringToObject(j, "picture", picture);
+    cJSON_AddStringToObject(j, "output", output);
+    for (int k = 0; arr && k < t->n && k < UA_PLOT_TEXTS_MAX; k++) cJSON_AddItemToArray(arr, cJSON_CreateString(t->text[k]));
+    cJSON_AddNumberToObject(j, "rows_off", t->rows_off);
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!txt) return ua_fail(err, "%s: out of memory", path);
+    size_t n = strlen(txt);
+    txt[n] = '\n';   /* cJSON's terminator becomes the final newline */
+    int rc = ua_mkdir_parent(path, err) || ua_write_file_atomic(path, txt, n + 1, err) ? -1 : 0;
+    free(txt);
+    return rc;
+}
+
 /* ---- hist ------------------------------------------------------------------------------ */
 
 typedef struct plot_args {
-    const char *checkpoint, *data_path, *data_name, *vocab_path, *split, *output, *log, *by, *title;
+    const char *checkpoint, *data_path, *data_name, *vocab_path, *split, *output, *log, *by, *title, *texts;
     int max_captions, caption, threads;
 } plot_args;
 
@@ -81,8 +102,13 @@ static int load_model_split(const plot_args *a, const char *split, loaded *L, ua
     if (L->m.unverified) ua_cli_warn_no_checksum("plot", a->checkpoint);
     L->model_ok = 1;
     if (read_relevance(a->checkpoint, &L->has_rel, &L->t_tr, &L->t_te, err)) return -1;
-    /* the threshold the checkpoint tests with (its t_test: safe t_te, train t_tr, or fixed) */
+    /* training saves the relevance state whatever the model, so a SCAN checkpoint has one too
+     * (never updated): only a thresholded model has thresholds to draw */
+    if (!ua_options_thresholded(&L->o)) L->has_rel = 0;
+    /* the threshold the checkpoint tests with (its t_test: safe t_te, train t_tr, or fixed), and
+     * the one it trained with (a fixed t is not in the state, which only adaptive runs update) */
     if (L->has_rel) L->t_te = L->m.opt.attn.threshold;
+    if (L->has_rel && L->o.rel.t_mode == UA_T_FIXED) L->t_tr = L->o.rel.t_fixed;
     L->dp = a->data_path ? a->data_path : L->o.data_path;
     L->dn = a->data_name ? a->data_name : L->o.data_name;
     char *vf = ua_cli_vocab_file(a->vocab_path ? a->vocab_path : L->o.vocab_path, L->dn);
@@ -141,8 +167,11 @@ static int plot_hist(const plot_args *a, ua_err *err)
     double mix[3];
     int with_mix = !grounding && L.has_rel && L.o.rel.t_est == UA_T_EST_MIXTURE &&
                    ua_relevant_component_fit_samples(pos, n_pos, neg, n_neg, &mix[1], &mix[2], &mix[0]) == 0;
+    ua_plot_texts texts;
     rc = ua_plot_histograms(a->output, pos, n_pos, neg, n_neg, grounding ? gr_labels : rel_labels,
-                            L.has_rel ? L.t_tr : NAN, L.has_rel ? L.t_te : NAN, with_mix ? mix : NULL, title, err);
+                            L.has_rel ? L.t_tr : NAN, L.has_rel ? L.t_te : NAN, with_mix ? mix : NULL, title, &texts,
+                            err);
+    if (!rc) rc = write_texts(a->texts, "hist", a->output, &texts, err);
     if (!rc)
         printf("%s: %d %s and %d %s similarities of %d captions (%s), %s\n", a->output, n_pos,
                grounding ? "grounded" : "relevant", n_neg, grounding ? "ungrounded" : "irrelevant", n_cap, split,
@@ -218,7 +247,10 @@ static int plot_attention(const plot_args *a, ua_err *err)
     o.cbar_label = "attention weight (softmax over regions)";
     o.vmin = 0;
     o.vmax = amax > 0 ? amax : 1;
+    ua_plot_texts texts;
+    o.texts = &texts;
     rc = ua_plot_heatmap_ex(a->output, attn, W, R, labels, title, &o, err);
+    if (!rc) rc = write_texts(a->texts, "attention", a->output, &texts, err);
     if (!rc)
         printf("%s: attention of %d words over %d regions (caption %d of %s)%s\n", a->output, W, R, a->caption, split,
                any_off ? ", irrelevant words hatched" : "");
@@ -419,6 +451,9 @@ int cmd_plot(int argc, char **argv)
         {"caption", UA_OPT_INT, &a.caption, NULL, "attention: caption index in the split (its own image is caption / 5)", 0},
         {"log", UA_OPT_STR, &a.log, NULL, "log: the run's JSON-lines log (<logger-name>/train.jsonl)", 0},
         {"title", UA_OPT_STR, &a.title, NULL, "replace the title (a '\\n' starts a subtitle)", 0},
+        {"texts", UA_OPT_STR, &a.texts, NULL,
+         "hist, attention: also write the picture's texts (title, axis labels, legend, threshold names) and how many "
+         "rows it hatched to this JSON file", 0},
         {"threads", UA_OPT_INT, &a.threads, NULL, "threads (0: OpenMP's default)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };

@@ -54,7 +54,6 @@ int cmd_score(int argc, char **argv)
     ua_embeddings e = {0};
     ua_tokenizer *tok = NULL;
     float *sims = NULL;
-    char shape_buf[96];
     int rc = 1, usage = 0;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     if (m.unverified) ua_cli_warn_no_checksum("score", ckpt);
@@ -62,11 +61,7 @@ int cmd_score(int argc, char **argv)
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
     if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
-    if (x.ndim != 3 || x.shape[2] != m.opt.img_dim || x.shape[0] < 1 || x.shape[1] < 1) {
-        ua_fail(&err, "%s: expected region features [n, regions, %d], got shape %s", images, m.opt.img_dim,
-                ua_npy_shape_str(&x, shape_buf, sizeof shape_buf));
-        goto fail;
-    }
+    if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (!(tok = ua_tokenizer_new(&err)) || ua_captions_load(&caps, captions, &v, tok, &err)) goto fail;
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) goto fail;

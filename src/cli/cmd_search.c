@@ -214,8 +214,8 @@ int cmd_search(int argc, char **argv)
             if (n_lines == 0) { ua_fail(&err, "%s: no queries", queries); goto fail; }
         }
         const char *one[1] = {query};
-        if (ua_captions_from_lines(&caps, queries ? (const char *const *)lines : one, queries ? n_lines : 1, &se.v, se.tok,
-                                   &err))
+        if (ua_captions_from_lines(&caps, queries ? (const char *const *)lines : one, queries ? n_lines : 1,
+                                   queries ? queries : "--query", &se.v, se.tok, &err))
             goto fail;
         c.attn = attention ? malloc((size_t)caps.max_len * g->R * sizeof(float)) : NULL;
         if (attention && !c.attn) { ua_fail(&err, "out of memory"); goto fail; }

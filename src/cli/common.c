@@ -451,7 +451,7 @@ int ua_cli_searcher_encode(ua_cli_searcher *s, const char *const *lines, int n, 
                            ua_err *err)
 {
     memset(e, 0, sizeof *e);
-    if (ua_captions_from_lines(caps, lines, n, &s->v, s->tok, err)) return -1;
+    if (ua_captions_from_lines(caps, lines, n, "captions", &s->v, s->tok, err)) return -1;
     return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, err);
 }
 

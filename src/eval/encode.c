@@ -56,7 +56,7 @@ static int encode_images(const ua_model *m, const float *images, int n_img, int 
     out->E = (int)E;
     out->img = malloc((size_t)n_img * R * E * sizeof(float) + 1);
     float *pre = malloc((size_t)ENCODE_CHUNK * R * E * sizeof(float));
-    if (!out->img || !pre) { free(pre); return ua_fail(err, "out of memory for %d image embeddings", n_img); }
+    if (!out->img || !pre) { free(pre); return ua_fail(err, "out of memory for %d image embeddings (%d regions x %zu dims)", n_img, R, E); }
     for (int i0 = 0; i0 < n_img; i0 += ENCODE_CHUNK) {
         int n = n_img - i0 < ENCODE_CHUNK ? n_img - i0 : ENCODE_CHUNK;
         if (ua_check_regions(images + (size_t)i0 * R * D, n, R, (int)D, first + i0, name, err)) { free(pre); return -1; }
@@ -75,7 +75,7 @@ static int encode_captions(const ua_model *m, const ua_captions *caps, int first
     out->n_cap = n;
     out->cap_offset = malloc(((size_t)n + 1) * sizeof(int));
     out->cap_len = malloc((size_t)n * sizeof(int) + 1);
-    if (!out->cap_offset || !out->cap_len) return ua_fail(err, "out of memory");
+    if (!out->cap_offset || !out->cap_len) return ua_fail(err, "out of memory for the lengths of %d captions", n);
     out->cap_offset[0] = 0;
     int max_len = 1;
     for (int j = 0; j < n; j++) {
@@ -92,7 +92,9 @@ static int encode_captions(const ua_model *m, const ua_captions *caps, int first
     float *emb = malloc((size_t)ENCODE_CHUNK * max_len * E * sizeof(float));
     int rc = 0;
     if (!out->cap || !tw || !order || !lengths || !tokens || !emb) {
-        rc = tw ? ua_fail(err, "out of memory for %d caption embeddings", n) : -1;
+        rc = tw ? ua_fail(err, "out of memory for %d caption embeddings (%d tokens in all, up to %d a caption, %zu dims)", n,
+                           out->cap_offset[n], max_len, E)
+                 : -1;
         goto done;
     }
     for (int j0 = 0; j0 < n && !rc; j0 += ENCODE_CHUNK) {
@@ -190,7 +192,9 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     int *lens = malloc(BC * sizeof(int)), *order = malloc((size_t)e->n_cap * sizeof(int) + 1);
     int rc = -1;
     if (!w || !block || !tile || (t2i && !e->img_gram && !gram) || (!t2i && !cgram) || !lens || !order) {
-        if (w) ua_fail(err, "out of memory for the similarity blocks");
+        if (w)
+            ua_fail(err, "out of memory for the similarity blocks of %d images x %d captions (%d regions, captions of "
+                    "up to %d words with <start> and <end>)", e->n_img, e->n_cap, R, L);
         goto out;
     }
     if (order_by_length(e, order, err)) goto out;

@@ -6,9 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-/* longest context list the skip path keeps on the stack (regions or caption words) */
-#define UA_ATTN_SKIP_MAX 1024
-
 #define REAL float
 #define SUFFIX _f32
 #define EXP expf

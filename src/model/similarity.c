@@ -36,6 +36,12 @@ struct ua_sim_work {
 
 ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err)
 {
+    /* the loaders refuse such inputs with the file's name (precomp.h); this guards every other way in */
+    if (n_regions > UA_ATTN_SKIP_MAX || max_len > UA_ATTN_SKIP_MAX) {
+        ua_fail(err, "a similarity block of %d regions per image and captions of up to %d words with <start> and "
+                "<end>: the attention takes at most %d of either", n_regions, max_len, UA_ATTN_SKIP_MAX);
+        return NULL;
+    }
     ua_sim_work *w = calloc(1, sizeof *w);
     if (!w) { ua_fail(err, "out of memory"); return NULL; }
     w->max_img = max_img;
@@ -64,8 +70,14 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     }
     if (!w->S || !w->gram || !w->qn || !w->pair_work || !w->col_t || !w->thread_stats ||
         (backward && (!w->dS || !w->dgram || !w->dgram_t || !w->dqn_part))) {
+        /* what was asked for, so that the input to blame can be seen (a huge batch, a long caption) */
+        double gl = (double)w->gram_len, nt = w->n_threads;
+        double floats = (backward ? 2.0 : 1.0) * ((double)nS + gl) + (double)(q1 > q2 ? q1 : q2) +
+                        nt * (double)w->pair_work_len + (backward ? nt * gl + (double)max_img * max_cap * m : 0);
         ua_sim_work_free(w);
-        ua_fail(err, "out of memory for a %d x %d similarity block", max_img, max_cap);
+        ua_fail(err, "out of memory for a similarity block of %d images x %d captions (%d regions per image, captions "
+                "of up to %d words with <start> and <end>, %s): %.3g GB", max_img, max_cap, n_regions, max_len,
+                backward ? "forward and backward" : "forward", floats * sizeof(float) / 1e9);
         return NULL;
     }
     return w;

@@ -95,7 +95,7 @@ static int check_path(const char *path, ua_err *err)
 
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
                        const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
-                       ua_err *err)
+                       ua_plot_texts *texts, ua_err *err)
 {
     return check_path(path, err);
 }
@@ -261,8 +261,21 @@ static void text(cairo_t *cr, double x, double y, const char *s, double size, in
     cairo_restore(cr);
 }
 
+/* records s among the picture's texts (t NULL: not wanted) */
+static void note(ua_plot_texts *t, const char *s)
+{
+    if (!t || !s || !*s) return;
+    if (t->n < UA_PLOT_TEXTS_MAX) snprintf(t->text[t->n], sizeof t->text[t->n], "%s", s);
+    t->n++;
+}
+
+static void texts_reset(ua_plot_texts *t)
+{
+    if (t) memset(t, 0, sizeof *t);
+}
+
 /* title (bold), with a smaller subtitle for the part after the first '\n' */
-static void title_block(cairo_t *cr, double cx, double y, const char *title)
+static void title_block(cairo_t *cr, double cx, double y, const char *title, ua_plot_texts *texts)
 {
     if (!title || !*title) return;
     const char *nl = strchr(title, '\n');
@@ -273,9 +286,11 @@ static void title_block(cairo_t *cr, double cx, double y, const char *title)
     first[n] = 0;
     set_rgb(cr, INK);
     text(cr, cx, y, first, 17, 1, 0.5, 0, 0);
+    note(texts, first);
     if (nl && nl[1]) {
         set_rgb(cr, SOFT_INK);
         text(cr, cx, y + 24, nl + 1, 11.5, 0, 0.5, 0, 0);
+        note(texts, nl + 1);
     }
 }
 
@@ -338,7 +353,7 @@ static void clip_to(cairo_t *cr, const axes *a)
 
 /* grid, frame, ticks, tick labels and axis labels (xlabel NULL: no x tick labels either) */
 static void draw_axes(cairo_t *cr, const axes *a, int x_integer, int x_tick_labels, const char *xlabel,
-                      const char *ylabel)
+                      const char *ylabel, ua_plot_texts *texts)
 {
     double xt[MAX_TICKS], yt[MAX_TICKS];
     double xs = nice_step(a->xmax - a->xmin, 8, x_integer), ys = nice_step(a->ymax - a->ymin, 5, 0);
@@ -390,6 +405,8 @@ static void draw_axes(cairo_t *cr, const axes *a, int x_integer, int x_tick_labe
     set_rgb(cr, INK);
     if (xlabel) text(cr, a->x + a->w / 2, a->y + a->h + 30, xlabel, 12.5, 0, 0.5, 0, 0);
     if (ylabel) text(cr, a->x - maxw - 18, a->y + a->h / 2, ylabel, 12.5, 0, 0.5, 1, -M_PI / 2);
+    note(texts, xlabel);
+    note(texts, ylabel);
 }
 
 /* ---- colours, lines, legends ----------------------------------------------------------- */
@@ -469,7 +486,7 @@ static void hatch_rect(cairo_t *cr, double x, double y, double w, double h)
     cairo_restore(cr);
 }
 
-static void draw_legend(cairo_t *cr, double x, double y, const legend_item *it, int n)
+static void draw_legend(cairo_t *cr, double x, double y, const legend_item *it, int n, ua_plot_texts *texts)
 {
     double w, h;
     legend_size(cr, it, n, &w, &h);
@@ -503,6 +520,7 @@ static void draw_legend(cairo_t *cr, double x, double y, const legend_item *it, 
         }
         set_rgb(cr, INK);
         text(cr, sx + LEG_SW + 6, cy, e->text, LEG_FONT, 0, 0, 0.5, 0);
+        note(texts, e->text);
     }
 }
 
@@ -556,8 +574,9 @@ static double hist_peak(const double *dens[2], const stats st[2], int nb, double
 
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
                        const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
-                       ua_err *err)
+                       ua_plot_texts *texts, ua_err *err)
 {
+    texts_reset(texts);
     if (check_path(path, err)) return -1;
     if (n_pos < 0 || n_neg < 0 || n_pos + n_neg < 1 || (n_pos && !pos) || (n_neg && !neg))
         return ua_fail(err, "%s: no similarity samples to draw", path);
@@ -670,9 +689,9 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
     if (room > 0.2 && under / room > a.ymax) a.ymax = under / room;
     if (!(a.ymax > 0)) a.ymax = 1;
 
-    title_block(cr, pg.w / 2, 16, title);
+    title_block(cr, pg.w / 2, 16, title, texts);
     draw_axes(cr, &a, 0, 1, "word\xe2\x80\x93region similarity: max over the regions of u\xc2\xb7v  (cosine)",
-              "probability density  (per unit of similarity)");
+              "probability density  (per unit of similarity)", texts);
     clip_to(cr, &a);
     /* filled step histograms (irrelevant first so relevant reads on top), then both outlines */
     for (int pass = 0; pass < 2; pass++)
@@ -735,10 +754,11 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
         cairo_fill(cr);
         set_rgb(cr, c);
         text(cr, left_side ? x - 5 : x + 5, ty, name, 10.5, 1, left_side ? 1 : 0, 0.5, 0);
+        note(texts, name);
     }
     cairo_restore(cr);
     set_style(cr, UA_LINE_SOLID, 1);
-    draw_legend(cr, right ? a.x + a.w - lw - 10 : a.x + 10, a.y + 10, it, n_it);
+    draw_legend(cr, right ? a.x + a.w - lw - 10 : a.x + 10, a.y + 10, it, n_it, texts);
     free(dbuf);
     return page_end(&pg, path, err);
 }
@@ -772,7 +792,7 @@ int ua_plot_curves(const char *path, const char *title, const char *xlabel, int 
     page pg;
     if (page_begin(&pg, path, W, H, err)) return -1;
     cairo_t *cr = pg.cr;
-    title_block(cr, W / 2, 16, title);
+    title_block(cr, W / 2, 16, title, NULL);
     const double top = 70;
     for (int p = 0; p < n_panels; p++) {
         const ua_plot_panel *pn = &panels[p];
@@ -840,7 +860,7 @@ int ua_plot_curves(const char *path, const char *title, const char *xlabel, int 
             text(cr, a.x, slot + 10, pn->title, 12.5, 1, 0, 0.5, 0);
         }
         int last = p == n_panels - 1;
-        draw_axes(cr, &a, x_integer, last, last ? xlabel : NULL, pn->ylabel);
+        draw_axes(cr, &a, x_integer, last, last ? xlabel : NULL, pn->ylabel, NULL);
         clip_to(cr, &a);
         for (int s = 0; s < pn->n_series; s++) {
             const ua_plot_series *se = &pn->series[s];
@@ -875,7 +895,7 @@ int ua_plot_curves(const char *path, const char *title, const char *xlabel, int 
         cairo_restore(cr);
         if (n_it)
             draw_legend(cr, corner & 1 ? a.x + a.w - lw - 8 : a.x + 8, corner & 2 ? a.y + a.h - lh - 8 : a.y + 8, it,
-                        n_it);
+                        n_it, NULL);
     }
     return page_end(&pg, path, err);
 }
@@ -915,6 +935,8 @@ static void fitted_label(cairo_t *cr, double x, double y, const char *s, double 
 int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols, const char *const *row_labels,
                        const char *title, const ua_plot_heatmap_opts *opts, ua_err *err)
 {
+    ua_plot_texts *texts = opts ? opts->texts : NULL;
+    texts_reset(texts);
     if (check_path(path, err)) return -1;
     if (rows < 1 || cols < 1 || rows > 512 || cols > 512 || !values)
         return ua_fail(err, "%s: a heatmap needs 1 to 512 rows and columns (got %d x %d)", path, rows, cols);
@@ -940,13 +962,14 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
     page pg;
     if (page_begin(&pg, path, l.w, l.h, err)) return -1;
     cairo_t *cr = pg.cr;
-    title_block(cr, l.w / 2, 16, title);
+    title_block(cr, l.w / 2, 16, title, texts);
     const double gx = l.left, gy = l.top, C = UA_PLOT_CELL;
     /* cells */
     for (int r = 0; r < rows; r++) {
         double y = gy + r * C;
         if (o->row_off && o->row_off[r]) {
             hatch_rect(cr, gx, y, l.grid_w, C);
+            if (texts) texts->rows_off++;
             continue;
         }
         for (int c = 0; c < cols; c++) {
@@ -994,6 +1017,7 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
     if (o->row_notes && o->notes_header) {
         set_rgb(cr, SOFT_INK);
         text(cr, gx + l.grid_w + 8, gy - 6, o->notes_header, 10, 1, 0, 1, 0);
+        note(texts, o->notes_header);
     }
     int every = cols <= 60 ? 1 : (cols + 59) / 60;
     set_rgb(cr, SOFT_INK);
@@ -1004,6 +1028,7 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
     }
     set_rgb(cr, INK);
     text(cr, gx + l.grid_w / 2, gy + l.grid_h + 24, o->xlabel ? o->xlabel : "column", 12.5, 0, 0.5, 0, 0);
+    note(texts, o->xlabel ? o->xlabel : "column");
     double lab_w = 0;
     for (int r = 0; r < rows; r++) {
         double w = row_labels && row_labels[r] ? text_w(cr, row_labels[r], 11.5, 0) : 20;
@@ -1011,11 +1036,13 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
     }
     if (lab_w > l.label_w - 8) lab_w = l.label_w - 8;
     text(cr, gx - 7 - lab_w - 12, gy + l.grid_h / 2, o->ylabel ? o->ylabel : "row", 12.5, 0, 0.5, 1, -M_PI / 2);
+    note(texts, o->ylabel ? o->ylabel : "row");
     if (o->row_off) {
         double ly = gy + l.grid_h + 54;
         hatch_rect(cr, gx, ly - 6, 24, 12);
         set_rgb(cr, INK);
         text(cr, gx + 30, ly, o->row_off_label ? o->row_off_label : "masked", 10.5, 0, 0, 0.5, 0);
+        note(texts, o->row_off_label ? o->row_off_label : "masked");
     }
     /* colour bar */
     double bx = l.cbar_x, by = gy, bw = 16, bh = l.cbar_h;
@@ -1046,6 +1073,7 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
     }
     set_rgb(cr, INK);
     text(cr, bx + bw + 7 + maxw + 10, by + bh / 2, o->cbar_label ? o->cbar_label : "value", 12, 0, 0.5, 0, -M_PI / 2);
+    note(texts, o->cbar_label ? o->cbar_label : "value");
     return page_end(&pg, path, err);
 }
 

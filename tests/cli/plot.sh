@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # uarda plot: the three pictures (hist, log, attention) from a tiny trained model, in PNG and
-# SVG, and the command line's errors.
+# SVG, what they say (--texts) for a SCAN and a UARDA model, and the command line's errors.
 set -euo pipefail
 B=${UARDA_BIN:-build/uarda}
 T=$(mktemp -d /tmp/uarda-test-XXXXXX)
@@ -36,6 +36,29 @@ grep -q "<svg" "$T/pics/hist.svg" || fail "hist.svg is not an SVG"
 is_png "$T/log.png"
 "$B" plot attention --checkpoint "$C" --split test --caption 3 --output "$T/attention.png" >/dev/null || fail "attention"
 is_png "$T/attention.png"
+
+# what the pictures say (--texts): a SCAN model (C) has no UARDA threshold anywhere, and no word of
+# it is hatched as irrelevant (its checkpoint holds a never-updated relevance state, which once
+# labelled its plots with t_tr / t_te); a fixed-threshold UARDA model has both lines at its t
+"$B" plot hist --checkpoint "$C" --output "$T/scan.png" --texts "$T/scan_hist.json" >/dev/null || fail "hist --texts"
+grep -q '"t = 0: SCAN' "$T/scan_hist.json" || fail "SCAN hist: no t = 0 line: $(cat "$T/scan_hist.json")"
+! grep -Eq 't_tr|t_te|UARDA' "$T/scan_hist.json" || fail "SCAN hist carries UARDA labels: $(cat "$T/scan_hist.json")"
+"$B" plot attention --checkpoint "$C" --split test --caption 3 --output "$T/scan_att.svg" --texts "$T/scan_att.json" \
+    >/dev/null || fail "attention --texts"
+grep -q '"picture":"attention"' "$T/scan_att.json" && grep -q '"rows_off":0' "$T/scan_att.json" ||
+    fail "SCAN attention: words hatched: $(cat "$T/scan_att.json")"
+! grep -Eq 't_te|UARDA|irrelevant' "$T/scan_att.json" || fail "SCAN attention carries UARDA labels: $(cat "$T/scan_att.json")"
+"$B" train --data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 16 --word-dim 8 \
+    --batch-size 32 --num-epochs 1 --val-step 0 --model uarda --t-mode fixed --t-fixed 0.99 --model-name "$T/uarda" \
+    --logger-name "$T/uarda" --quiet 2>/dev/null
+U="$T/uarda/model_best.safetensors"
+"$B" plot hist --checkpoint "$U" --output "$T/u.png" --texts "$T/u_hist.json" >/dev/null || fail "UARDA hist"
+grep -q '"t_tr = 0.990 (training threshold)"' "$T/u_hist.json" && grep -q '"t_te = 0.990 (test threshold)"' "$T/u_hist.json" ||
+    fail "UARDA hist thresholds: $(cat "$T/u_hist.json")"
+"$B" plot attention --checkpoint "$U" --split test --caption 3 --output "$T/u_att.png" --texts "$T/u_att.json" >/dev/null ||
+    fail "UARDA attention"
+grep -q '"irrelevant word: max similarity ≤ t_te = 0.990"' "$T/u_att.json" && ! grep -q '"rows_off":0' "$T/u_att.json" ||
+    fail "UARDA attention at t = 0.99: no word hatched: $(cat "$T/u_att.json")"
 
 # a log with relevance lines gets the second panel (a taller picture)
 {

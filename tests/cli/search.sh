@@ -65,10 +65,18 @@ for bad in "--query x --shortlist -1:--shortlist must be between 0 and" "--query
     [ $st -eq 2 ] && grep -q -- "${bad#*:}" <<<"$msg" || fail "search ${bad%%:*}: exit $st ($msg)"
 done
 # bench shortlist: a shortlist of the whole gallery loses nothing; a short one reports its loss
-bs=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 16,2 --json)
-[ "$(grep -c '"bench":"shortlist"' <<<"$bs")" -eq 3 ] || fail "bench shortlist rows: $bs"
-r10() { grep "\"shortlist\":$1," <<<"$bs" | grep -o '"r10":[0-9.]*'; }
+bs=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 16,2,1 --json)
+[ "$(grep -c '"bench":"shortlist"' <<<"$bs")" -eq 4 ] || fail "bench shortlist rows: $bs"
+rk() { grep "\"shortlist\":$1," <<<"$bs" | grep -o "\"r$2\":[0-9.]*" | cut -d: -f2; }
+r10() { rk "$1" 10; }
 [ -n "$(r10 0)" ] && [ "$(r10 16)" = "$(r10 0)" ] || fail "bench shortlist: K=16 of 16 images differs from exhaustive: $bs"
+# a true image outside a shortlist of K < 10 is a miss at every cutoff: with K = 1 or 2 the list
+# is all there is, so R@5 = R@10 = the share of queries whose image it holds (= R@1 for K = 1;
+# these once read 100 whenever K < 5)
+[ "$(rk 2 5)" = "$(rk 2 10)" ] || fail "bench shortlist: K=2: R@5 $(rk 2 5) != R@10 $(rk 2 10): $bs"
+[ "$(rk 1 1)" = "$(rk 1 5)" ] && [ "$(rk 1 5)" = "$(rk 1 10)" ] || fail "bench shortlist: K=1: R@1/5/10 differ: $bs"
+awk -v a="$(rk 1 10)" -v b="$(rk 2 10)" -v c="$(r10 0)" 'BEGIN {exit !(a <= b && b <= 100 && a < 100)}' ||
+    fail "bench shortlist: R@10 of K=1 ($(rk 1 10)), K=2 ($(rk 2 10)), exhaustive $(r10 0): $bs"
 grep "\"shortlist\":16," <<<"$bs" | grep -q '"top1_same":100.00' || fail "bench shortlist: K=16 top-1: $bs"
 grep "\"shortlist\":2," <<<"$bs" | grep -q '"queries":80,' || fail "bench shortlist: 80 queries: $bs"
 set +e
@@ -86,6 +94,34 @@ set +e
 msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 5,x 2>&1); st=$?
 set -e
 [ $st -eq 2 ] && grep -q "is not a list of up to" <<<"$msg" || fail "bench shortlist --shortlist 5,x: $st $msg"
+# a blank query line, and a blank line among bench shortlist's captions, are errors naming the line
+printf 'a dog\n  \na cat\n' > "$T/blank.txt"
+set +e
+msg=$("$B" search --index "$T/g.safetensors" --checkpoint "$C" --queries "$T/blank.txt" 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "blank.txt: line 2: blank caption" <<<"$msg" || fail "search, a blank query line: $st $msg"
+sed '7s/.*/ /' "$D/test_caps.txt" > "$T/caps_blank.txt"
+set +e
+msg=$("$B" bench shortlist --index "$T/g.safetensors" --checkpoint "$C" --captions "$T/caps_blank.txt" --queries 2 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "caps_blank.txt: line 7: blank caption" <<<"$msg" || fail "bench shortlist, a blank line: $st $msg"
+# region files: the wrong rank shows the shape found; more regions than the attention takes are refused
+npy() {  # FILE SHAPE FLOATS: a float32 .npy of zeros
+    local h="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
+    { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(((${#h} + 1) % 256)))\\x$(printf %02x $(((${#h} + 1) / 256)))";
+      printf '%s\n' "$h"; head -c $((4 * $3)) /dev/zero; } > "$1"
+}
+npy "$T/rank2.npy" "(4, 2048)" 8192
+npy "$T/many.npy" "(1, 1025, 32)" 32800
+for case in "index --output $T/x.safetensors --images $T/rank2.npy:rank2.npy: expected region features of shape (images, regions, dims), got shape (4, 2048)" \
+            "score --captions $T/q.txt --output $T/x.npy --images $T/many.npy:many.npy: 1025 regions per image (shape (1, 1025, 32)), more than the limit of 1024"; do
+    set +e
+    # shellcheck disable=SC2086
+    msg=$("$B" ${case%%:*} --checkpoint "$C" 2>&1); st=$?
+    set -e
+    [ $st -eq 1 ] && grep -qF -- "${case#*:}" <<<"$msg" || fail "${case%% *} with a bad region file: $st $msg"
+done
 # a vocabulary of another size is refused, not read as the model's
 printf '%s' '{"word2idx":{"<pad>":0,"<start>":1,"<end>":2,"<unk>":3},"idx2word":{"0":"<pad>","1":"<start>","2":"<end>","3":"<unk>"},"idx":4}' > "$T/v4.json"
 set +e
