@@ -103,6 +103,23 @@ expect 1 "bad.safetensors.*(corrupt|not finite)" -- \
 expect 1 "empty.txt: empty caption file" -- \
     bash -c ": > '$T/empty.txt' && '$B' index --checkpoint '$C' --images '$D/test_ims.npy' --captions '$T/empty.txt' --output '$T/g.safetensors'"
 
+# --- inputs that were taken silently or misreported ---------------------------------------------
+# a region file of the wrong rank shows the shape it found
+hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 32), }"
+while [ $(( (10 + ${#hdr} + 1) % 64 )) -ne 0 ]; do hdr="$hdr "; done
+{ printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(( (${#hdr} + 1) % 256 )))\\x$(printf %02x $(( (${#hdr} + 1) / 256 )))";
+  printf '%s\n' "$hdr"; head -c $((4 * 32 * 4)) /dev/zero; } > "$T/rank2.npy"
+expect 1 "rank2.npy: expected region features of shape \(images, regions, dims\), got shape \(4, 32\)" -- \
+    "$B" score --checkpoint "$C" --images "$T/rank2.npy" --captions "$D/test_caps.txt" --output "$T/s.npy"
+# a caption of 33,000 tokens names itself, not a similarity block
+{ head -3 "$D/test_caps.txt"; printf 'dog %.0s' $(seq 33000); echo; } > "$T/long.txt"
+expect 1 "long.txt: line 4: a caption of 33000 tokens, more than the limit" -- \
+    "$B" score --checkpoint "$C" --images "$D/test_ims.npy" --captions "$T/long.txt" --output "$T/s.npy"
+# a blank caption line is an error, not an empty caption
+cp -r "$T/data" "$T/blank"
+sed -i '7s/.*//' "$T/blank/$N/test_caps.txt"
+expect 1 "test_caps.txt: line 7: blank caption" -- "$B" eval --checkpoint "$C" --data-path "$T/blank" --split test
+
 # --- run folders ------------------------------------------------------------------------------
 expect 1 "$T/a/.*holds an earlier run: continue it with --resume, replace it with --overwrite" -- \
     "$B" train "${common[@]}" --num-epochs 1 --model-name "$T/a" --logger-name "$T/a"
@@ -168,6 +185,13 @@ done
 "$B" score --checkpoint "$C" --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --output "$T/s1.npy" 2>/dev/null
 "$B" score --checkpoint "$C" --lambda-softmax 2 --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --output "$T/s2.npy" 2>/dev/null
 ! cmp -s "$T/s1.npy" "$T/s2.npy" || fail "score --lambda-softmax 2 changed nothing"
+
+# bench shortlist with K < 10: a truth outside the shortlist is a miss at every K
+"$B" index --checkpoint "$C" --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --output "$T/g2.safetensors" 2>/dev/null
+bs=$("$B" bench shortlist --index "$T/g2.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 2 --json 2>/dev/null)
+k2=$(grep '"shortlist":2,' <<<"$bs")
+[ "$(grep -o '"r5":[0-9.]*' <<<"$k2" | cut -d: -f2)" = "$(grep -o '"r10":[0-9.]*' <<<"$k2" | cut -d: -f2)" ] ||
+    fail "bench shortlist K=2: R@10 differs from R@5 although only 2 images are ranked: $k2"
 
 # --- defaults and paths ---------------------------------------------------------------------------
 mkdir -p "$T/empty"
