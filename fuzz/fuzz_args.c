@@ -50,9 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *s_v = NULL, *c_v = CHOICES[0];
     ua_multi m_v = {0};
     ua_opt opts[] = {
-        {.name = "int", .kind = UA_OPT_INT, .dest = &i_v, .help = "an int"},
-        {.name = "long", .kind = UA_OPT_LONG, .dest = &l_v, .help = "a long"},
-        {.name = "float", .kind = UA_OPT_FLOAT, .dest = &f_v, .help = "a float"},
+        /* numeric flags are real ones: each has its range in args.c's table */
+        {.name = "threads", .kind = UA_OPT_INT, .dest = &i_v, .help = "an int"},
+        {.name = "seed", .kind = UA_OPT_LONG, .dest = &l_v, .help = "a long"},
+        {.name = "lambda-softmax", .kind = UA_OPT_FLOAT, .dest = &f_v, .help = "a float"},
         {.name = "str", .kind = UA_OPT_STR, .dest = &s_v, .help = "a string"},
         {.name = "bool", .kind = UA_OPT_BOOL, .dest = &b_v, .help = "a bool"},
         {.name = "choice", .kind = UA_OPT_CHOICE, .dest = &c_v, .choices = "t2i|i2t|both", .help = "a choice"},
@@ -67,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err.msg[0] = 0;
     int rc = ua_args_parse(&spec, argc, argv, &n_pos, &err);
     if (rc == -1) {
-        if (strncmp(err.msg, "uarda fuzz: ", 12) != 0) abort();
+        if (strncmp(err.msg, "uarda fuzz: ", 12) != 0 || strchr(err.msg, '\n')) abort();   /* one line */
     } else if (rc == 0) {
         if (n_pos < 0 || n_pos > MAX_POS) abort();
         for (int k = 1; k <= n_pos; k++) {
@@ -90,7 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (!opts[3].given && s_v) || (!opts[4].given && b_v != 1) || (!opts[8].given && nox_v) ||
             (!opts[5].given && c_v != CHOICES[0]) || (!opts[6].given && m_v.n != 0))
             abort();
-        if (ua_args_given(&spec, "int") != opts[0].given || ua_args_find(&spec, "nothing")) abort();
+        /* a given number is inside its declared range */
+        double lo, hi;
+        if (opts[0].given && (ua_args_range("threads", &lo, &hi) || i_v < lo || i_v > hi)) abort();
+        if (opts[1].given && (ua_args_range("seed", &lo, &hi) || (double)l_v < lo || (double)l_v > hi)) abort();
+        if (opts[2].given && (ua_args_range("lambda-softmax", &lo, &hi) || f_v < lo || f_v > hi)) abort();
+        if (ua_args_given(&spec, "threads") != opts[0].given || ua_args_find(&spec, "nothing")) abort();
     } else if (rc != 1) {
         abort();
     }

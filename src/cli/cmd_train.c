@@ -128,6 +128,11 @@ int cmd_train(int argc, char **argv)
     {
         ua_err e0;
         if (ua_cli_apply_uarda_flags(&o, &f, &spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
+        if (ua_args_given(&spec, "t-fixed") && o.rel.t_mode != UA_T_FIXED && o.rel.t_test != UA_T_TEST_FIXED) {
+            fprintf(stderr, "uarda train: --t-fixed %g applies with --t-mode fixed (or --t-test fixed); the threshold "
+                    "here is %s\n", o.rel.t_fixed, ua_t_mode_name(o.rel.t_mode));
+            return 2;
+        }
     }
     if (overwrite && resume) { fprintf(stderr, "uarda train: --overwrite and --resume exclude each other\n"); return 2; }
     ua_cli_set_threads(threads);

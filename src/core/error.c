@@ -5,6 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* one line, printable: control characters inside a message (a newline or an escape in a file
+ * name or a flag's value) become spaces */
+static void one_line(char *msg)
+{
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
 int ua_fail(ua_err *err, const char *fmt, ...)
 {
     if (err) {
@@ -12,9 +20,7 @@ int ua_fail(ua_err *err, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
-        /* one line: newlines inside a message (e.g. from a file name) become spaces */
-        for (char *p = err->msg; *p; p++)
-            if (*p == '\n' || *p == '\r') *p = ' ';
+        one_line(err->msg);
     }
     return -1;
 }
@@ -38,6 +44,7 @@ int ua_fail_prefix(ua_err *err, const char *fmt, ...)
     if (m > room) m = room;
     memcpy(err->msg + n + 2, old, m);
     err->msg[n + 2 + m] = 0;
+    one_line(err->msg);
     return -1;
 }
 
