@@ -26,9 +26,9 @@ for dir in t2i i2t; do
 done
 
 # UARDA: a fixed threshold, eval with and without skipping
-run train "${TINY[@]}" --model uarda --t-fixed 0.1
+run train "${TINY[@]}" --clip uarda --mask hard --irr zero --t-est naaf_compat --t-test safe --t-fixed 0.1
 grep -Eq '^train t2i Mean uarda t=0.1 batch 8, .* ms per batch' "$tmp/out" || fail "train uarda: $(cat "$tmp/out")"
-run eval "${TINY[@]}" --model uarda --t-fixed 0.1 --skip both --cross-attn i2t
+run eval "${TINY[@]}" --clip uarda --mask hard --irr zero --t-est naaf_compat --t-test safe --t-fixed 0.1 --skip both --cross-attn i2t
 grep -Eq '^eval i2t Mean uarda t=0.1 skip off 10 images x 50 captions: .*% of queries irrelevant, .*% of entries masked$' "$tmp/out" ||
     fail "eval uarda skip off: $(cat "$tmp/out")"
 grep -Eq '^eval i2t Mean uarda t=0.1 skip on 10 images x 50 captions: ' "$tmp/out" || fail "eval uarda skip on: $(cat "$tmp/out")"
@@ -55,7 +55,7 @@ UARDA_PYTHON=/bin/true UARDA_TOOLS="$tmp/none" "$BIN" bench train "${TINY[@]}" -
 grep -q "^torch comparison skipped: $tmp/none/bench_torch.py not found" "$tmp/out" || fail "missing tool: $(cat "$tmp/out")"
 
 # usage errors: one line, exit 2
-for bad in "train --repeats 0" "eval --images 10 --captions 55" "eval --model uarda --t-mode adaptive" "frobnicate" ""; do
+for bad in "train --repeats 0" "eval --images 10 --captions 55" "eval --clip uarda --mask hard --irr zero --t-est naaf_compat --t-test safe --t-mode adaptive" "frobnicate" ""; do
     rc=0
     # shellcheck disable=SC2086
     "$BIN" bench $bad >"$tmp/out" 2>"$tmp/err" || rc=$?

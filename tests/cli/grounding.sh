@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 "$B" synth --preset tiny --data-path "$T/data" --vocab-path "$T/vocab" >/dev/null
 "$B" train --data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 16 --word-dim 8 \
-    --batch-size 32 --num-epochs 1 --val-step 0 --model uarda --t-mode fixed --t-fixed 0.3 \
+    --batch-size 32 --num-epochs 1 --val-step 0 --clip uarda --mask hard --irr zero --t-est naaf_compat --t-test safe --t-mode fixed --t-fixed 0.3 \
     --model-name "$T/run" --logger-name "$T/run" --quiet 2>/dev/null
 C="$T/run/model_best.safetensors"
 [ -s "$C" ] || fail "no checkpoint"

@@ -49,7 +49,7 @@ grep -q '"picture":"attention"' "$T/scan_att.json" && grep -q '"rows_off":0' "$T
     fail "SCAN attention: words hatched: $(cat "$T/scan_att.json")"
 ! grep -Eq 't_te|UARDA|irrelevant' "$T/scan_att.json" || fail "SCAN attention carries UARDA labels: $(cat "$T/scan_att.json")"
 "$B" train --data-path "$T/data" --data-name synth_tiny_precomp --vocab-path "$T/vocab" --embed-size 16 --word-dim 8 \
-    --batch-size 32 --num-epochs 1 --val-step 0 --model uarda --t-mode fixed --t-fixed 0.99 --model-name "$T/uarda" \
+    --batch-size 32 --num-epochs 1 --val-step 0 --clip uarda --mask hard --irr zero --t-est naaf_compat --t-test safe --t-mode fixed --t-fixed 0.99 --model-name "$T/uarda" \
     --logger-name "$T/uarda" --quiet 2>/dev/null
 U="$T/uarda/model_best.safetensors"
 "$B" plot hist --checkpoint "$U" --output "$T/u.png" --texts "$T/u_hist.json" >/dev/null || fail "UARDA hist"

@@ -34,7 +34,7 @@ cmp <(lastval "$T/full") <(lastval "$T/resumed") || { echo "final validation dif
 
 # the same for UARDA with the mixture estimator: the thresholds, the rings and the fitted weight
 # come back with the checkpoint, so the resumed losses and thresholds are the uninterrupted run's
-uarda=(--model uarda --irr neg --t-est mixture --neg-src random)
+uarda=(--clip uarda --mask hard --t-mode adaptive --t-test safe --irr neg --t-est mixture --neg-src random)
 "$B" train "${common[@]}" "${uarda[@]}" --model-name "$T/ufull" --logger-name "$T/ufull" 2>/dev/null
 set +e
 "$B" train "${common[@]}" "${uarda[@]}" --save-step 5 --debug-kill-after 27 --model-name "$T/ucut" --logger-name "$T/ucut" 2>/dev/null

@@ -179,7 +179,7 @@ expect 2 "--batch-size must be between 2 and" -- "$B" train "${common[@]}" --bat
 expect 1 "--batch-size 100000 is more than the 320 training captions" -- \
     "$B" train "${common[@]}" --batch-size 100000 --model-name "$T/x" --logger-name "$T/x"
 expect 2 "--t-fixed 0.3 applies with --t-mode fixed" -- \
-    "$B" train "${common[@]}" --model uarda --t-fixed 0.3 --model-name "$T/x" --logger-name "$T/x"
+    "$B" train "${common[@]}" --clip uarda --mask hard --irr zero --t-mode adaptive --t-fixed 0.3 --model-name "$T/x" --logger-name "$T/x"
 expect 2 "--threads expects an integer, got '1.2'" -- "$B" eval --checkpoint "$C" --threads $'1\n2'
 for cmd in synth vocab tokenize data train eval score index search bench plot; do
     expect 2 "uarda $cmd: unknown option '--no-such-flag'" -- "$B" "$cmd" --no-such-flag
