@@ -29,6 +29,9 @@ grep -Eq "t = 0\.3000\): [0-9.]+% of grounded words relevant \([0-9]+ of [1-9][0
 import json, sys
 j = json.load(open(sys.argv[1]))
 g = j["grounding"]
+u = j["uarda"]
+# the skip comparison times SCAN's own similarity on the same embeddings too
+assert u["similarity_seconds_scan"] > 0 and u["max_abs_score_difference"] == 0, u
 flags = open(sys.argv[2]).read().split()
 assert abs(g["threshold"] - 0.3) < 1e-12, g
 assert g["grounded_words"] == flags.count("1"), (g, flags.count("1"))
