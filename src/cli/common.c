@@ -78,13 +78,6 @@ void ua_cli_override_given(ua_options *o, const ua_options *g, const ua_model_fl
     ua_cli_apply_model_flags(o, f, spec);
 }
 
-void ua_cli_set_threads(int n)
-{
-    if (n <= 0) return;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
-}
-
 double ua_now(void)
 {
     struct timespec ts;

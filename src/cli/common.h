@@ -72,8 +72,7 @@ void ua_cli_override_given(ua_options *o, const ua_options *given, const ua_mode
 int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const char *t_test, const double *t_fixed,
                           ua_err *err);
 
-/* --threads N: OpenMP and OpenBLAS threads (0 = leave the default) */
-void ua_cli_set_threads(int n);
+#include "cli/threads.h"
 
 /* Progress: a live line on a terminal, periodic plain lines otherwise. */
 typedef struct ua_progress {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/threads.h"
 
 typedef struct {
     const char *name;
@@ -52,6 +53,7 @@ int ua_cli_error(const char *cmd, const ua_err *err)
 
 int main(int argc, char **argv)
 {
+    ua_cli_threads_init(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
