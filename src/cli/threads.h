@@ -5,7 +5,7 @@
 /* marks the process that ua_cli_threads_init re-executed */
 #define UA_THREADS_REEXEC_MARK "UARDA_OMP_REEXEC"
 
-/* first thing in main: unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, or the process will
+/* before a command that runs threads: unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, or the process will
  * run one thread, executes the program again with OMP_WAIT_POLICY=passive (see threads.c); in
  * the re-executed process, takes that variable and the mark out of the environment again, so
  * that programs uarda runs (bench --vs-torch's Python) see the user's own. Returns when the
