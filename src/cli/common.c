@@ -206,13 +206,6 @@ int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const 
     return 0;
 }
 
-void ua_cli_set_threads(int n)
-{
-    if (n <= 0) return;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
-}
-
 double ua_now(void)
 {
     struct timespec ts;

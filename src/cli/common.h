@@ -109,8 +109,7 @@ int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cm
 int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const char *t_test, const double *t_fixed,
                           ua_err *err);
 
-/* --threads N: OpenMP and OpenBLAS threads (0 = leave the default) */
-void ua_cli_set_threads(int n);
+#include "cli/threads.h"
 
 /* Progress: a live line on a terminal, periodic plain lines otherwise. */
 typedef struct ua_progress {

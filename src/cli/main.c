@@ -4,25 +4,27 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/threads.h"
 
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
+    int threads;   /* runs parallel regions (OpenMP, OpenBLAS): gets the passive wait policy */
     const char *summary;
 } command;
 
 static const command commands[] = {
-    {"synth",    cmd_synth,    "write a synthetic dataset in SCAN's precomp layout"},
-    {"vocab",    cmd_vocab,    "build a SCAN vocabulary from caption files, or report OOV rates"},
-    {"tokenize", cmd_tokenize, "tokenize lines as SCAN does (lowercase + NLTK word_tokenize)"},
-    {"data",     cmd_data,     "summarize a precomp split (images, captions, lengths, OOV rate)"},
-    {"train",    cmd_train,    "train SCAN (t2i or i2t cross attention) on a precomp dataset"},
-    {"eval",     cmd_eval,     "recall table of a checkpoint (or an ensemble) on a split"},
-    {"score",    cmd_score,    "similarity matrix of given region features and captions"},
-    {"index",    cmd_index,    "encode a gallery of images (and captions) once, for search"},
-    {"search",   cmd_search,   "top-k images for a text query, or captions for an image, from an index"},
-    {"bench",    cmd_bench,    "measure speed: training step, evaluation, SGEMM peak"},
-    {"plot",     cmd_plot,     "pictures: similarity histograms, training curves, attention maps"},
+    {"synth",    cmd_synth,     1, "write a synthetic dataset in SCAN's precomp layout"},
+    {"vocab",    cmd_vocab,     0, "build a SCAN vocabulary from caption files, or report OOV rates"},
+    {"tokenize", cmd_tokenize,  0, "tokenize lines as SCAN does (lowercase + NLTK word_tokenize)"},
+    {"data",     cmd_data,      0, "summarize a precomp split (images, captions, lengths, OOV rate)"},
+    {"train",    cmd_train,     1, "train SCAN (t2i or i2t cross attention) on a precomp dataset"},
+    {"eval",     cmd_eval,      1, "recall table of a checkpoint (or an ensemble) on a split"},
+    {"score",    cmd_score,     1, "similarity matrix of given region features and captions"},
+    {"index",    cmd_index,     1, "encode a gallery of images (and captions) once, for search"},
+    {"search",   cmd_search,    1, "top-k images for a text query, or captions for an image, from an index"},
+    {"bench",    cmd_bench,     1, "measure speed: training step, evaluation, SGEMM peak"},
+    {"plot",     cmd_plot,      1, "pictures: similarity histograms, training curves, attention maps"},
 };
 
 static void usage(FILE *f)
@@ -61,7 +63,10 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            if (commands[i].threads) ua_cli_threads_init(argc, argv);
+            return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "uarda: unknown command '%s' (see uarda --help)\n", argv[1]);
     return 2;
 }

@@ -98,11 +98,17 @@ static void tile_1x4(const float *restrict a0, const float *const b[4], int K, f
 }
 #endif
 
+/* below this many multiply-adds the products run on the calling thread: waking the others costs
+ * more (a GRU step of one caption, a small gallery). Never from inside another parallel region,
+ * even one that its `if` made serial: libgomp starts (and ends) fresh threads for a region nested
+ * in any other, which cost 1000 thread creations in one epoch of the tiny training. */
+#define DOTS_PAR_MIN_MACS (1LL << 18)
+
 void ua_dots_few(const float *A, int nq, const float *B, long long ng, int K, float *C, size_t ldq, size_t ldg)
 {
     /* threads over blocks of 4 gallery rows; every query row against the block while it is in L1 */
     const long long n_blocks = (ng + 3) / 4;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (omp_get_level() == 0 && (long long)nq * ng * K >= DOTS_PAR_MIN_MACS)
     for (long long blk = 0; blk < n_blocks; blk++) {
         const long long g0 = 4 * blk;
         const int ng_here = ng - g0 < 4 ? (int)(ng - g0) : 4;

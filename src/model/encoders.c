@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* below this many elements a row-wise loop runs on the calling thread: waking a sleeping thread
+ * costs tens of microseconds, as much as the loop (a search query's few words) */
+#define ROWS_PAR_MIN_ELEMS (1L << 16)
+
 void ua_l2norm_rows_forward(const float *x, float *y, size_t rows, int d)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((long)rows * d >= ROWS_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * (size_t)d;
         float *yr = y + r * (size_t)d;
@@ -22,7 +26,7 @@ void ua_l2norm_rows_forward(const float *x, float *y, size_t rows, int d)
 /* y = x / (n + eps): dx = dy / (n + eps) - x (x . dy) / (n (n + eps)^2) */
 void ua_l2norm_rows_backward(const float *x, const float *dy, float *dx, size_t rows, int d)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((long)rows * d >= ROWS_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * (size_t)d, *dyr = dy + r * (size_t)d;
         float *dxr = dx + r * (size_t)d;
@@ -114,7 +118,7 @@ int ua_text_encoder_forward(const ua_model *m, const int *tokens, const int *len
     size_t rows = (size_t)B * T;
     float *avg = m->opt.no_txtnorm ? emb : w->avg;
     if (m->opt.bi_gru) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if ((long)rows * E >= ROWS_PAR_MIN_ELEMS)
         for (size_t r = 0; r < rows; r++) {
             const float *h = w->h + r * 2 * (size_t)E;
             float *o = avg + r * (size_t)E;
@@ -134,7 +138,7 @@ int ua_text_encoder_backward(const ua_model *m, const int *tokens, const int *le
     size_t rows = (size_t)B * T;
     if (!m->opt.no_txtnorm) ua_l2norm_rows_backward(w->avg, d_emb, d_emb, rows, E);
     if (m->opt.bi_gru) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if ((long)rows * E >= ROWS_PAR_MIN_ELEMS)
         for (size_t r = 0; r < rows; r++) {
             const float *g = d_emb + r * (size_t)E;
             float *dh = w->d_h + r * 2 * (size_t)E;

@@ -202,7 +202,10 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     /* consecutive pairs of a thread read neighbouring memory of S: t2i walks the images of a
      * caption (same rows, next columns), i2t the captions of an image */
     const int n_cols = j1 - j0;
-    #pragma omp parallel for schedule(static)
+    /* a few pairs (a search query over a small gallery) run on the calling thread: waking a
+     * sleeping thread costs tens of microseconds, a pair of 36 regions x 12 words about one */
+    const long long cells = (long long)n_img * n_cols * R * L;
+    #pragma omp parallel for schedule(static) if (cells >= (1LL << 15))
     for (long long p = 0; p < (long long)n_img * n_cols; p++) {
             int i = t2i ? (int)(p % n_img) : (int)(p / n_cols);
             int j = j0 + (t2i ? (int)(p / n_img) : (int)(p % n_cols));
