@@ -8,12 +8,18 @@
  * passive: they sleep at once.
  *
  * libgomp reads its environment in its constructor, before main, and offers no call to change
- * the policy afterwards, so a setenv in main alone does nothing: main sets the variable and
- * executes the program again, with the same argv, through /proc/self/exe. The re-execution
- * costs about 3 ms on the 2-core development machine (a search takes 5 to 10 ms); doing it
- * from the executable's .preinit_array instead, before any library's constructor, costs the
- * same (the time is the exec and the page faults of mapping the libraries, not their start-up)
- * and glibc's getenv/setenv do not work there yet. */
+ * the policy afterwards, so a setenv in main does nothing. The uarda executable therefore
+ * defines getenv itself (below): the dynamic linker binds libgomp's call to the executable's
+ * definition, as it binds any library's, so libgomp's constructor reads OMP_WAIT_POLICY as
+ * "passive" when the user has set neither it nor GOMP_SPINCOUNT. Nothing else changes: the
+ * environment itself is untouched (programs uarda runs see the user's), every other name is
+ * looked up in it as glibc's getenv does, and the policy costs nothing at start-up.
+ *
+ * A libgomp that reads its environment otherwise (newer ones walk environ themselves) never asks
+ * getenv for the policy; ua_cli_threads_init sees that and falls back to setting the variable
+ * and executing the program again, with the same argv, through /proc/self/exe (about 3.5 ms on
+ * the 2-core development machine: the exec and the mapping of ~30 libraries; a tiny search takes
+ * 8 ms). */
 #define _GNU_SOURCE  /* sched_getaffinity, CPU_COUNT */
 #include "cli/threads.h"
 
@@ -23,6 +29,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+extern char **environ;
+
+static int g_policy_asked;   /* libgomp's constructor asked getenv for OMP_WAIT_POLICY */
+
+static const char *env_lookup(const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+    return NULL;
+}
+
+/* glibc's getenv, but for libgomp's wait policy (see the top of this file) */
+char *getenv(const char *name)
+{
+    const char *v = env_lookup(name);
+    if (strcmp(name, "OMP_WAIT_POLICY") == 0) {
+        g_policy_asked = 1;
+        if (!v && !env_lookup("GOMP_SPINCOUNT")) v = "passive";
+    }
+    return (char *)v;
+}
 
 /* a process that runs one thread has no thread to wait: --threads 1 (or =1) on the command line,
  * OMP_NUM_THREADS=1, or a single CPU to run on */
@@ -48,7 +77,8 @@ void ua_cli_threads_init(int argc, char **argv)
         unsetenv("OMP_WAIT_POLICY");
         return;
     }
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || one_thread(argc, argv)) return;
+    if (g_policy_asked) return;   /* libgomp has read "passive" (or the user's choice) through getenv */
+    if (env_lookup("OMP_WAIT_POLICY") || env_lookup("GOMP_SPINCOUNT") || one_thread(argc, argv)) return;
     if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0 && setenv(UA_THREADS_REEXEC_MARK, "1", 1) == 0)
         execv("/proc/self/exe", argv);
     /* no /proc, or no exec: carry on with libgomp's default policy */

@@ -33,6 +33,8 @@ shown() { OMP_DISPLAY_ENV=verbose "$@" "${search[@]}" 2>&1 >/dev/null | grep -E 
 s=$(shown env)
 [ "$(tail -1 <<<"$s")" = "  GOMP_SPINCOUNT = '0'" ] && grep -q "PASSIVE" <<<"$(tail -2 <<<"$s")" ||
     fail "by default the threads are not passive: $s"
+# with this libgomp, through the executable's getenv: one start, no re-execution
+[ "$(wc -l <<<"$s")" -eq 2 ] || fail "by default libgomp started more than once (re-executed?): $s"
 s=$(shown env OMP_WAIT_POLICY=active)
 [ "$(grep -c "OMP_WAIT_POLICY = 'ACTIVE'" <<<"$s")" -eq 1 ] && [ "$(wc -l <<<"$s")" -eq 2 ] ||
     fail "OMP_WAIT_POLICY=active given: libgomp showed $s"
