@@ -21,6 +21,13 @@ typedef struct ua_vocab {
 /* an empty vocabulary holding the four special tokens */
 int  ua_vocab_init(ua_vocab *v, ua_err *err);
 int  ua_vocab_load(ua_vocab *v, const char *path, ua_err *err);
+/* SCAN's vocabulary file of a dataset: vocab_path itself when it ends in ".json", else
+ * "<vocab_path>/<data_name>_vocab.json" (malloc'ed; NULL without memory) */
+char *ua_vocab_file(const char *vocab_path, const char *data_name);
+/* The vocabulary of a model trained with vocab_size words (its checkpoint named owner in the
+ * message): loaded from ua_vocab_file(vocab_path, data_name) and refused when its size differs */
+int  ua_vocab_load_for_model(ua_vocab *v, const char *vocab_path, const char *data_name, int vocab_size,
+                             const char *owner, ua_err *err);
 /* parse a JSON text (the fuzzer's entry point); name is used in messages */
 int  ua_vocab_parse(ua_vocab *v, const char *json, size_t len, const char *name, ua_err *err);
 int  ua_vocab_save(const ua_vocab *v, const char *path, ua_err *err);

@@ -81,17 +81,18 @@ int cmd_bench_shortlist(int argc, char **argv)
     if (per_image < 1 || n_queries < 0) { fprintf(stderr, "uarda bench shortlist: bad --per-image or --queries\n"); return 2; }
     ua_cli_set_threads(threads);
     ua_err err;
-    ua_cli_searcher se;
+    ua_searcher se;
     ua_captions caps = {0};
     ua_embeddings q = {0};
     char **lines = NULL;
     int n_lines = 0, rc = 1, *ids = NULL, *ref = NULL, *pick = NULL;
     float *scores = NULL;
     arm arms[MAX_SIZES + 1];
-    if (ua_cli_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, 1, vocab_path, &err)) {
+    if (ua_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, 1, vocab_path, &err)) {
         ua_cli_error("bench shortlist", &err);
         return 1;
     }
+    if (se.m.unverified) ua_cli_warn_no_checksum("bench shortlist", ckpt);
     const ua_gallery *g = &se.g;
     if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
     if (n_lines != g->n_img * per_image) {
@@ -106,7 +107,7 @@ int cmd_bench_shortlist(int argc, char **argv)
     char **chosen = malloc((size_t)n * sizeof(char *));
     if (!pick || !chosen) { free(chosen); ua_fail(&err, "out of memory"); goto fail; }
     for (int i = 0; i < n; i++) { pick[i] = (int)((long long)i * n_lines / n); chosen[i] = lines[pick[i]]; }
-    int bad = ua_cli_searcher_encode(&se, (const char *const *)chosen, n, &caps, &q, &err);
+    int bad = ua_searcher_encode(&se, (const char *const *)chosen, n, captions, &caps, &q, &err);
     free(chosen);
     if (bad) goto fail;
     ids = malloc((size_t)g->n_img * sizeof(int));
@@ -168,6 +169,6 @@ done:
     ua_embeddings_free(&q);
     ua_captions_free(&caps);
     ua_cli_free_lines(lines, n_lines);
-    ua_cli_searcher_close(&se);
+    ua_searcher_close(&se);
     return rc;
 }

@@ -29,7 +29,7 @@ int cmd_data(int argc, char **argv)
         splits.v[splits.n++] = "test";
     }
     ua_err err;
-    char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
+    char *vocab_file = ua_vocab_file(vocab_path, data_name);
     ua_vocab v;
     if (ua_vocab_load(&v, vocab_file, &err)) { free(vocab_file); return ua_cli_error("data", &err); }
     printf("%s/%s  vocabulary %s: %d words\n", data_path, data_name, vocab_file, v.n);

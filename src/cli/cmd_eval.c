@@ -71,7 +71,7 @@ int cmd_eval(int argc, char **argv)
         if ((t_test || tf) && ua_cli_eval_threshold(ckpts.v[k], &o[k], &models[k], t_test, tf, &err)) goto fail;
     }
     const char *dp = data_path ? data_path : o[0].data_path, *dn = data_name ? data_name : o[0].data_name;
-    vocab_file = ua_cli_vocab_file(vocab_path ? vocab_path : o[0].vocab_path, dn);
+    vocab_file = ua_vocab_file(vocab_path ? vocab_path : o[0].vocab_path, dn);
     if (ua_vocab_load(&vocab, vocab_file, &err)) goto fail;
     for (int k = 0; k < n_loaded; k++)
         if (models[k].opt.vocab_size != vocab.n) {

@@ -111,7 +111,7 @@ static int load_model_split(const plot_args *a, const char *split, loaded *L, ua
     if (L->has_rel && L->o.rel.t_mode == UA_T_FIXED) L->t_tr = L->o.rel.t_fixed;
     L->dp = a->data_path ? a->data_path : L->o.data_path;
     L->dn = a->data_name ? a->data_name : L->o.data_name;
-    char *vf = ua_cli_vocab_file(a->vocab_path ? a->vocab_path : L->o.vocab_path, L->dn);
+    char *vf = ua_vocab_file(a->vocab_path ? a->vocab_path : L->o.vocab_path, L->dn);
     if (!vf) return ua_fail(err, "out of memory");
     int rc = ua_vocab_load(&L->vocab, vf, err);
     if (!rc && L->m.opt.vocab_size != L->vocab.n)

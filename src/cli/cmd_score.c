@@ -59,7 +59,7 @@ int cmd_score(int argc, char **argv)
     if (m.unverified) ua_cli_warn_no_checksum("score", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
     ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
-    if (ua_cli_load_vocab(&v, vocab_path, &o, &m, ckpt, &err)) goto fail;
+    if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
     if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;

@@ -174,20 +174,20 @@ int cmd_search(int argc, char **argv)
     ua_cli_set_threads(threads);
     double t0 = ua_now();
     ua_err err;
-    ua_cli_searcher se;
+    ua_searcher se;
     ua_captions caps = {0};
     search_ctx c = {0};
     cJSON *texts = NULL;
     char **lines = NULL;
     int n_lines = 0, rc = 1;
-    if (ua_cli_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err)) {
+    if (ua_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err)) {
         ua_cli_error("search", &err);
         return 1;
     }
     if (se.m.unverified) ua_cli_warn_no_checksum("search", ckpt);
     if (ua_cli_inference_flags(&se.o, &se.m, &flags, &f, &spec, ckpt, &err)) {
         ua_cli_error("search", &err);
-        ua_cli_searcher_close(&se);
+        ua_searcher_close(&se);
         return 2;
     }
     int verified = verify ? ua_gallery_verify(&se.g, &err) : 0;
@@ -242,6 +242,6 @@ done:
     free(c.attn);
     ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
-    ua_cli_searcher_close(&se);
+    ua_searcher_close(&se);
     return rc;
 }

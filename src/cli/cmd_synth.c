@@ -108,7 +108,7 @@ int cmd_synth(int argc, char **argv)
     }
     size_t n = strlen(data_path) + strlen(data_name) + 2;
     char *data_dir = malloc(n);
-    char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
+    char *vocab_file = ua_vocab_file(vocab_path, data_name);
     if (!data_dir || !vocab_file) {
         free(data_dir);
         free(vocab_file);

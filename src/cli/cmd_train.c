@@ -156,7 +156,7 @@ int cmd_train(int argc, char **argv)
     ua_train_state state = {0};
     ua_uarda_trainer ut = {0};
     ua_run_lock lock = {{-1, -1}};
-    char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
+    char *vocab_file = ua_vocab_file(vocab_path, data_name);
     char ckpt_path[1100], best_path[1100], log_path[1100];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", model_name);
     snprintf(best_path, sizeof best_path, "%s/model_best.safetensors", model_name);

@@ -103,7 +103,7 @@ int cmd_vocab(int argc, char **argv)
                         "       uarda vocab --oov --vocab-path FILE CAPS.txt...", opts, 64};
     int n_pos = 0, st = ua_cli_parse(&spec, argc, argv, &n_pos);
     if (st >= 0) return st;
-    char *vocab_file = ua_cli_vocab_file(vocab_path, data_name);
+    char *vocab_file = ua_vocab_file(vocab_path, data_name);
     if (oov) {
         if (n_pos == 0) { fprintf(stderr, "uarda vocab: --oov needs caption files\n"); free(vocab_file); return 2; }
         int rc = report_oov(vocab_file, n_pos, argv + 1);

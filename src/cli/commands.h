@@ -23,8 +23,5 @@ int cmd_plot(int argc, char **argv);
 int ua_cli_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos);
 /* prints "uarda <cmd>: <message>" to stderr and returns 1 */
 int ua_cli_error(const char *cmd, const ua_err *err);
-/* SCAN's vocabulary file: vocab_path itself when it names a .json file, else
- * "<vocab_path>/<data_name>_vocab.json" (malloc'ed) */
-char *ua_cli_vocab_file(const char *vocab_path, const char *data_name);
 
 #endif

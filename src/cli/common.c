@@ -401,53 +401,6 @@ void ua_cli_free_lines(char **lines, int n)
     free(lines);
 }
 
-int ua_cli_searcher_open(ua_cli_searcher *s, const char *ckpt, const char *index, int skip, int with_text,
-                         const char *vocab_path, ua_err *err)
-{
-    memset(s, 0, sizeof *s);
-    ua_options_default(&s->o);
-    if (ua_checkpoint_open(ckpt, &s->o, &s->m, err)) return -1;
-    if (ua_gallery_open(&s->g, index, &s->m, err)) { ua_model_free(&s->m); return -1; }
-    ua_attn_set_skip(&s->m.opt.attn, skip);
-    if (with_text && (ua_cli_load_vocab(&s->v, vocab_path, &s->o, &s->m, ckpt, err) || !(s->tok = ua_tokenizer_new(err)))) {
-        ua_cli_searcher_close(s);
-        return -1;
-    }
-    return 0;
-}
-
-int ua_cli_load_vocab(ua_vocab *v, const char *vocab_path, const ua_options *o, const ua_model *m, const char *ckpt,
-                      ua_err *err)
-{
-    memset(v, 0, sizeof *v);
-    char *file = ua_cli_vocab_file(vocab_path ? vocab_path : o->vocab_path, o->data_name);
-    if (!file) return ua_fail(err, "out of memory");
-    int rc = ua_vocab_load(v, file, err);
-    if (!rc && v->n != m->opt.vocab_size) {
-        rc = ua_fail(err, "%s has %d words but %s was trained with %d", file, v->n, ckpt, m->opt.vocab_size);
-        ua_vocab_free(v);
-    }
-    free(file);
-    return rc;
-}
-
-void ua_cli_searcher_close(ua_cli_searcher *s)
-{
-    ua_tokenizer_free(s->tok);
-    ua_vocab_free(&s->v);
-    ua_gallery_close(&s->g);
-    ua_model_free(&s->m);
-    memset(s, 0, sizeof *s);
-}
-
-int ua_cli_searcher_encode(ua_cli_searcher *s, const char *const *lines, int n, ua_captions *caps, ua_embeddings *e,
-                           ua_err *err)
-{
-    memset(e, 0, sizeof *e);
-    if (ua_captions_from_lines(caps, lines, n, "captions", &s->v, s->tok, err)) return -1;
-    return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, err);
-}
-
 void ua_cli_warn_no_checksum(const char *cmd, const char *path)
 {
     fprintf(stderr, "uarda %s: warning: %s records no checksum (written before uarda recorded one), so it was not verified\n",

@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "uarda/gallery.h"
+#include "uarda/searcher.h"
 #include "uarda/options.h"
 #include "uarda/precomp.h"
 #include "uarda/tokenize.h"
@@ -135,27 +136,6 @@ void ua_cli_eval_progress_end(void);
 char **ua_cli_read_lines(const char *path, int *n, ua_err *err);
 void   ua_cli_free_lines(char **lines, int n);
 
-/* The vocabulary of a checkpoint's model into v (vocab_path NULL: the one its options name), checked
- * against the model's vocab_size; 0 / -1 */
-int ua_cli_load_vocab(ua_vocab *v, const char *vocab_path, const ua_options *o, const ua_model *m, const char *ckpt,
-                      ua_err *err);
-
-/* What uarda search and uarda bench shortlist hold: a checkpoint (in place), the index it made,
- * skipping set per --skip, and (with text) its vocabulary and a tokenizer. */
-typedef struct ua_cli_searcher {
-    ua_options o;
-    ua_model m;
-    ua_gallery g;
-    ua_vocab v;
-    ua_tokenizer *tok;     /* NULL without text */
-} ua_cli_searcher;
-/* vocab_path NULL: the checkpoint's vocabulary; 0 / -1 (all closed again) */
-int  ua_cli_searcher_open(ua_cli_searcher *s, const char *ckpt, const char *index, int skip, int with_text,
-                          const char *vocab_path, ua_err *err);
-void ua_cli_searcher_close(ua_cli_searcher *s);
-/* captions of the lines (tokenized and looked up as in training), encoded; 0 / -1 */
-int  ua_cli_searcher_encode(ua_cli_searcher *s, const char *const *lines, int n, ua_captions *caps, ua_embeddings *e,
-                            ua_err *err);
 /* this process's anonymous resident memory (RssAnon in /proc/self/status), in MB; -1 if unknown */
 double ua_rss_anon_mb(void);
 

@@ -70,13 +70,3 @@ int main(int argc, char **argv)
     fprintf(stderr, "uarda: unknown command '%s' (see uarda --help)\n", argv[1]);
     return 2;
 }
-
-char *ua_cli_vocab_file(const char *vocab_path, const char *data_name)
-{
-    size_t n = strlen(vocab_path);
-    if (n >= 5 && strcmp(vocab_path + n - 5, ".json") == 0) return strdup(vocab_path);
-    size_t cap = n + strlen(data_name) + 16;
-    char *p = malloc(cap);
-    if (p) snprintf(p, cap, "%s/%s_vocab.json", vocab_path, data_name);
-    return p;
-}

@@ -234,3 +234,28 @@ int ua_vocab_encode(const ua_vocab *v, const ua_tokens *tokens, int *ids, int *n
     if (n_unk) *n_unk = unk;
     return k;
 }
+
+char *ua_vocab_file(const char *vocab_path, const char *data_name)
+{
+    size_t n = strlen(vocab_path);
+    if (n >= 5 && strcmp(vocab_path + n - 5, ".json") == 0) return strdup(vocab_path);
+    size_t cap = n + strlen(data_name) + 16;
+    char *p = malloc(cap);
+    if (p) snprintf(p, cap, "%s/%s_vocab.json", vocab_path, data_name);
+    return p;
+}
+
+int ua_vocab_load_for_model(ua_vocab *v, const char *vocab_path, const char *data_name, int vocab_size,
+                            const char *owner, ua_err *err)
+{
+    memset(v, 0, sizeof *v);
+    char *file = ua_vocab_file(vocab_path, data_name);
+    if (!file) return ua_fail(err, "out of memory");
+    int rc = ua_vocab_load(v, file, err);
+    if (!rc && v->n != vocab_size) {
+        rc = ua_fail(err, "%s has %d words but %s was trained with %d", file, v->n, owner, vocab_size);
+        ua_vocab_free(v);
+    }
+    free(file);
+    return rc;
+}
