@@ -17,6 +17,7 @@
 #include "uarda/finite.h"
 #include "uarda/rundir.h"
 #include "uarda/train.h"
+#include "uarda/trainer.h"
 
 /* on --resume, the flags that may change a checkpoint's run; the others must agree with it */
 #define TRAIN_RESUME_HONOURS (UA_FLAGS_SCORE | UA_FLAGS_LOSS | UA_FLAGS_RUN | UA_FLAGS_TEST)
@@ -60,22 +61,142 @@ static int claim_folders(ua_run_lock *lock, const char *model_name, const char *
     return ua_run_clear_previous(model_name, logger_name, err);
 }
 
-/* After a step: a non-finite loss, gradient norm or parameter stops the run before anything is
- * saved (a NaN model would otherwise validate as perfect and become model_best). */
-static int check_step(const ua_model *m, long long iter, double loss, double gnorm, const char *ckpt_path, ua_err *err)
+/* --resume: the checkpoint's options, with the flags given on the command line merged over them
+ * (scoring, loss and run flags win; shape and UARDA flags must agree: a usage error) */
+static int resume_options(const char *resume, const ua_options *given, const ua_cmd_spec *spec, ua_options *o,
+                          int *usage, ua_err *err)
 {
-    const char *what = !isfinite(loss) ? "the loss" : !isfinite(gnorm) ? "the gradient norm" : NULL;
-    if (what)
-        return ua_fail(err, "iteration %lld: %s is not finite (loss %g, gradient norm %g); stopped, %s is left as it "
-                       "was (try a lower --learning-rate or --lambda-softmax)", iter, what, loss, gnorm, ckpt_path);
-    long long k = ua_first_nonfinite(m->params, m->n_params);
-    if (k < 0) return 0;
-    const char *name = "?";
-    for (int t = 0; t < m->n_tensors; t++)
-        if ((size_t)k >= m->tensors[t].offset && (size_t)k < m->tensors[t].offset + m->tensors[t].count)
-            name = m->tensors[t].name;
-    return ua_fail(err, "iteration %lld: parameter %s became %s after the update; stopped, %s is left as it was", iter,
-                   name, ua_nonfinite_name(m->params[k]), ckpt_path);
+    ua_options from = *o;
+    ua_model peek;
+    if (ua_checkpoint_open(resume, &from, &peek, err)) return -1;
+    ua_model_free(&peek);
+    ua_options run = from;
+    if (ua_cli_merge_flags(&run, given, spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, err)) {
+        *usage = 1;
+        return -1;
+    }
+    /* paths are this run's */
+    snprintf(run.data_path, sizeof run.data_path, "%s", given->data_path);
+    snprintf(run.data_name, sizeof run.data_name, "%s", given->data_name);
+    snprintf(run.vocab_path, sizeof run.vocab_path, "%s", given->vocab_path);
+    snprintf(run.logger_name, sizeof run.logger_name, "%s", given->logger_name);
+    snprintf(run.model_name, sizeof run.model_name, "%s", given->model_name);
+    *o = run;
+    return 0;
+}
+
+/* the run's clock: validation time is out of the throughput and the ETA */
+typedef struct {
+    double start, validating;
+    long long first_iter, total_iters;
+} run_clock;
+
+/* the progress line, and a "train" line in the log every log_step iterations */
+static int log_step(const ua_trainer *t, const ua_step_metrics *sm, const run_clock *c, ua_progress *prog,
+                    const char *log_path, ua_err *err)
+{
+    double el = ua_now() - c->start - c->validating;
+    double cps = el > 0 ? (double)(sm->iter - c->first_iter) * t->o.batch_size / el : 0;
+    char extra[160];
+    if (t->ut.thresholded)
+        snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g t %.3f %.0f captions/s", sm->epoch, sm->loss, sm->lr,
+                 sm->t, cps);
+    else
+        snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g %.0f captions/s", sm->epoch, sm->loss, sm->lr, cps);
+    ua_progress_update(prog, "train: iteration", sm->iter, c->total_iters, extra, 0);
+    if (sm->iter % t->o.log_step != 0) return 0;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "event", "train");
+    cJSON_AddNumberToObject(j, "epoch", sm->epoch);
+    cJSON_AddNumberToObject(j, "iter", (double)sm->iter);
+    cJSON_AddNumberToObject(j, "loss", sm->loss);
+    cJSON_AddNumberToObject(j, "lr", sm->lr);
+    cJSON_AddNumberToObject(j, "grad_norm", sm->grad_norm);
+    cJSON_AddNumberToObject(j, "clip_coef", sm->clip_coef);
+    cJSON_AddNumberToObject(j, "captions_per_s", cps);
+    cJSON_AddNumberToObject(j, "rss_anon_mb", ua_rss_anon_mb());
+    int bad = ua_jsonl_append(log_path, j, err);
+    cJSON_Delete(j);
+    return bad;
+}
+
+/* validates on dev (timed apart), logs the recall as `event`; *r (may be NULL) gets it */
+static int validate(ua_trainer *t, const char *event, run_clock *c, ua_progress *prog, const char *log_path,
+                    ua_recall *r_out, ua_err *err)
+{
+    ua_recall r;
+    double tv = ua_now();
+    if (ua_trainer_validate(t, &r, err)) return -1;
+    double secs = ua_now() - tv;
+    c->validating += secs;
+    prog->paused += secs;
+    if (r_out) *r_out = r;
+    if (!strcmp(event, "val")) return 0;   /* the epoch's line is written by end_epoch, with "best" */
+    cJSON *j = recall_json(event, t->state.epoch, t->state.iters, &r);
+    int bad = ua_jsonl_append(log_path, j, err);
+    cJSON_Delete(j);
+    return bad;
+}
+
+/* UARDA: the epoch's threshold state and how many queries it judged irrelevant */
+static int log_relevance(const ua_trainer *t, int epoch, int quiet, const char *log_path, ua_err *err)
+{
+    const ua_relevance_state *rs = &t->ut.st;
+    const ua_sim_stats *es = &t->epoch_stats;
+    double irr_m = es->matched_queries ? (double)es->matched_irrelevant / (double)es->matched_queries : 0;
+    long long mq = es->queries - es->matched_queries, mi = es->irrelevant - es->matched_irrelevant;
+    double irr_x = mq ? (double)mi / (double)mq : 0, masked = es->entries ? (double)es->masked / (double)es->entries : 0;
+    if (!quiet)
+        fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f (weight %.2f)  mu- %.3f sigma- %.3f  "
+                "(n %d/%d, %lld updates)  irrelevant queries: matched %.1f%%, mismatched %.1f%%  masked %.1f%%\n", epoch,
+                rs->t_tr, rs->t_te, rs->mu_pos, rs->sigma_pos, rs->pos_weight, rs->mu_neg, rs->sigma_neg, rs->n_pos,
+                rs->n_neg, rs->updates, 100 * irr_m, 100 * irr_x, 100 * masked);
+    cJSON *jr = cJSON_CreateObject();
+    cJSON_AddStringToObject(jr, "event", "relevance");
+    cJSON_AddNumberToObject(jr, "epoch", epoch);
+    cJSON_AddNumberToObject(jr, "iter", (double)t->state.iters);
+    cJSON_AddNumberToObject(jr, "t_tr", rs->t_tr);
+    cJSON_AddNumberToObject(jr, "t_te", rs->t_te);
+    cJSON_AddNumberToObject(jr, "mu_pos", rs->mu_pos);
+    cJSON_AddNumberToObject(jr, "sigma_pos", rs->sigma_pos);
+    cJSON_AddNumberToObject(jr, "pos_weight", rs->pos_weight);
+    cJSON_AddNumberToObject(jr, "mixture_fallbacks", (double)rs->mixture_fallbacks);
+    cJSON_AddNumberToObject(jr, "mu_neg", rs->mu_neg);
+    cJSON_AddNumberToObject(jr, "sigma_neg", rs->sigma_neg);
+    cJSON_AddNumberToObject(jr, "n_pos", rs->n_pos);
+    cJSON_AddNumberToObject(jr, "n_neg", rs->n_neg);
+    cJSON_AddNumberToObject(jr, "updates", (double)rs->updates);
+    cJSON_AddNumberToObject(jr, "irrelevant_matched", irr_m);
+    cJSON_AddNumberToObject(jr, "irrelevant_mismatched", irr_x);
+    cJSON_AddNumberToObject(jr, "masked", masked);
+    int bad = ua_jsonl_append(log_path, jr, err);
+    cJSON_Delete(jr);
+    return bad;
+}
+
+/* the epoch's end: validation, its log lines, model_best when it is the best, the checkpoint */
+static int end_epoch(ua_trainer *t, const ua_step_metrics *sm, run_clock *c, ua_progress *prog, int quiet,
+                     const char *log_path, const char *best_path, const char *ckpt_path, ua_err *err)
+{
+    ua_recall r;
+    double tv = ua_now();
+    if (validate(t, "val", c, prog, log_path, &r, err)) return -1;
+    double val_secs = ua_now() - tv;
+    ua_progress_update(prog, "train: iteration", sm->iter, c->total_iters, "", 1);
+    ua_progress_end(prog);
+    if (t->ut.thresholded && log_relevance(t, sm->epoch, quiet, log_path, err)) return -1;
+    int is_best = ua_trainer_end_epoch(t, &r);
+    if (!quiet)
+        fprintf(stderr, "epoch %d: dev rsum %.2f (i2t %.1f %.1f %.1f, t2i %.1f %.1f %.1f)%s\n", sm->epoch, r.rsum, r.i2t[0],
+                r.i2t[1], r.i2t[2], r.t2i[0], r.t2i[1], r.t2i[2], is_best ? " best" : "");
+    cJSON *j = recall_json("val", sm->epoch, sm->iter, &r);
+    cJSON_AddBoolToObject(j, "best", is_best);
+    cJSON_AddNumberToObject(j, "seconds", val_secs);
+    int bad = ua_jsonl_append(log_path, j, err);
+    cJSON_Delete(j);
+    if (bad) return -1;
+    if (is_best && ua_trainer_save(t, best_path, 0, err)) return -1;
+    return ua_trainer_save(t, ckpt_path, 1, err);
 }
 
 int cmd_train(int argc, char **argv)
@@ -147,14 +268,7 @@ int cmd_train(int argc, char **argv)
     int rc = 1;
     ua_vocab vocab = {0};
     ua_split train = {0}, dev = {0};
-    ua_model m = {0};
-    ua_batcher batcher = {0};
-    ua_batch batch = {0};
-    ua_step_work *w = NULL;
-    float *grads = NULL, *exp_avg = NULL, *exp_avg_sq = NULL;
-    int exp_avg_resumed = 0;
-    ua_train_state state = {0};
-    ua_uarda_trainer ut = {0};
+    ua_trainer t = {0};
     ua_run_lock lock = {{-1, -1}};
     char *vocab_file = ua_vocab_file(vocab_path, data_name);
     char ckpt_path[1100], best_path[1100], log_path[1100];
@@ -172,217 +286,47 @@ int cmd_train(int argc, char **argv)
         ua_split_open(&train, data_path, data_name, "train", &vocab, 0, &err) ||
         ua_split_open(&dev, data_path, data_name, "dev", &vocab, 0, &err)) goto fail;
     if (ua_args_given(&spec, "img-dim") && o.model.img_dim != train.img_dim) {
-        ua_fail(&err, "--img-dim %d but %s/%s/train_ims.npy has %d-dim regions", o.model.img_dim, data_path, data_name, train.img_dim);
+        ua_fail(&err, "--img-dim %d but %s has %d-dim regions", o.model.img_dim, train.ims_path, train.img_dim);
         goto fail;
     }
     o.model.img_dim = train.img_dim;
     o.model.vocab_size = vocab.n;
-    if (dev.img_dim != train.img_dim || dev.n_regions != train.n_regions) {
-        ua_fail(&err, "dev and train region features differ in shape (%d x %d vs %d x %d)", dev.n_regions, dev.img_dim,
-                train.n_regions, train.img_dim);
-        goto fail;
-    }
-    if (resume) {
-        ua_options from = o;
-        if (ua_checkpoint_load(resume, &from, &m, &exp_avg, &exp_avg_sq, &state, &err)) goto fail;
-        if (m.unverified) ua_cli_warn_no_checksum("train", resume);
-        if (from.model.vocab_size != vocab.n) {
-            ua_fail(&err, "%s: the checkpoint has a vocabulary of %d words, %s has %d", resume, from.model.vocab_size, vocab_file, vocab.n);
-            goto fail;
-        }
-        if (from.model.img_dim != train.img_dim) {
-            ua_fail(&err, "%s: the checkpoint expects %d-dim regions, the data has %d", resume, from.model.img_dim, train.img_dim);
-            goto fail;
-        }
-        /* the model is the checkpoint's: flags that change its scoring, loss or run win, those
-         * that would change its shape or UARDA's estimator must agree with it */
-        ua_options run = from;
-        if (ua_cli_merge_flags(&run, &given, &spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, &err)) {
-            usage = 1;
-            goto fail;
-        }
-        snprintf(run.data_path, sizeof run.data_path, "%s", given.data_path);
-        snprintf(run.data_name, sizeof run.data_name, "%s", data_name);
-        snprintf(run.vocab_path, sizeof run.vocab_path, "%s", given.vocab_path);
-        snprintf(run.logger_name, sizeof run.logger_name, "%s", given.logger_name);
-        snprintf(run.model_name, sizeof run.model_name, "%s", given.model_name);
-        o = run;
-        exp_avg_resumed = exp_avg != NULL;
-        if (!exp_avg) {  /* weights only (e.g. a converted SCAN checkpoint): fresh Adam at epoch 0 */
-            memset(&state, 0, sizeof state);
-            if (!quiet) fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
-        } else if (!quiet) {
-            fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", resume, state.epoch,
-                    state.batch, state.iters);
-        }
-    } else {
-        if (ua_model_create(&m, &o.model, &err)) goto fail;
-        ua_model_init_weights(&m, (uint64_t)o.seed);
-    }
-    if (!exp_avg) {
-        exp_avg = calloc(m.n_params, sizeof(float));
-        exp_avg_sq = calloc(m.n_params, sizeof(float));
-    }
-    if (ua_uarda_trainer_init(&ut, &o.rel, ua_options_thresholded(&o), o.batch_size, (uint64_t)o.seed, &err)) goto fail;
-    if (resume && exp_avg_resumed) {
-        ua_rng seeded = ut.st.rng;
-        ua_relevance_free(&ut.st);
-        if (ua_checkpoint_load_relevance(resume, &o, &m, &ut.st, &err)) goto fail;
-        if (ut.st.rng.inc == 0) ut.st.rng = seeded;   /* a checkpoint from before the generator was saved */
-    }
-    grads = malloc(m.n_params * sizeof(float));
-    if (!exp_avg || !exp_avg_sq || !grads) { ua_fail(&err, "out of memory for %zu parameters", m.n_params); goto fail; }
-    if (o.batch_size > train.n_items) {
-        ua_fail(&err, "--batch-size %d is more than the %d training captions of %s/%s", o.batch_size, train.n_items,
-                data_path, data_name);
-        goto fail;
-    }
-    if (ua_batcher_init(&batcher, train.n_items, o.batch_size, 1, (uint64_t)o.seed, &err)) goto fail;
-    if (!(w = ua_step_work_new(&m, o.batch_size, train.caps.max_len, train.n_regions, &err))) goto fail;
-
-    ua_adam adam;
-    ua_adam_default(&adam, o.learning_rate);
-    adam.step = state.adam_step;
+    if (resume && resume_options(resume, &given, &spec, &o, &usage, &err)) goto fail;
+    if (ua_trainer_open(&t, &o, &train, &dev, resume, &err)) goto fail;
+    t.warmup_epochs = warmup_epochs;
+    t.debug_nan_at = nan_at;
+    if (t.m.unverified) ua_cli_warn_no_checksum("train", resume);
+    if (resume && !quiet && t.weights_only)
+        fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
+    else if (resume && !quiet)
+        fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", resume, t.state.epoch,
+                t.state.batch, t.state.iters);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    if (!quiet) fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", data_path,
-            data_name, train.n_items, ua_split_images_used(&dev), m.n_params, ua_direction_name(m.opt.attn.direction),
-            ua_feature_norm_name(m.opt.attn.norm), ua_agg_name(m.opt.attn.agg));
-    long long total_iters = (long long)o.num_epochs * batcher.n_batches, start_iters = state.iters;
-    double t_run = ua_now(), t_validating = 0;
-    int stop = 0;
-    for (int epoch = state.epoch; epoch < o.num_epochs && !stop; epoch++) {
-        adam.lr = ua_lr_at_epoch(o.learning_rate, o.lr_update, epoch);
-        ua_batcher_set_epoch(&batcher, epoch);
-        int first = epoch == state.epoch ? state.batch : 0;
-        ua_sim_stats ep_stats;
-        memset(&ep_stats, 0, sizeof ep_stats);
-        for (int k = first; k < batcher.n_batches; k++) {
-            if (ua_batcher_get(&batcher, k, &train, 1, &batch, &err)) goto fail;
-            memset(grads, 0, m.n_params * sizeof(float));
-            double loss;
-            m.opt.max_violation = epoch < warmup_epochs ? 0 : o.model.max_violation;
-            if (ua_uarda_step(&ut, &m, batch.images, train.n_regions, batch.tokens, batch.lengths, batch.size,
-                              batch.max_len, &loss, grads, w, &err)) goto fail;
-            ep_stats.queries += ut.stats.queries;
-            ep_stats.irrelevant += ut.stats.irrelevant;
-            ep_stats.entries += ut.stats.entries;
-            ep_stats.masked += ut.stats.masked;
-            ep_stats.matched_queries += ut.stats.matched_queries;
-            ep_stats.matched_irrelevant += ut.stats.matched_irrelevant;
-            if (nan_at > 0 && state.iters + 1 == nan_at) grads[0] = NAN;
-            double coef = 1.0, gnorm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
-            ua_adam_update(&adam, m.params, grads, exp_avg, exp_avg_sq, m.n_params);
-            state.iters++;
-            state.epoch = epoch;
-            state.batch = k + 1;
-            state.adam_step = adam.step;
-            double el = ua_now() - t_run - t_validating;
-            double cps = el > 0 ? (double)(state.iters - start_iters) * o.batch_size / el : 0;
-            char extra[160];
-            if (ut.thresholded)
-                snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g t %.3f %.0f captions/s", epoch, loss, adam.lr,
-                         ut.t_step, cps);
-            else
-                snprintf(extra, sizeof extra, " epoch %d loss %.4f lr %.2g %.0f captions/s", epoch, loss, adam.lr, cps);
-            ua_progress_update(&prog, "train: iteration", state.iters, total_iters, extra, 0);
-            if (state.iters % o.log_step == 0 || !isfinite(loss)) {
-                cJSON *j = cJSON_CreateObject();
-                cJSON_AddStringToObject(j, "event", "train");
-                cJSON_AddNumberToObject(j, "epoch", epoch);
-                cJSON_AddNumberToObject(j, "iter", (double)state.iters);
-                cJSON_AddNumberToObject(j, "loss", loss);
-                cJSON_AddNumberToObject(j, "lr", adam.lr);
-                cJSON_AddNumberToObject(j, "grad_norm", gnorm);
-                cJSON_AddNumberToObject(j, "clip_coef", coef);
-                cJSON_AddNumberToObject(j, "captions_per_s", cps);
-                cJSON_AddNumberToObject(j, "rss_anon_mb", ua_rss_anon_mb());
-                int bad = ua_jsonl_append(log_path, j, &err);
-                cJSON_Delete(j);
-                if (bad) goto fail;
-            }
-            if (check_step(&m, state.iters, loss, gnorm, ckpt_path, &err)) goto fail;
-            int save_now = (save_step > 0 && state.iters % save_step == 0) || g_interrupted ||
-                           (max_steps > 0 && state.iters >= max_steps);
-            if (save_now && ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &ut.st, &err)) goto fail;
-            if (kill_after > 0 && state.iters == kill_after) raise(SIGKILL);
-            if (g_interrupted) {
-                ua_progress_end(&prog);
-                fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", ckpt_path,
-                        epoch, state.batch);
-                rc = 130;
-                goto done;
-            }
-            if (max_steps > 0 && state.iters >= max_steps) { stop = 1; break; }
-            if (o.val_step > 0 && state.iters % o.val_step == 0) {
-                ua_recall r;
-                m.opt.attn.threshold = ut.thresholded ? ua_relevance_t_test(&ut.st, &ut.cfg) : 0.0;
-                double tv = ua_now();
-                if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
-                t_validating += ua_now() - tv;
-                prog.paused += ua_now() - tv;
-                cJSON *j = recall_json("val_step", epoch, state.iters, &r);
-                int bad = ua_jsonl_append(log_path, j, &err);
-                cJSON_Delete(j);
-                if (bad) goto fail;
-            }
-        }
-        if (stop) break;
-        ua_recall r;
-        m.opt.attn.threshold = ut.thresholded ? ua_relevance_t_test(&ut.st, &ut.cfg) : 0.0;
-        double tv = ua_now();
-        if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &dev, 0, &r, &err)) goto fail;
-        double val_secs = ua_now() - tv;
-        t_validating += val_secs;
-        prog.paused += val_secs;
-        ua_progress_update(&prog, "train: iteration", state.iters, total_iters, "", 1);
-        if (ut.thresholded) {
-            const ua_relevance_state *rs = &ut.st;
-            double irr_m = ep_stats.matched_queries ? (double)ep_stats.matched_irrelevant / (double)ep_stats.matched_queries : 0;
-            long long mq = ep_stats.queries - ep_stats.matched_queries, mi = ep_stats.irrelevant - ep_stats.matched_irrelevant;
-            double irr_x = mq ? (double)mi / (double)mq : 0, masked = ep_stats.entries ? (double)ep_stats.masked / (double)ep_stats.entries : 0;
+    if (!quiet)
+        fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", data_path,
+                data_name, train.n_items, ua_split_images_used(&dev), t.m.n_params,
+                ua_direction_name(t.m.opt.attn.direction), ua_feature_norm_name(t.m.opt.attn.norm),
+                ua_agg_name(t.m.opt.attn.agg));
+    run_clock clock = {ua_now(), 0, t.state.iters, (long long)t.o.num_epochs * t.batcher.n_batches};
+    while (!ua_trainer_finished(&t)) {
+        ua_step_metrics sm;
+        if (ua_trainer_step(&t, &sm, &err)) goto fail;
+        if (log_step(&t, &sm, &clock, &prog, log_path, &err)) goto fail;
+        int save_now = (save_step > 0 && sm.iter % save_step == 0) || g_interrupted || (max_steps > 0 && sm.iter >= max_steps);
+        if (save_now && ua_trainer_save(&t, ckpt_path, 1, &err)) goto fail;
+        if (kill_after > 0 && sm.iter == kill_after) raise(SIGKILL);
+        if (g_interrupted) {
             ua_progress_end(&prog);
-            if (!quiet) fprintf(stderr, "epoch %d: t_tr %.4f t_te %.4f  mu+ %.3f sigma+ %.3f (weight %.2f)  mu- %.3f sigma- %.3f  "
-                    "(n %d/%d, %lld updates)  irrelevant queries: matched %.1f%%, mismatched %.1f%%  masked %.1f%%\n", epoch,
-                    rs->t_tr, rs->t_te, rs->mu_pos, rs->sigma_pos, rs->pos_weight, rs->mu_neg, rs->sigma_neg, rs->n_pos,
-                    rs->n_neg, rs->updates, 100 * irr_m, 100 * irr_x, 100 * masked);
-            cJSON *jr = cJSON_CreateObject();
-            cJSON_AddStringToObject(jr, "event", "relevance");
-            cJSON_AddNumberToObject(jr, "epoch", epoch);
-            cJSON_AddNumberToObject(jr, "iter", (double)state.iters);
-            cJSON_AddNumberToObject(jr, "t_tr", rs->t_tr);
-            cJSON_AddNumberToObject(jr, "t_te", rs->t_te);
-            cJSON_AddNumberToObject(jr, "mu_pos", rs->mu_pos);
-            cJSON_AddNumberToObject(jr, "sigma_pos", rs->sigma_pos);
-            cJSON_AddNumberToObject(jr, "pos_weight", rs->pos_weight);
-            cJSON_AddNumberToObject(jr, "mixture_fallbacks", (double)rs->mixture_fallbacks);
-            cJSON_AddNumberToObject(jr, "mu_neg", rs->mu_neg);
-            cJSON_AddNumberToObject(jr, "sigma_neg", rs->sigma_neg);
-            cJSON_AddNumberToObject(jr, "n_pos", rs->n_pos);
-            cJSON_AddNumberToObject(jr, "n_neg", rs->n_neg);
-            cJSON_AddNumberToObject(jr, "updates", (double)rs->updates);
-            cJSON_AddNumberToObject(jr, "irrelevant_matched", irr_m);
-            cJSON_AddNumberToObject(jr, "irrelevant_mismatched", irr_x);
-            cJSON_AddNumberToObject(jr, "masked", masked);
-            int bad = ua_jsonl_append(log_path, jr, &err);
-            cJSON_Delete(jr);
-            if (bad) goto fail;
+            fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", ckpt_path, sm.epoch,
+                    t.state.batch);
+            rc = 130;
+            goto done;
         }
-        ua_progress_end(&prog);
-        int is_best = r.rsum > state.best_rsum;
-        if (is_best) state.best_rsum = r.rsum;
-        if (!quiet) fprintf(stderr, "epoch %d: dev rsum %.2f (i2t %.1f %.1f %.1f, t2i %.1f %.1f %.1f)%s\n", epoch, r.rsum, r.i2t[0],
-                r.i2t[1], r.i2t[2], r.t2i[0], r.t2i[1], r.t2i[2], is_best ? " best" : "");
-        cJSON *j = recall_json("val", epoch, state.iters, &r);
-        cJSON_AddBoolToObject(j, "best", is_best);
-        cJSON_AddNumberToObject(j, "seconds", val_secs);
-        int bad = ua_jsonl_append(log_path, j, &err);
-        cJSON_Delete(j);
-        if (bad) goto fail;
-        state.epoch = epoch + 1;
-        state.batch = 0;
-        if (is_best && ua_checkpoint_save(best_path, &o, &m, NULL, NULL, &state, &ut.st, &err)) goto fail;
-        if (ua_checkpoint_save(ckpt_path, &o, &m, exp_avg, exp_avg_sq, &state, &ut.st, &err)) goto fail;
+        if (max_steps > 0 && sm.iter >= max_steps) break;
+        if (t.o.val_step > 0 && sm.iter % t.o.val_step == 0 && validate(&t, "val_step", &clock, &prog, log_path, NULL, &err))
+            goto fail;
+        if (sm.epoch_end && end_epoch(&t, &sm, &clock, &prog, quiet, log_path, best_path, ckpt_path, &err)) goto fail;
     }
     rc = 0;
     goto done;
@@ -391,14 +335,7 @@ fail:
     ua_cli_error("train", &err);
     rc = usage ? 2 : 1;
 done:
-    ua_uarda_trainer_free(&ut);
-    ua_step_work_free(w);
-    ua_batch_free(&batch);
-    ua_batcher_free(&batcher);
-    free(grads);
-    free(exp_avg);
-    free(exp_avg_sq);
-    ua_model_free(&m);
+    ua_trainer_close(&t);
     ua_split_close(&train);
     ua_split_close(&dev);
     ua_vocab_free(&vocab);

@@ -196,6 +196,17 @@ k2=$(grep '"shortlist":2,' <<<"$bs")
 [ "$(grep -o '"r5":[0-9.]*' <<<"$k2" | cut -d: -f2)" = "$(grep -o '"r10":[0-9.]*' <<<"$k2" | cut -d: -f2)" ] ||
     fail "bench shortlist K=2: R@10 differs from R@5 although only 2 images are ranked: $k2"
 
+# on --resume a loss or scoring flag is honoured, not ignored: the resumed losses change
+cp "$T/g/checkpoint.safetensors" "$T/g3.safetensors"   # 3 iterations in (--max-steps 3 above)
+for extra in "" "--margin 0.5" "--lambda-softmax 2"; do
+    "$B" train "${common[@]}" --num-epochs 1 --log-step 1 --resume "$T/g3.safetensors" $extra \
+        --model-name "$T/resumed${extra// /}" --logger-name "$T/resumed${extra// /}" 2>/dev/null
+done
+first_loss() { grep '"event":"train"' "$1/train.jsonl" | head -1 | grep -o '"loss":[-0-9.e]*'; }
+[ -n "$(first_loss "$T/resumed")" ] || fail "the resumed run logged no loss"
+[ "$(first_loss "$T/resumed")" != "$(first_loss "$T/resumed--margin0.5")" ] || fail "--resume --margin 0.5 changed no loss"
+[ "$(first_loss "$T/resumed")" != "$(first_loss "$T/resumed--lambda-softmax2")" ] || fail "--resume --lambda-softmax 2 changed no loss"
+
 # --- defaults and paths ---------------------------------------------------------------------------
 mkdir -p "$T/empty"
 expect 1 "\./vocab/+precomp_vocab.json" -- bash -c "cd '$T/empty' && '$B' train --quiet --model-name '$T/e' --logger-name '$T/e'"
