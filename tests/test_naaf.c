@@ -361,6 +361,172 @@ static void test_preset_and_options(void **state)
     assert_string_equal(ua_score_form_name(UA_FORM_TEST), "test");
 }
 
+/* ---- parity with the PyTorch reference ------------------------------------------------ */
+
+#define FIXTURES "tests/fixtures/naaf"
+
+static double compare(const ua_st_file *f, const char *name, const float *got, size_t n, double tol, const char *file)
+{
+    const ua_st_tensor *t = ua_st_find(f, name);
+    if (!t) fail_msg("%s: fixture lacks %s", file, name);
+    assert_int_equal(t->dtype, UA_ST_F32);
+    if (t->n_elems != n) fail_msg("%s: %s has %zu values, uarda has %zu", file, name, t->n_elems, n);
+    double rel = th_rel_diff(got, t->data, n);
+    if (!(rel <= tol)) fail_msg("%s: %s differs: max|diff|/max|ref| = %.3g > %.0e", file, name, rel, tol);
+    return rel;
+}
+
+/* one training step (the training form at the fixture's fixed t, through the encoders), every
+ * parameter's gradient, the clipping and one Adam step; then the test form at t_safe on the
+ * step's embeddings, through the similarity blocks (whose query Gram matrices it needs) */
+static void check_step(const char *path, const char *direction)
+{
+    ua_st_file f;
+    ua_err err;
+    if (ua_st_open(&f, path, &err)) fail_msg("%s", err.msg);
+    ua_options o;
+    ua_options_default(&o);
+    const char *opt = ua_st_meta(&f, "opt"), *tsafe = ua_st_meta(&f, "t_safe");
+    assert_non_null(opt);
+    assert_non_null(tsafe);
+    if (ua_options_from_json(&o, opt, path, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(o.model.attn.score, UA_SCORE_NAAF);
+    assert_string_equal(ua_direction_name(o.model.attn.direction), direction);
+    assert_int_equal(o.rel.t_mode, UA_T_FIXED);
+    ua_model m;
+    if (ua_model_create(&m, &o.model, &err)) fail_msg("%s: %s", path, err.msg);
+    m.opt.attn.threshold = o.rel.t_fixed;
+    for (int t = 0; t < m.n_tensors; t++) {
+        const ua_tensor_info *ti = &m.tensors[t];
+        const float *src = ua_st_get_f32(&f, ti->name, ti->ndim, ti->shape, &err);
+        if (!src) fail_msg("%s: %s", path, err.msg);
+        memcpy(m.params + ti->offset, src, ti->count * sizeof(float));
+    }
+    const ua_st_tensor *im = ua_st_find(&f, "input.images"), *cap = ua_st_find(&f, "input.captions"),
+                       *len = ua_st_find(&f, "input.lengths");
+    assert_true(im && cap && len);
+    const int B = (int)im->shape[0], R = (int)im->shape[1], L = (int)cap->shape[1];
+    int *tokens = malloc((size_t)B * L * sizeof(int)), *lengths = malloc((size_t)B * sizeof(int));
+    for (int i = 0; i < B * L; i++) tokens[i] = (int)((const int64_t *)cap->data)[i];
+    for (int i = 0; i < B; i++) lengths[i] = (int)((const int64_t *)len->data)[i];
+    ua_step_work *w = ua_step_work_new(&m, B, L, R, &err);
+    assert_non_null(w);
+    float *grads = calloc(m.n_params, sizeof(float));
+    double loss;
+    /* the model evaluates with the test form; the step must train with the training form */
+    assert_int_equal(m.opt.attn.form, UA_FORM_TEST);
+    if (ua_step(&m, im->data, R, tokens, lengths, B, L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
+    const int E = m.opt.embed_size;
+    double worst_fwd = 0, worst_grad = 0, r;
+    r = compare(&f, "out.img_emb", ua_step_img_emb(w), (size_t)B * R * E, 1e-5, path);
+    worst_fwd = r > worst_fwd ? r : worst_fwd;
+    r = compare(&f, "out.cap_emb", ua_step_cap_emb(w), (size_t)B * L * E, 1e-5, path);
+    worst_fwd = r > worst_fwd ? r : worst_fwd;
+    r = compare(&f, "out.sims", ua_step_scores(w), (size_t)B * B, 1e-5, path);
+    worst_fwd = r > worst_fwd ? r : worst_fwd;
+    float lossf = (float)loss;
+    r = compare(&f, "out.loss", &lossf, 1, 1e-5, path);
+    worst_fwd = r > worst_fwd ? r : worst_fwd;
+    char name[128];
+    for (int t = 0; t < m.n_tensors; t++) {
+        snprintf(name, sizeof name, "grad.%s", m.tensors[t].name);
+        r = compare(&f, name, grads + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
+        worst_grad = r > worst_grad ? r : worst_grad;
+    }
+    double coef;
+    double norm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
+    float normf = (float)norm, coeff = (float)coef;
+    compare(&f, "out.grad_norm", &normf, 1, 1e-4, path);
+    compare(&f, "out.clip_coef", &coeff, 1, 1e-4, path);
+    assert_true(coef < 1);   /* the fixture's clip threshold makes clipping act */
+    /* the test form at t_safe on the step's embeddings (before the update) */
+    ua_attn_cfg cfg = m.opt.attn;
+    cfg.threshold = atof(tsafe);
+    ua_sim_work *sw = ua_sim_work_new(B, B, R, L, E, 0, &err);
+    assert_non_null(sw);
+    float *sims = malloc((size_t)B * B * sizeof(float));
+    ua_sim_block_forward(&cfg, ua_step_img_emb(w), B, R, ua_step_cap_emb(w), B, L, lengths, E, sims, (size_t)B, sw);
+    r = compare(&f, "out.sims_test", sims, (size_t)B * B, 1e-5, path);
+    worst_fwd = r > worst_fwd ? r : worst_fwd;
+    ua_sim_work_free(sw);
+    float *ea = calloc(m.n_params, sizeof(float)), *eas = calloc(m.n_params, sizeof(float));
+    ua_adam adam;
+    ua_adam_default(&adam, o.learning_rate);
+    ua_adam_update(&adam, m.params, grads, ea, eas, m.n_params);
+    for (int t = 0; t < m.n_tensors; t++) {
+        snprintf(name, sizeof name, "adam.%s", m.tensors[t].name);
+        r = compare(&f, name, m.params + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
+        worst_grad = r > worst_grad ? r : worst_grad;
+    }
+    printf("%s: worst forward %.2g, worst gradient/update %.2g (%d tensors)\n", path, worst_fwd, worst_grad, m.n_tensors);
+    free(ea); free(eas); free(grads); free(sims); free(tokens); free(lengths);
+    ua_step_work_free(w);
+    ua_model_free(&m);
+    ua_st_close(&f);
+}
+
+static void test_step_parity(void **state)
+{
+    (void)state;
+    check_step(FIXTURES "/step_t2i.safetensors", "t2i");
+    check_step(FIXTURES "/step_i2t.safetensors", "i2t");
+}
+
+static double rel64(const double *a, const double *b, size_t n)
+{
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(a[i] - b[i]) > md) md = fabs(a[i] - b[i]);
+        if (fabs(b[i]) > mr) mr = fabs(b[i]);
+    }
+    return mr > 0 ? md / mr : md;
+}
+
+static const double *get64(const ua_st_file *f, const char *name)
+{
+    const ua_st_tensor *t = ua_st_find(f, name);
+    if (!t || t->dtype != UA_ST_F64) fail_msg("pairs fixture lacks F64 tensor %s", name);
+    return t->data;
+}
+
+/* one pair in double, both forms: the kernel equals the reference to rounding */
+static void test_pairs_parity(void **state)
+{
+    (void)state;
+    const char *files[2] = {FIXTURES "/pairs_t2i.safetensors", FIXTURES "/pairs_i2t.safetensors"};
+    for (int fi = 0; fi < 2; fi++) {
+        ua_st_file f;
+        ua_err err;
+        if (ua_st_open(&f, files[fi], &err)) fail_msg("%s", err.msg);
+        const ua_st_tensor *St = ua_st_find(&f, "input.S");
+        assert_non_null(St);
+        const int c = (int)St->shape[0], q = (int)St->shape[1];
+        const double *S = St->data, *G = get64(&f, "input.G"), *H = get64(&f, "input.H");
+        const double t = atof(ua_st_meta(&f, "t"));
+        double *work = malloc(ua_attn_pair_work(c, q) * sizeof(double)), R[64], dS[256], dG[256], qn[64] = {0}, dqn[64];
+        for (int form = 0; form < 2; form++) {
+            ua_attn_cfg cfg = naaf_cfg((ua_score_form)form, t);
+            cfg.lambda_softmax = atof(ua_st_meta(&f, "lambda_softmax"));
+            const char *fn = form == UA_FORM_TRAIN ? "train" : "test";
+            char key[64];
+            double s = ua_attn_pair_forward_qgram_f64(&cfg, S, (size_t)q, 1, c, q, G, H, qn, R, work);
+            snprintf(key, sizeof key, "out.score.%s", fn);
+            double want = get64(&f, key)[0];
+            if (fabs(s - want) > 1e-12 * (1 + fabs(want))) fail_msg("%s %s: score %.17g vs %.17g", files[fi], fn, s, want);
+            snprintf(key, sizeof key, "out.R.%s", fn);
+            if (rel64(R, get64(&f, key), (size_t)q) > 1e-12) fail_msg("%s %s: word scores differ", files[fi], fn);
+            memset(dG, 0, sizeof dG);
+            ua_attn_pair_backward_qgram_f64(&cfg, S, (size_t)q, 1, c, q, G, H, qn, 1.0, dS, dG, dqn, work);
+            snprintf(key, sizeof key, "grad.S.%s", fn);
+            if (rel64(dS, get64(&f, key), (size_t)c * q) > 1e-9) fail_msg("%s %s: dS differs", files[fi], fn);
+            snprintf(key, sizeof key, "grad.G.%s", fn);
+            if (rel64(dG, get64(&f, key), (size_t)c * c) > 1e-9) fail_msg("%s %s: dG differs", files[fi], fn);
+        }
+        free(work);
+        ua_st_close(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +536,8 @@ int main(void)
         cmocka_unit_test(test_float_matches_double),
         cmocka_unit_test(test_skip_is_a_noop),
         cmocka_unit_test(test_preset_and_options),
+        cmocka_unit_test(test_step_parity),
+        cmocka_unit_test(test_pairs_parity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
