@@ -13,7 +13,12 @@
 #include <string.h>
 
 #include "uarda/attention.h"
+#include "uarda/checkpoint.h"
 #include "uarda/eval.h"
+#include "uarda/npy.h"
+#include "uarda/precomp.h"
+#include "uarda/tokenize.h"
+#include "uarda/vocab.h"
 #include "uarda/options.h"
 #include "uarda/rng.h"
 #include "uarda/safetensors.h"
@@ -527,6 +532,83 @@ static void test_pairs_parity(void **state)
     }
 }
 
+/* uarda score --model naaf on a SCAN checkpoint computes exactly NAAF's test form at
+ * t_safe = --t-fixed (and with --score-form train its training form at t = X): the command's
+ * output against the library's scores with that configuration, on the same model and inputs */
+static void test_score_command_on_a_scan_checkpoint(void **state)
+{
+    (void)state;
+    char *dir = th_tmpdir(), out[4096];
+    const char *B = th_bin();
+    if (th_run(out, sizeof out, "%s synth --preset tiny --data-path %s/data --vocab-path %s/vocab", B, dir, dir) != 0)
+        fail_msg("synth: %s", out);
+    char *vocab_path = th_path(dir, "vocab/synth_tiny_precomp_vocab.json");
+    char *ims = th_path(dir, "data/synth_tiny_precomp/test_ims.npy"), *caps_path = th_path(dir, "data/synth_tiny_precomp/test_caps.txt");
+    char *ckpt = th_path(dir, "scan.safetensors");
+    ua_err err;
+    ua_vocab v;
+    if (ua_vocab_load(&v, vocab_path, &err)) fail_msg("%s", err.msg);
+    ua_npy x;
+    if (ua_npy_open(&x, ims, &err)) fail_msg("%s", err.msg);
+    /* a SCAN model (random weights are as good as trained ones here) */
+    ua_options o;
+    ua_options_default(&o);
+    o.model.img_dim = (int)x.shape[2];
+    o.model.embed_size = 16;
+    o.model.word_dim = 8;
+    o.model.vocab_size = v.n;
+    ua_model m;
+    if (ua_model_create(&m, &o.model, &err)) fail_msg("%s", err.msg);
+    ua_model_init_weights(&m, 5);
+    ua_train_state st = {0};
+    if (ua_checkpoint_save(ckpt, &o, &m, NULL, NULL, &st, NULL, &err)) fail_msg("%s", err.msg);
+    ua_tokenizer *tok = ua_tokenizer_new(&err);
+    ua_captions caps;
+    if (!tok || ua_captions_load(&caps, caps_path, &v, tok, &err)) fail_msg("%s", err.msg);
+    ua_embeddings e;
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) fail_msg("%s", err.msg);
+    const size_t n = (size_t)e.n_img * e.n_cap;
+    float *want = malloc(n * sizeof(float));
+    const double X = 0.3;   /* some words of every caption fall below it, some do not */
+    int differ = 0;
+    for (int form = 0; form < 2; form++) {
+        ua_attn_cfg cfg = naaf_cfg((ua_score_form)form, X);
+        cfg.direction = UA_T2I;
+        if (ua_similarity_matrix(&cfg, &e, want, &err)) fail_msg("%s", err.msg);
+        char *res = th_path(dir, form == UA_FORM_TEST ? "test.npy" : "train.npy");
+        if (th_run(out, sizeof out, "%s score --checkpoint %s --model naaf --t-test fixed --t-fixed %g%s --images %s "
+                   "--captions %s --vocab-path %s --output %s", B, ckpt, X, form == UA_FORM_TRAIN ? " --score-form train" : "",
+                   ims, caps_path, vocab_path, res) != 0)
+            fail_msg("score: %s", out);
+        ua_npy got;
+        if (ua_npy_open(&got, res, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(got.shape[0], e.n_img);
+        assert_int_equal(got.shape[1], e.n_cap);
+        double rel = th_rel_diff(got.data, want, n);
+        if (rel > 1e-6) fail_msg("form %s: the command's scores differ from NAAF's by %g", ua_score_form_name(cfg.form), rel);
+        /* the other form, and SCAN's score, are different computations */
+        ua_attn_cfg other = cfg;
+        other.form = form == UA_FORM_TEST ? UA_FORM_TRAIN : UA_FORM_TEST;
+        float *alt = malloc(n * sizeof(float));
+        assert_int_equal(ua_similarity_matrix(&other, &e, alt, &err), 0);
+        differ += th_rel_diff(got.data, alt, n) > 1e-4;
+        free(alt);
+        ua_npy_close(&got);
+        free(res);
+    }
+    assert_int_equal(differ, 2);
+    free(want);
+    ua_embeddings_free(&e);
+    ua_captions_free(&caps);
+    ua_tokenizer_free(tok);
+    ua_model_free(&m);
+    ua_npy_close(&x);
+    ua_vocab_free(&v);
+    free(vocab_path); free(ims); free(caps_path); free(ckpt);
+    th_rmrf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_preset_and_options),
         cmocka_unit_test(test_step_parity),
         cmocka_unit_test(test_pairs_parity),
+        cmocka_unit_test(test_score_command_on_a_scan_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
