@@ -21,6 +21,7 @@ int cmd_eval(int argc, char **argv)
     ua_options_default(&flags);
     ua_model_flags f;
     ua_cli_model_flags_from(&flags, &f);
+    f.model = NULL;   /* --model: none unless given (the checkpoint's own score then) */
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},

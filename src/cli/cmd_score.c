@@ -16,6 +16,7 @@ int cmd_score(int argc, char **argv)
     ua_options_default(&flags);
     ua_model_flags f;
     ua_cli_model_flags_from(&flags, &f);
+    f.model = NULL;   /* --model: none unless given (the checkpoint's own score then) */
     const char *ckpt = NULL, *images = NULL, *captions = NULL, *vocab_path = NULL, *output = NULL;
     int threads = 0;
     const char *skip = "on", *t_test = NULL;
