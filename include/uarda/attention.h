@@ -28,7 +28,36 @@
  *   score       = agg over ALL q (the count is fixed: irrelevant queries count)
  * The masks and relevance flags are constants for the backward; irr == neg routes its gradient
  * to the first maximal context item. With skip on, irrelevant queries and masked entries are
- * never visited: the scores are the same bits as with skip off. */
+ * never visited: the scores are the same bits as with skip off.
+ *
+ * NAAF's score (score == naaf; spec uarda.md 2.2 and 2.5, CrossmodalGroup/NAAF's xattn_score and
+ * xattn_score_test), which replaces all of the above (clip, mask, logit, irr and raw_feature_norm
+ * do not apply; the aggregation is always the mean), with t = cfg->threshold and
+ * lambda = lambda_softmax (NAAF: 20):
+ *   s^_q     = max_c S[c][q] - t                              (the first maximal c takes its gradient)
+ *   neg_q    = s^_q if off(q) else 0, where                   (the negative branch)
+ *              train form: off(q) = s^_q < 0
+ *              test form:  off(q) = s'_q < 0, s'_q = sum_l softmax_l(5 H[q][l]) s^_l
+ *                          (H = the query Gram matrix, <query_q, query_l>: NAAF's intra-text
+ *                          smoothing; a positive s^_q can thus enter when s'_q < 0)
+ *   w[c][q]  = exp(lambda (S[c][q] - t)) / (sum_{c': S > t} exp(lambda (S[c'][q] - t)) + 1e-8)
+ *              over the c with S[c][q] > t, else 0          (NAAF's -1e9 fill, then l1norm)
+ *   pf_q     = num_q / max(|a_q|, 1e-8), num_q = sum_c w S, |a_q| = sqrt(w^T G w)
+ *              (NAAF's cosine divides by |a| only; 0 when no c exceeds t)
+ *   r[c][q]  = LeakyReLU_0.1(S[c][q]) / (sqrt(sum_q' LeakyReLU_0.1(S[c][q'])^2) + 1e-8)
+ *              (over the QUERIES, per context item: no threshold)
+ *   w'[c][q] = softmax_c(lambda r[c][q]);  pr_q = sum_c w'[c][q] S[c][q]
+ *   R_q      = neg_q + pf_q + pr_q;  score = (1/q) sum_q R_q  (every query, <start>/<end> included)
+ * t2i is NAAF's released direction (context = regions, query = words, H = the caption's word
+ * Gram matrix). i2t is its mirror, which NAAF does not release (its authors point to SCAN for
+ * i2t): context = the caption's words, query = the image's regions, everything above with the
+ * roles swapped, i.e. a region's best word decides its negative branch (smoothed at test over
+ * the image's regions by its region Gram matrix), the feature part attends over the words with
+ * S > t, r is normalised over the regions per word, and the score is the mean over the regions.
+ * The backward is that of the training form (the test form's switch s'_q < 0 is a constant like
+ * every mask; H gets no gradient); qn is not used (dqn is left alone). Skipping: the relevance
+ * part has no threshold, so no query can be left out exactly; skip and full are no-ops (the
+ * scores are the same with skip on and off). */
 #ifndef UARDA_ATTENTION_H
 #define UARDA_ATTENTION_H
 
@@ -48,6 +77,11 @@ typedef enum { UA_CLIP_SCAN = 0, UA_CLIP_UARDA } ua_clip_mode;       /* LeakyReL
 typedef enum { UA_MASK_OFF = 0, UA_MASK_HARD } ua_mask_mode;         /* attend to all | only S > t     */
 typedef enum { UA_LOGIT_SCANLIKE = 0, UA_LOGIT_RAW } ua_logit_mode;  /* lambda * normed | lambda * S   */
 typedef enum { UA_IRR_SCAN = 0, UA_IRR_ZERO, UA_IRR_NEG } ua_irr_mode; /* irrelevant query scores      */
+/* the pair score: SCAN's cosine attention with the switches above, or NAAF's three-part score */
+typedef enum { UA_SCORE_SCAN = 0, UA_SCORE_NAAF } ua_score_mode;     /* "scan" | "naaf"               */
+/* NAAF's score at evaluation: its test form (the smoothed negative switch) or its training form;
+ * training always uses the training form (ua_step) */
+typedef enum { UA_FORM_TEST = 0, UA_FORM_TRAIN } ua_score_form;      /* "test" | "train"              */
 
 typedef struct ua_attn_cfg {
     ua_direction direction;
@@ -61,6 +95,8 @@ typedef struct ua_attn_cfg {
     ua_logit_mode logit;
     ua_irr_mode irr;
     double threshold;        /* t: the relevance threshold in force (t_tr in training, t_te at test) */
+    ua_score_mode score;     /* scan (default) or naaf: NAAF's score, which ignores clip .. irr */
+    ua_score_form form;      /* naaf: test (default) or train form */
     int skip;                /* evaluation: skip irrelevant queries and masked entries (exact) */
     int full;                /* evaluation without skipping: irrelevant queries' attention is computed too,
                                 then discarded for their constant score (what skipping saves; NAAF's code
@@ -79,6 +115,10 @@ int ua_clip_parse(const char *s);      /* "scan" | "uarda" */
 int ua_mask_parse(const char *s);      /* "off" | "hard" */
 int ua_logit_parse(const char *s);     /* "scanlike" | "raw" */
 int ua_irr_parse(const char *s);       /* "scan" | "zero" | "neg" */
+int ua_score_parse(const char *s);     /* "scan" | "naaf" */
+int ua_score_form_parse(const char *s); /* "test" | "train" */
+const char *ua_score_name(ua_score_mode m);
+const char *ua_score_form_name(ua_score_form f);
 const char *ua_clip_name(ua_clip_mode m);
 const char *ua_mask_name(ua_mask_mode m);
 const char *ua_logit_name(ua_logit_mode m);
@@ -106,12 +146,26 @@ void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, s
                            const float *G, const float *qn, float d_score, float *dS, float *dG, float *dqn,
                            float *work);
 
+/* The same with H, the query items' Gram matrix (q x q, row-major: H[k * q + l] = <query_k,
+ * query_l>), which NAAF's test form needs (ua_attn_needs_query_gram); elsewhere H may be NULL.
+ * Without it, that form returns NaN (never a score computed without its smoothing). */
+float ua_attn_pair_forward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                 const float *G, const float *H, const float *qn, float *R, float *work);
+void ua_attn_pair_backward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                 const float *G, const float *H, const float *qn, float d_score, float *dS, float *dG,
+                                 float *dqn, float *work);
+/* 1 when cfg scores with NAAF's test form (the pair kernel then needs H) */
+int ua_attn_needs_query_gram(const ua_attn_cfg *cfg);
+/* 1 when the kernel's score depends on cfg->threshold (a UARDA switch, or NAAF's score) */
+int ua_attn_thresholded(const ua_attn_cfg *cfg);
+
 /* After ua_attn_pair_forward on `work`: the attention weights, query-major: A[q * c + ci] is
  * the weight of context item ci for query q (rows of irrelevant queries are 0) */
 const float *ua_attn_pair_weights(const float *work, int c, int q);
 
 /* After ua_attn_pair_forward on `work`: how many queries were irrelevant and how many
- * (context, query) entries masked (S <= t) under cfg (0 and 0 for SCAN) */
+ * (context, query) entries masked (S <= t) under cfg (0 and 0 for SCAN; NAAF: the queries whose
+ * negative branch is on, and the entries out of the feature part's softmax) */
 void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q, int *n_irrelevant, int *n_masked);
 
 /* Double-precision twins, for finite-difference gradient checks and exactness tests. */
@@ -120,5 +174,10 @@ double ua_attn_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t 
 void ua_attn_pair_backward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
                                const double *G, const double *qn, double d_score, double *dS, double *dG,
                                double *dqn, double *work);
+double ua_attn_pair_forward_qgram_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                      const double *G, const double *H, const double *qn, double *R, double *work);
+void ua_attn_pair_backward_qgram_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                     const double *G, const double *H, const double *qn, double d_score, double *dS,
+                                     double *dG, double *dqn, double *work);
 
 #endif

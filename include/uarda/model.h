@@ -120,6 +120,9 @@ void ua_gram(const float *X, int n, int E, float *G);
  * gram[j] at j * L * L with leading dimension lengths[j]. For evaluation, which meets every
  * image in many blocks. Applies to one prepare only. */
 void ua_sim_use_context_gram(ua_sim_work *w, const float *gram);
+/* NAAF's test form (ua_attn_needs_query_gram) also needs the query items' Gram matrices: prepare
+ * computes them (t2i the captions' word Grams, i2t the images' region Grams). The backward
+ * must follow a prepare with the same cfg. */
 /* The two halves of ua_sim_block_forward, for callers that score column by column with a
  * threshold that changes between columns (UARDA's naaf_compat estimator): prepare computes the
  * block's dot products, Gram matrices and norms; columns scores captions [j0, j1) against

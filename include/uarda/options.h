@@ -14,17 +14,25 @@ typedef struct ua_options {
     double learning_rate, grad_clip;
     int num_epochs, batch_size, lr_update, log_step, val_step, workers;
     long long seed;
-    /* UARDA: "scan" (default: SCAN exactly) or "uarda" (presets the faithful setting, spec A3);
-     * the attention switches are model.attn.{clip, mask, logit, irr}; the threshold's are rel */
+    /* UARDA: "scan" (default: SCAN exactly), "uarda" (presets the faithful setting, spec A3) or
+     * "naaf" (NAAF's released score and recipe, spec 2.2-2.7); the attention switches are
+     * model.attn.{score, form, clip, mask, logit, irr}; the threshold's are rel */
     char model_kind[16];
     ua_relevance_cfg rel;
 } ua_options;
 
-/* --model uarda: clip uarda, mask hard, irr zero, t_mode adaptive, t_est naaf_compat,
- * t_test safe, sep none (spec uarda.md A3). --model scan: clip scan, mask off, irr scan, t zero. */
+/* --model uarda: score scan, clip uarda, mask hard, irr zero, t_mode adaptive, t_est naaf_compat,
+ * t_test safe, sep none (spec uarda.md A3). --model scan: score scan, clip scan, mask off, irr scan,
+ * t zero. --model naaf: score naaf (switches scan/off/scanlike/scan), clipped_l2norm, Mean,
+ * lambda_softmax 20, t_mode adaptive, t_est naaf_compat, neg_src least, alpha 2, ema 0.7,
+ * min_samples 200, t_test safe, sep none, margin 0.2, max_violation, grad_clip 2, learning_rate
+ * 5e-4, lr_update 10, num_epochs 20. -1 for another kind. */
 int ua_options_apply_model_kind(ua_options *o, const char *kind);
-/* 1 when the attention uses a threshold at all (any UARDA switch on) */
+/* 1 when the attention uses a threshold at all (any UARDA switch on, or NAAF's score) */
 int ua_options_thresholded(const ua_options *o);
+/* NAAF's score takes no UARDA switch, the mean and clipped_l2norm only: -1 with a message
+ * starting with `name` otherwise */
+int ua_options_check_score(const ua_options *o, const char *name, ua_err *err);
 
 /* uarda's training defaults: SCAN's, with the Flickr30K t2i AVG recipe (max_violation, bi_gru,
  * agg_func Mean, lambda_softmax 9) */

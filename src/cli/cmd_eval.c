@@ -21,6 +21,7 @@ int cmd_eval(int argc, char **argv)
     ua_options_default(&flags);
     ua_model_flags f;
     ua_cli_model_flags_from(&flags, &f);
+    f.model = NULL;   /* --model: none unless given (the checkpoint's own score then) */
     ua_opt opts[] = {
         {"checkpoint", UA_OPT_MULTI, &ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
@@ -38,6 +39,7 @@ int cmd_eval(int argc, char **argv)
          "UARDA: the threshold at test instead of the checkpoint's choice: safe t_te, train t_tr, or --t-fixed", 0},
         {"t-fixed", UA_OPT_FLOAT, &t_fixed, NULL, "UARDA: the threshold for --t-test fixed", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
+        UA_INFERENCE_MODEL_OPT(f),
         UA_SHAPE_FLAG_OPTS(flags, f),
         UA_SCORE_FLAG_OPTS(flags, f),
         {NULL, 0, NULL, NULL, NULL, 0},
@@ -105,10 +107,11 @@ int cmd_eval(int argc, char **argv)
         free(G);
         free(U);
     }
-    int skip_on = strcmp(skip, "on") == 0, thresholded = 0;
+    int skip_on = strcmp(skip, "on") == 0, thresholded = 0, naaf = 0;
     for (int k = 0; k < n_loaded; k++) {
+        naaf |= models[k].opt.attn.score == UA_SCORE_NAAF;   /* skipping is a no-op for NAAF's score */
         ua_attn_set_skip(&models[k].opt.attn, skip_on);
-        thresholded |= models[k].opt.attn.irr != UA_IRR_SCAN;
+        thresholded |= models[k].opt.attn.irr != UA_IRR_SCAN || models[k].opt.attn.score == UA_SCORE_NAAF;
     }
     double t0 = ua_now();
     ua_recall r;
@@ -118,7 +121,7 @@ int cmd_eval(int argc, char **argv)
     int compared = 0;
     double t_off = 0, t_on = 0, t_scan = 0, max_diff = 0;
     ua_sim_stats stats = {0};
-    if (thresholded && skip_on && !fold5) {
+    if (thresholded && skip_on && !fold5 && !naaf) {
         int n_img_all = ua_split_images_used(&s);
         for (int k = 0; k < n_loaded; k++) {
             ua_embeddings e;
@@ -184,6 +187,9 @@ int cmd_eval(int argc, char **argv)
         if (thresholded) {
             cJSON *u = cJSON_AddObjectToObject(j, "uarda");
             cJSON_AddNumberToObject(u, "threshold", models[0].opt.attn.threshold);
+            cJSON_AddStringToObject(u, "score", ua_score_name(models[0].opt.attn.score));
+            if (models[0].opt.attn.score == UA_SCORE_NAAF)
+                cJSON_AddStringToObject(u, "score_form", ua_score_form_name(models[0].opt.attn.form));
             cJSON_AddBoolToObject(u, "skip", skip_on);
             if (compared) {
                 cJSON_AddNumberToObject(u, "skipped_query_fraction", stats.queries ? (double)stats.irrelevant / stats.queries : 0);
@@ -217,7 +223,10 @@ int cmd_eval(int argc, char **argv)
         printf("image->text (i2t)  %6.1f %6.1f %6.1f %6.1f %7.1f\n", r.i2t[0], r.i2t[1], r.i2t[2], r.i2t[3], r.i2t[4]);
         printf("text->image (t2i)  %6.1f %6.1f %6.1f %6.1f %7.1f\n", r.t2i[0], r.t2i[1], r.t2i[2], r.t2i[3], r.t2i[4]);
         printf("rsum %.1f\n", r.rsum);
-        if (thresholded)
+        if (thresholded && models[0].opt.attn.score == UA_SCORE_NAAF)
+            printf("NAAF: %s form at threshold %.4f (skip is a no-op for NAAF's score)\n",
+                   ua_score_form_name(models[0].opt.attn.form), models[0].opt.attn.threshold);
+        else if (thresholded)
             printf("UARDA: test threshold t_te = %.4f, skip %s\n", models[0].opt.attn.threshold, skip);
         if (compared)
             printf("skip: %.1f%% of (query, item) pairs irrelevant and skipped, %.1f%% of entries masked; similarity %.2f s "

@@ -20,6 +20,7 @@ void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f)
     f->raw_feature_norm = ua_feature_norm_name(o->model.attn.norm);
     f->agg_func = ua_agg_name(o->model.attn.agg);
     f->precomp_enc_type = "basic";
+    f->score_form = ua_score_form_name(o->model.attn.form);
     f->model = o->model_kind;
     f->clip = ua_clip_name(o->model.attn.clip);
     f->mask = ua_mask_name(o->model.attn.mask);
@@ -37,11 +38,33 @@ void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_c
     if (!spec || ua_args_given(spec, "cross-attn")) o->model.attn.direction = (ua_direction)ua_direction_parse(f->cross_attn);
     if (!spec || ua_args_given(spec, "raw-feature-norm")) o->model.attn.norm = (ua_feature_norm)ua_feature_norm_parse(f->raw_feature_norm);
     if (!spec || ua_args_given(spec, "agg-func")) o->model.attn.agg = (ua_agg)ua_agg_parse(f->agg_func);
+    if (!spec || ua_args_given(spec, "score-form")) o->model.attn.form = (ua_score_form)ua_score_form_parse(f->score_form);
+}
+
+static void restore_given(ua_options *o, const ua_options *before, const ua_cmd_spec *spec);
+
+/* the NAAF-only flag, and the UARDA switches NAAF's score does not take, given with the wrong score */
+static int check_score_flags(const ua_options *o, const ua_cmd_spec *spec, ua_err *err)
+{
+    const int naaf = o->model.attn.score == UA_SCORE_NAAF;
+    if (!naaf && ua_args_given(spec, "score-form"))
+        return ua_fail(err, "--score-form applies to NAAF's score (--model naaf); this model scores with SCAN's attention");
+    static const char *const switches[] = {"clip", "mask", "logit", "irr"};
+    for (int k = 0; naaf && k < 4; k++)
+        if (ua_args_given(spec, switches[k]))
+            return ua_fail(err, "--%s does not apply to NAAF's score (--model naaf), which has its own negative branch, "
+                           "masked feature part and relevance part", switches[k]);
+    return ua_options_check_score(o, "options", err);
 }
 
 int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec, ua_err *err)
 {
-    if (ua_args_given(spec, "model")) ua_options_apply_model_kind(o, f->model);
+    if (ua_args_given(spec, "model")) {
+        /* the preset, except where a flag given alongside was parsed into o already */
+        ua_options before = *o;
+        ua_options_apply_model_kind(o, f->model);
+        restore_given(o, &before, spec);
+    }
     ua_attn_cfg *a = &o->model.attn;
     if (ua_args_given(spec, "clip")) a->clip = (ua_clip_mode)ua_clip_parse(f->clip);
     if (ua_args_given(spec, "mask")) a->mask = (ua_mask_mode)ua_mask_parse(f->mask);
@@ -56,9 +79,11 @@ int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cm
     if (ua_options_thresholded(o) && !ua_args_given(spec, "t-mode") && !ua_args_given(spec, "model") &&
         o->rel.t_mode == UA_T_ZERO && ua_args_given(spec, "t-fixed"))
         o->rel.t_mode = UA_T_FIXED;
-    if (ua_options_thresholded(o)) snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
+    if (a->score == UA_SCORE_NAAF) snprintf(o->model_kind, sizeof o->model_kind, "%s", "naaf");
+    else if (ua_options_thresholded(o)) snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
     if (a->irr == UA_IRR_SCAN && a->mask == UA_MASK_HARD)
         return ua_fail(err, "--irr scan needs --mask off (a fully masked query has no attention; use --irr zero or neg)");
+    if (check_score_flags(o, spec, err)) return -1;
     return ua_relevance_cfg_check(&o->rel, "options", err);
 }
 
@@ -78,6 +103,7 @@ ENUM_NAME(ua_t_est_name, ua_t_est)
 ENUM_NAME(ua_neg_src_name, ua_neg_src)
 ENUM_NAME(ua_t_test_name, ua_t_test)
 ENUM_NAME(ua_sep_name, ua_sep_mode)
+ENUM_NAME(ua_score_form_name, ua_score_form)
 #undef ENUM_NAME
 typedef struct {
     const char *flag;
@@ -100,6 +126,7 @@ static const flag_field flag_fields[] = {
     {"cross-attn", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.direction), ua_direction_name_of},
     {"lambda-lse", UA_FLAGS_SCORE, FT_DOUBLE, F(model.attn.lambda_lse), NULL},
     {"lambda-softmax", UA_FLAGS_SCORE, FT_DOUBLE, F(model.attn.lambda_softmax), NULL},
+    {"score-form", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.form), ua_score_form_name_of},
     {"margin", UA_FLAGS_LOSS, FT_DOUBLE, F(model.margin), NULL},
     {"max-violation", UA_FLAGS_LOSS, FT_INT, F(model.max_violation), NULL},
     {"lambda-sep", UA_FLAGS_LOSS, FT_DOUBLE, F(rel.lambda_sep), NULL},
@@ -128,6 +155,16 @@ static const flag_field flag_fields[] = {
     {"t-test", UA_FLAGS_TEST, FT_ENUM, F(rel.t_test), ua_t_test_name_of},
 };
 #undef F
+
+/* after a preset: the fields whose flag was given (their values in before) back as given */
+static void restore_given(ua_options *o, const ua_options *before, const ua_cmd_spec *spec)
+{
+    for (size_t k = 0; k < sizeof flag_fields / sizeof flag_fields[0]; k++) {
+        const flag_field *r = &flag_fields[k];
+        if (strcmp(r->flag, "model") == 0 || !ua_args_given(spec, r->flag)) continue;
+        memcpy((char *)o + r->offset, (const char *)before + r->offset, r->size);
+    }
+}
 
 static void format_field(const flag_field *r, const ua_options *o, char *buf, size_t cap)
 {
@@ -188,6 +225,12 @@ void ua_cli_annotate_inference(ua_cmd_spec *spec)
 
 void ua_cli_apply_scoring(ua_model *m, const ua_options *o)
 {
+    m->opt.attn.score = o->model.attn.score;
+    m->opt.attn.form = o->model.attn.form;
+    m->opt.attn.clip = o->model.attn.clip;
+    m->opt.attn.mask = o->model.attn.mask;
+    m->opt.attn.logit = o->model.attn.logit;
+    m->opt.attn.irr = o->model.attn.irr;
     m->opt.no_imgnorm = o->model.no_imgnorm;
     m->opt.no_txtnorm = o->model.no_txtnorm;
     m->opt.attn.norm = o->model.attn.norm;
@@ -201,7 +244,22 @@ int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const 
                            const ua_cmd_spec *spec, const char *ckpt, ua_err *err)
 {
     ua_cli_apply_model_flags(given, f, spec);
+    if (ua_args_given(spec, "model")) {
+        /* the preset's scoring over the checkpoint's (its threshold state, estimator and run
+         * options stay the checkpoint's); the scoring flags given then win */
+        ua_options p = *o;
+        ua_options_apply_model_kind(&p, f->model);
+        ua_attn_cfg keep = o->model.attn;
+        o->model.attn = p.model.attn;
+        o->model.attn.threshold = keep.threshold;
+        o->model.attn.skip = keep.skip;
+        o->model.attn.full = keep.full;
+        snprintf(o->model_kind, sizeof o->model_kind, "%s", p.model_kind);
+    }
     if (ua_cli_merge_flags(o, given, spec, UA_FLAGS_SHAPE | UA_FLAGS_SCORE, UA_FLAGS_SCORE, ckpt, err)) return -1;
+    if (o->model.attn.score != UA_SCORE_NAAF && ua_args_given(spec, "score-form"))
+        return ua_fail(err, "--score-form applies to NAAF's score: %s scores with SCAN's attention (add --model naaf)", ckpt);
+    if (ua_options_check_score(o, ckpt, err)) return -1;
     ua_cli_apply_scoring(m, o);
     return 0;
 }
@@ -345,7 +403,8 @@ int ua_cli_eval_threshold(const char *path, ua_options *o, ua_model *m, const ch
                           ua_err *err)
 {
     if (!ua_options_thresholded(o))
-        return ua_fail(err, "%s is a SCAN model (no relevance threshold): --t-test and --t-fixed do not apply", path);
+        return ua_fail(err, "%s is a SCAN model (no relevance threshold): --t-test and --t-fixed do not apply (with "
+                       "--model naaf they set NAAF's threshold)", path);
     if (t_test) o->rel.t_test = (ua_t_test)ua_t_test_parse(t_test);
     if (t_fixed) o->rel.t_fixed = *t_fixed;
     if (t_test && o->rel.t_test == UA_T_TEST_FIXED && !t_fixed) return ua_fail(err, "--t-test fixed needs --t-fixed X");

@@ -15,7 +15,7 @@
 
 /* String-valued choices are parsed into these, then applied with ua_cli_apply_model_flags. */
 typedef struct ua_model_flags {
-    const char *cross_attn, *raw_feature_norm, *agg_func, *precomp_enc_type;
+    const char *cross_attn, *raw_feature_norm, *agg_func, *precomp_enc_type, *score_form;
     /* UARDA */
     const char *model, *clip, *mask, *logit, *irr, *t_mode, *t_est, *neg_src, *t_test, *sep;
 } ua_model_flags;
@@ -23,7 +23,10 @@ typedef struct ua_model_flags {
 /* UARDA's switches (spec uarda.md 4.10); --model uarda presets the faithful setting (A3) and
  * every switch given alongside still wins */
 #define UA_UARDA_FLAG_OPTS(o, f)                                                                              \
-    {"model", UA_OPT_CHOICE, &(f).model, "scan|uarda", "scan: SCAN exactly; uarda: clip uarda, mask hard, irr zero, t-mode adaptive, t-est naaf_compat, t-test safe", 0}, \
+    {"model", UA_OPT_CHOICE, &(f).model, "scan|uarda|naaf", "scan: SCAN exactly; uarda: clip uarda, mask hard, irr zero, t-mode adaptive, t-est naaf_compat, t-test safe; " \
+     "naaf: NAAF's released score (negative branch, masked feature part, threshold-free relevance part; mean over the words), " \
+     "lambda-softmax 20, t-mode adaptive, t-est naaf_compat, neg-src least, alpha 2, ema 0.7, min-samples 200, t-test safe, " \
+     "margin 0.2, max-violation, learning-rate 5e-4, lr-update 10, num-epochs 20 (flags given alongside win)", 0}, \
     {"clip", UA_OPT_CHOICE, &(f).clip, "scan|uarda", "scan: LeakyReLU(0.1); uarda: max(S - t, 0)", 0},   \
     {"mask", UA_OPT_CHOICE, &(f).mask, "off|hard", "hard: attend only to entries with S > t", 0},         \
     {"logit", UA_OPT_CHOICE, &(f).logit, "scanlike|raw", "softmax of lambda * normalised S, or of lambda * S", 0}, \
@@ -58,7 +61,9 @@ typedef struct ua_model_flags {
     {"agg-func", UA_OPT_CHOICE, &(f).agg_func, "LogSumExp|Mean|Max|Sum", "aggregation of the relevances", 0}, \
     {"cross-attn", UA_OPT_CHOICE, &(f).cross_attn, "t2i|i2t", "t2i: words attend to regions; i2t: regions to words", 0}, \
     {"lambda-lse", UA_OPT_FLOAT, &(o).model.attn.lambda_lse, NULL, "LogSumExp temperature (lambda_2)", 0},  \
-    {"lambda-softmax", UA_OPT_FLOAT, &(o).model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0}
+    {"lambda-softmax", UA_OPT_FLOAT, &(o).model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0}, \
+    {"score-form", UA_OPT_CHOICE, &(f).score_form, "test|train", "NAAF's score at evaluation: its test form (the negative " \
+     "branch decided on the words' smoothed maxima) or its training form (training always uses the training form)", 0}
 
 #define UA_LOSS_FLAG_OPTS(o)                                                                                  \
     {"margin", UA_OPT_FLOAT, &(o).model.margin, NULL, "rank loss margin", 0},                                \
@@ -88,14 +93,23 @@ void ua_cli_annotate_flags(ua_cmd_spec *spec, unsigned consider, unsigned honour
                            const char *refused);
 /* the help notes of an inference command (score, eval, index, search) */
 void ua_cli_annotate_inference(ua_cmd_spec *spec);
-/* The scoring options of o (UA_FLAGS_SCORE) into a loaded model's options (its threshold and
- * UARDA switches untouched). */
+/* The scoring options of o (UA_FLAGS_SCORE, and the score and switches that an inference --model
+ * sets) into a loaded model's options (its threshold untouched). */
 void ua_cli_apply_scoring(ua_model *m, const ua_options *o);
 /* For inference commands: the options a checkpoint was made with (o, loaded) merged with the
  * shape and scoring flags given (given: defaults with the flags parsed over them, f their
- * choices): shape flags must match, scoring flags override (m's options updated). */
+ * choices): shape flags must match, scoring flags override (m's options updated). A --model
+ * given (UA_INFERENCE_MODEL_OPT) scores with that preset's form first: naaf, NAAF's score with
+ * its lambda 20, Mean and clipped_l2norm; scan, SCAN's attention; both clear the UARDA switches
+ * (the threshold in force stays the checkpoint's, or --t-test / --t-fixed's). */
 int  ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const ua_model_flags *f,
                             const ua_cmd_spec *spec, const char *ckpt, ua_err *err);
+
+/* --model for the inference commands (score, eval) */
+#define UA_INFERENCE_MODEL_OPT(f)                                                                             \
+    {"model", UA_OPT_CHOICE, &(f).model, "scan|naaf", "score with SCAN's attention or with NAAF's score (lambda-softmax " \
+     "20, Mean, the test form unless --score-form train) instead of the checkpoint's; with --t-test fixed --t-fixed X, " \
+     "NAAF's t_safe (or, with --score-form train, t) is X", 0}
 
 /* fills f with the names of o's current choices (so --help shows the defaults) */
 void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f);

@@ -196,6 +196,7 @@ int ua_attention_of_pair(const ua_attn_cfg *cfg, const float *img, int R, const 
     ua_attn_cfg c = *cfg;
     c.direction = UA_T2I;
     c.skip = 0;
+    c.form = UA_FORM_TRAIN;   /* NAAF: the feature part's weights are the same in both forms */
     ua_attn_pair_forward(&c, S, (size_t)L, 1, R, L, G, qn, NULL, work);
     const float *W = ua_attn_pair_weights(work, R, L);
     for (int w = 0; w < L; w++) {
@@ -203,7 +204,7 @@ int ua_attention_of_pair(const ua_attn_cfg *cfg, const float *img, int R, const 
         for (int r = 1; r < R; r++)
             if (S[(size_t)r * L + w] > best) best = S[(size_t)r * L + w];
         if (max_sim) max_sim[w] = best;
-        int relevant = c.irr == UA_IRR_SCAN || best > (float)c.threshold;
+        int relevant = (c.irr == UA_IRR_SCAN && c.score != UA_SCORE_NAAF) || best > (float)c.threshold;
         for (int r = 0; r < R; r++) attn[(size_t)w * R + r] = relevant ? W[(size_t)w * R + r] : NAN; /* query-major */
     }
     free(S); free(G); free(qn); free(work);

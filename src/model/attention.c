@@ -2,6 +2,7 @@
  * instantiations of the kernel in attention_pair.inc. */
 #include "uarda/attention.h"
 #include "core/fastmath.h"
+#include "model/attention_naaf.h"
 
 #include <math.h>
 #include <string.h>
@@ -46,9 +47,10 @@ void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q
     const float *X = work, *rel = work + 4 * (size_t)c * q + 5 * (size_t)q;
     int irr = 0, masked = 0;
     const float t = (float)cfg->threshold;
-    if (cfg->irr != UA_IRR_SCAN)
+    const int naaf = cfg->score == UA_SCORE_NAAF;   /* the same layout (attention_naaf.inc) */
+    if (cfg->irr != UA_IRR_SCAN || naaf)
         for (int k = 0; k < q; k++) irr += rel[k] == 0;
-    if (cfg->mask == UA_MASK_HARD)
+    if (cfg->mask == UA_MASK_HARD || naaf)
         for (size_t o = 0; o < (size_t)c * q; o++) masked += !(X[o] > t);
     *n_irrelevant = irr;
     *n_masked = masked;
@@ -62,30 +64,68 @@ void ua_attn_set_skip(ua_attn_cfg *cfg, int on)
 
 size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 2 * (size_t)c; }
 
+int ua_attn_needs_query_gram(const ua_attn_cfg *cfg) { return cfg->score == UA_SCORE_NAAF && cfg->form == UA_FORM_TEST; }
+
+int ua_attn_thresholded(const ua_attn_cfg *cfg)
+{
+    return cfg->score == UA_SCORE_NAAF || cfg->clip != UA_CLIP_SCAN || cfg->mask != UA_MASK_OFF ||
+           cfg->irr != UA_IRR_SCAN || cfg->logit != UA_LOGIT_SCANLIKE;
+}
+
+float ua_attn_pair_forward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                 const float *G, const float *H, const float *qn, float *R, float *work)
+{
+    if (cfg->score == UA_SCORE_NAAF) return ua_naaf_pair_forward_f32(cfg, S, s_c, s_q, c, q, G, H, R, work);
+    return pair_forward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+}
+
+void ua_attn_pair_backward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                 const float *G, const float *H, const float *qn, float d_score, float *dS, float *dG,
+                                 float *dqn, float *work)
+{
+    if (cfg->score == UA_SCORE_NAAF) ua_naaf_pair_backward_f32(cfg, S, s_c, s_q, c, q, G, H, d_score, dS, dG, work);
+    else pair_backward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
+}
+
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                            const float *G, const float *qn, float *R, float *work)
 {
-    return pair_forward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+    return ua_attn_pair_forward_qgram(cfg, S, s_c, s_q, c, q, G, NULL, qn, R, work);
 }
 
 void ua_attn_pair_backward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                            const float *G, const float *qn, float d_score, float *dS, float *dG, float *dqn,
                            float *work)
 {
-    pair_backward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
+    ua_attn_pair_backward_qgram(cfg, S, s_c, s_q, c, q, G, NULL, qn, d_score, dS, dG, dqn, work);
+}
+
+double ua_attn_pair_forward_qgram_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                      const double *G, const double *H, const double *qn, double *R, double *work)
+{
+    if (cfg->score == UA_SCORE_NAAF) return ua_naaf_pair_forward_f64(cfg, S, s_c, s_q, c, q, G, H, R, work);
+    return pair_forward_impl_f64(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+}
+
+void ua_attn_pair_backward_qgram_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                     const double *G, const double *H, const double *qn, double d_score, double *dS,
+                                     double *dG, double *dqn, double *work)
+{
+    if (cfg->score == UA_SCORE_NAAF) ua_naaf_pair_backward_f64(cfg, S, s_c, s_q, c, q, G, H, d_score, dS, dG, work);
+    else pair_backward_impl_f64(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
 }
 
 double ua_attn_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
                                 const double *G, const double *qn, double *R, double *work)
 {
-    return pair_forward_impl_f64(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+    return ua_attn_pair_forward_qgram_f64(cfg, S, s_c, s_q, c, q, G, NULL, qn, R, work);
 }
 
 void ua_attn_pair_backward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
                                const double *G, const double *qn, double d_score, double *dS, double *dG,
                                double *dqn, double *work)
 {
-    pair_backward_impl_f64(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
+    ua_attn_pair_backward_qgram_f64(cfg, S, s_c, s_q, c, q, G, NULL, qn, d_score, dS, dG, dqn, work);
 }
 
 static const char *const DIRECTIONS[] = {"t2i", "i2t"};
@@ -102,12 +142,18 @@ static const char *const CLIPS[] = {"scan", "uarda"};
 static const char *const MASKS[] = {"off", "hard"};
 static const char *const LOGITS[] = {"scanlike", "raw"};
 static const char *const IRRS[] = {"scan", "zero", "neg"};
+static const char *const SCORES[] = {"scan", "naaf"};
+static const char *const FORMS[] = {"test", "train"};
 
 int ua_direction_parse(const char *s) { return find(DIRECTIONS, 2, s); }
 int ua_clip_parse(const char *s) { return find(CLIPS, 2, s); }
 int ua_mask_parse(const char *s) { return find(MASKS, 2, s); }
 int ua_logit_parse(const char *s) { return find(LOGITS, 2, s); }
 int ua_irr_parse(const char *s) { return find(IRRS, 3, s); }
+int ua_score_parse(const char *s) { return find(SCORES, 2, s); }
+int ua_score_form_parse(const char *s) { return find(FORMS, 2, s); }
+const char *ua_score_name(ua_score_mode m) { return SCORES[m]; }
+const char *ua_score_form_name(ua_score_form f) { return FORMS[f]; }
 const char *ua_clip_name(ua_clip_mode m) { return CLIPS[m]; }
 const char *ua_mask_name(ua_mask_mode m) { return MASKS[m]; }
 const char *ua_logit_name(ua_logit_mode m) { return LOGITS[m]; }

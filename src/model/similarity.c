@@ -20,6 +20,8 @@ struct ua_sim_work {
     size_t gram_len;
     const float *gram_ext;     /* the next prepare's context Grams, computed by the caller (or NULL) */
     const float *G;            /* the prepared block's context Grams: gram or gram_ext */
+    float *qgram;              /* the query items' Grams (NAAF's test form): like gram, the other side */
+    const float *QG;           /* the prepared block's query Grams: qgram, or NULL when not needed */
     float *qn;                 /* query norms: max(max_cap * L, max_img * R) */
     float *dqn_part;           /* per (outer item) partial d|query|: max_img * max_cap * max(L, R) */
     float *pair_work;          /* n_threads x ua_attn_pair_work(max(R, L), max(R, L)) */
@@ -58,6 +60,7 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     w->gram_len = g1 > g2 ? g1 : g2;
     w->S = malloc(nS * sizeof(float));
     w->gram = malloc(w->gram_len * sizeof(float));
+    w->qgram = malloc(w->gram_len * sizeof(float));
     w->qn = malloc((q1 > q2 ? q1 : q2) * sizeof(float));
     w->pair_work = malloc((size_t)w->n_threads * w->pair_work_len * sizeof(float));
     w->col_t = calloc((size_t)max_cap, sizeof(double));
@@ -68,11 +71,11 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
         w->dgram_t = malloc((size_t)w->n_threads * w->gram_len * sizeof(float));
         w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
     }
-    if (!w->S || !w->gram || !w->qn || !w->pair_work || !w->col_t || !w->thread_stats ||
+    if (!w->S || !w->gram || !w->qgram || !w->qn || !w->pair_work || !w->col_t || !w->thread_stats ||
         (backward && (!w->dS || !w->dgram || !w->dgram_t || !w->dqn_part))) {
         /* what was asked for, so that the input to blame can be seen (a huge batch, a long caption) */
         double gl = (double)w->gram_len, nt = w->n_threads;
-        double floats = (backward ? 2.0 : 1.0) * ((double)nS + gl) + (double)(q1 > q2 ? q1 : q2) +
+        double floats = (backward ? 2.0 : 1.0) * ((double)nS + gl) + gl + (double)(q1 > q2 ? q1 : q2) +
                         nt * (double)w->pair_work_len + (backward ? nt * gl + (double)max_img * max_cap * m : 0);
         ua_sim_work_free(w);
         ua_fail(err, "out of memory for a similarity block of %d images x %d captions (%d regions per image, captions "
@@ -86,7 +89,7 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
 void ua_sim_work_free(ua_sim_work *w)
 {
     if (!w) return;
-    free(w->S); free(w->dS); free(w->gram); free(w->dgram); free(w->qn); free(w->dqn_part); free(w->pair_work);
+    free(w->S); free(w->dS); free(w->gram); free(w->qgram); free(w->dgram); free(w->qn); free(w->dqn_part); free(w->pair_work);
     free(w->col_t); free(w->thread_stats); free(w->dgram_t);
     free(w);
 }
@@ -182,6 +185,16 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
             ua_gram(cap_emb + (size_t)j * L * E, lengths[j], E, w->gram + (size_t)j * L * L);
         for (size_t r = 0; r < (size_t)n_img * R; r++) w->qn[r] = norm_of(img_emb + r * E, E);
     }
+    /* NAAF's test form smooths over the query items: their Gram matrices too (t2i a caption's
+     * words, lengths[j] x lengths[j] at j * L * L; i2t an image's regions) */
+    w->QG = NULL;
+    if (ua_attn_needs_query_gram(cfg)) {
+        if (t2i)
+            for (int j = 0; j < n_cap; j++) ua_gram(cap_emb + (size_t)j * L * E, lengths[j], E, w->qgram + (size_t)j * L * L);
+        else
+            for (int i = 0; i < n_img; i++) ua_gram(img_emb + (size_t)i * R * E, R, E, w->qgram + (size_t)i * R * R);
+        w->QG = w->qgram;
+    }
     w->gram_ext = NULL;
     w->n_img = n_img;
     w->n_cap = n_cap;
@@ -197,7 +210,7 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     const int R = w->blk_R, L = w->blk_L, n_img = w->n_img, t2i = w->t2i;
     const size_t ldS = w->ldS;
     const int *lengths = w->lengths;
-    const int counting = cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF;
+    const int counting = cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF || cfg->score == UA_SCORE_NAAF;
     for (int j = j0; j < j1; j++) w->col_t[j] = cfg->threshold;
     /* consecutive pairs of a thread read neighbouring memory of S: t2i walks the images of a
      * caption (same rows, next columns), i2t the captions of an image */
@@ -215,12 +228,14 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
             int c, q;
             if (t2i) {
                 c = R, q = lengths[j];
-                s = ua_attn_pair_forward(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
-                                         w->G + (size_t)i * R * R, w->qn + (size_t)j * L, NULL, work);
+                s = ua_attn_pair_forward_qgram(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
+                                               w->G + (size_t)i * R * R, w->QG ? w->QG + (size_t)j * L * L : NULL,
+                                               w->qn + (size_t)j * L, NULL, work);
             } else {
                 c = lengths[j], q = R;
-                s = ua_attn_pair_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
-                                         w->G + (size_t)j * L * L, w->qn + (size_t)i * R, NULL, work);
+                s = ua_attn_pair_forward_qgram(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
+                                               w->G + (size_t)j * L * L, w->QG ? w->QG + (size_t)i * R * R : NULL,
+                                               w->qn + (size_t)i * R, NULL, work);
             }
             scores[(size_t)i * ld + j] = s;
             if (counting) {
@@ -277,13 +292,13 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
                 cj.threshold = w->col_t[j];
                 if (t2i) {
                     size_t o = (size_t)j * L * ldS + (size_t)i * R;
-                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, R, lengths[j], w->G + (size_t)i * R * R,
-                                          w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o,
+                    ua_attn_pair_backward_qgram(&cj, w->S + o, 1, ldS, R, lengths[j], w->G + (size_t)i * R * R,
+                                          w->QG ? w->QG + (size_t)j * L * L : NULL, w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o,
                                           dgram + (size_t)i * gsz, w->dqn_part + (size_t)i * part + (size_t)j * L, work);
                 } else {
                     size_t o = (size_t)i * R * ldS + (size_t)j * L;
-                    ua_attn_pair_backward(&cj, w->S + o, 1, ldS, lengths[j], R, w->G + (size_t)j * L * L,
-                                          w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o,
+                    ua_attn_pair_backward_qgram(&cj, w->S + o, 1, ldS, lengths[j], R, w->G + (size_t)j * L * L,
+                                          w->QG ? w->QG + (size_t)i * R * R : NULL, w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o,
                                           dgram + (size_t)j * gsz, w->dqn_part + (size_t)j * part + (size_t)i * R, work);
                 }
             }

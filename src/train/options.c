@@ -33,12 +33,14 @@ void ua_options_default(ua_options *o)
 int ua_options_apply_model_kind(ua_options *o, const char *kind)
 {
     if (strcmp(kind, "scan") == 0) {
+        o->model.attn.score = UA_SCORE_SCAN;
         o->model.attn.clip = UA_CLIP_SCAN;
         o->model.attn.mask = UA_MASK_OFF;
         o->model.attn.logit = UA_LOGIT_SCANLIKE;
         o->model.attn.irr = UA_IRR_SCAN;
         o->rel.t_mode = UA_T_ZERO;
     } else if (strcmp(kind, "uarda") == 0) {
+        o->model.attn.score = UA_SCORE_SCAN;
         o->model.attn.clip = UA_CLIP_UARDA;
         o->model.attn.mask = UA_MASK_HARD;
         o->model.attn.logit = UA_LOGIT_SCANLIKE;
@@ -47,6 +49,36 @@ int ua_options_apply_model_kind(ua_options *o, const char *kind)
         o->rel.t_est = UA_T_EST_NAAF_COMPAT;
         o->rel.t_test = UA_T_TEST_SAFE;
         o->rel.sep = UA_SEP_NONE;
+    } else if (strcmp(kind, "naaf") == 0) {
+        /* NAAF's released scoring and recipe (spec uarda.md 2.2-2.7): its three-part score (which
+         * replaces the UARDA switches, so they are SCAN's), lambda 20 in both softmaxes, the mean
+         * over the words, the per-caption estimator with its gate, the least similar image as the
+         * negative, alpha 2, EMA 0.7, an update once more than 200 words are collected, t_safe at
+         * test; the hinge loss with margin 0.2 on the hardest negatives, gradient clip 2; Adam at
+         * 5e-4 divided by 10 after 10 epochs, 20 epochs */
+        ua_attn_cfg *a = &o->model.attn;
+        a->score = UA_SCORE_NAAF;
+        a->clip = UA_CLIP_SCAN;
+        a->mask = UA_MASK_OFF;
+        a->logit = UA_LOGIT_SCANLIKE;
+        a->irr = UA_IRR_SCAN;
+        a->norm = UA_NORM_CLIPPED_L2NORM;
+        a->agg = UA_AGG_MEAN;
+        a->lambda_softmax = 20;
+        o->rel.t_mode = UA_T_ADAPTIVE;
+        o->rel.t_est = UA_T_EST_NAAF_COMPAT;
+        o->rel.neg_src = UA_NEG_LEAST;
+        o->rel.alpha = 2.0;
+        o->rel.ema = 0.7;
+        o->rel.min_samples = 200;
+        o->rel.t_test = UA_T_TEST_SAFE;
+        o->rel.sep = UA_SEP_NONE;
+        o->model.margin = 0.2;
+        o->model.max_violation = 1;
+        o->grad_clip = 2.0;
+        o->learning_rate = 5e-4;
+        o->lr_update = 10;
+        o->num_epochs = 20;
     } else {
         return -1;
     }
@@ -56,8 +88,24 @@ int ua_options_apply_model_kind(ua_options *o, const char *kind)
 
 int ua_options_thresholded(const ua_options *o)
 {
+    return ua_attn_thresholded(&o->model.attn);
+}
+
+int ua_options_check_score(const ua_options *o, const char *name, ua_err *err)
+{
     const ua_attn_cfg *a = &o->model.attn;
-    return a->clip != UA_CLIP_SCAN || a->mask != UA_MASK_OFF || a->irr != UA_IRR_SCAN || a->logit != UA_LOGIT_SCANLIKE;
+    if (a->score != UA_SCORE_NAAF) return 0;
+    if (a->clip != UA_CLIP_SCAN || a->mask != UA_MASK_OFF || a->logit != UA_LOGIT_SCANLIKE || a->irr != UA_IRR_SCAN)
+        return ua_fail(err, "%s: NAAF's score has its own negative branch, masked feature part and relevance part: the "
+                       "switches clip, mask, logit and irr must stay scan, off, scanlike and scan (they are %s, %s, %s, %s)",
+                       name, ua_clip_name(a->clip), ua_mask_name(a->mask), ua_logit_name(a->logit), ua_irr_name(a->irr));
+    if (a->agg != UA_AGG_MEAN)
+        return ua_fail(err, "%s: NAAF's score is the mean over the queries: agg_func must be Mean, not %s", name,
+                       ua_agg_name(a->agg));
+    if (a->norm != UA_NORM_CLIPPED_L2NORM)
+        return ua_fail(err, "%s: NAAF's relevance part normalises LeakyReLU(S) by its l2 norm: raw_feature_norm must be "
+                       "clipped_l2norm, not %s", name, ua_feature_norm_name(a->norm));
+    return 0;
 }
 
 char *ua_options_to_json(const ua_options *o)
@@ -100,6 +148,8 @@ char *ua_options_to_json(const ua_options *o)
     cJSON_AddStringToObject(j, "mask", ua_mask_name(m->attn.mask));
     cJSON_AddStringToObject(j, "logit", ua_logit_name(m->attn.logit));
     cJSON_AddStringToObject(j, "irr", ua_irr_name(m->attn.irr));
+    cJSON_AddStringToObject(j, "score", ua_score_name(m->attn.score));
+    cJSON_AddStringToObject(j, "score_form", ua_score_form_name(m->attn.form));
     ua_relevance_cfg_to_cjson(&o->rel, j);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -166,6 +216,7 @@ int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_e
     ua_model_opt *m = &o->model;
     int dir = m->attn.direction, norm = m->attn.norm, agg = m->attn.agg;
     int clip = m->attn.clip, mask = m->attn.mask, logit = m->attn.logit, irr = m->attn.irr;
+    int score = m->attn.score, form = m->attn.form;
     double seed = (double)o->seed;
     int rc = get_str(j, "data_path", o->data_path, sizeof o->data_path, name, err) ||
              get_str(j, "data_name", o->data_name, sizeof o->data_name, name, err) ||
@@ -202,6 +253,8 @@ int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_e
              get_choice(j, "mask", ua_mask_parse, &mask, name, err) ||
              get_choice(j, "logit", ua_logit_parse, &logit, name, err) ||
              get_choice(j, "irr", ua_irr_parse, &irr, name, err) ||
+             get_choice(j, "score", ua_score_parse, &score, name, err) ||
+             get_choice(j, "score_form", ua_score_form_parse, &form, name, err) ||
              ua_relevance_cfg_from_cjson(&o->rel, j, name, err)
                  ? -1 : 0;
     cJSON_Delete(j);
@@ -213,8 +266,11 @@ int ua_options_from_json(ua_options *o, const char *json, const char *name, ua_e
     m->attn.mask = (ua_mask_mode)mask;
     m->attn.logit = (ua_logit_mode)logit;
     m->attn.irr = (ua_irr_mode)irr;
+    m->attn.score = (ua_score_mode)score;
+    m->attn.form = (ua_score_form)form;
     if (m->attn.irr == UA_IRR_SCAN && m->attn.mask == UA_MASK_HARD)
         return ua_fail(err, "%s: irr \"scan\" needs mask \"off\" (a fully masked query has no attention)", name);
+    if (ua_options_check_score(o, name, err)) return -1;
     o->seed = (long long)seed;
     if (strcmp(o->precomp_enc_type, "basic") != 0)
         return ua_fail(err, "%s: precomp_enc_type \"%s\" is not supported (only \"basic\")", name, o->precomp_enc_type);

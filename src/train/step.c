@@ -73,21 +73,23 @@ int ua_step(const ua_model *m, const float *images, int R, const int *tokens, co
     const size_t nr = (size_t)B * R, nw = (size_t)B * T;
     ua_image_encoder_forward(m, images, nr, w->img_pre, w->img_emb);
     if (ua_text_encoder_forward(m, tokens, lengths, B, T, w->cap_emb, w->text, err)) return -1;
+    /* training scores with NAAF's training form whatever the model evaluates with */
+    ua_attn_cfg cfg = m->opt.attn;
+    cfg.form = UA_FORM_TRAIN;
     if (w->hooks.column_threshold) {
-        ua_attn_cfg cfg = m->opt.attn;
         ua_sim_block_prepare(&cfg, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->sim);
         for (int j = 0; j < B; j++) {
             cfg.threshold = w->hooks.column_threshold(w->hooks.ctx, j, w->scores, B, w->sim);
             ua_sim_block_columns(&cfg, j, j + 1, w->scores, (size_t)B, w->sim);
         }
     } else {
-        ua_sim_block_forward(&m->opt.attn, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->scores, (size_t)B, w->sim);
+        ua_sim_block_forward(&cfg, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->scores, (size_t)B, w->sim);
     }
     *loss = ua_contrastive_loss(w->scores, B, m->opt.margin, m->opt.max_violation, w->d_scores);
     if (!grads) return 0;
     memset(w->d_img, 0, nr * E * sizeof(float));
     memset(w->d_cap, 0, nw * E * sizeof(float));
-    ua_sim_block_backward(&m->opt.attn, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->d_scores, (size_t)B,
+    ua_sim_block_backward(&cfg, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->d_scores, (size_t)B,
                           w->d_img, w->d_cap, w->sim);
     ua_image_encoder_backward(m, images, nr, w->img_pre, w->d_img, grads + (m->fc_weight - m->params),
                               grads + (m->fc_bias - m->params));

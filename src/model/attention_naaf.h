@@ -1,0 +1,18 @@
+/* NAAF's pair score (internal): the float and double instantiations of attention_naaf.inc,
+ * dispatched from ua_attn_pair_* (attention.c) when cfg->score is UA_SCORE_NAAF. */
+#ifndef UARDA_ATTENTION_NAAF_H
+#define UARDA_ATTENTION_NAAF_H
+
+#include "uarda/attention.h"
+
+float ua_naaf_pair_forward_f32(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                               const float *G, const float *H, float *R, float *work);
+void ua_naaf_pair_backward_f32(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                               const float *G, const float *H, float d_score, float *dS, float *dG, float *work);
+double ua_naaf_pair_forward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                                const double *G, const double *H, double *R, double *work);
+void ua_naaf_pair_backward_f64(const ua_attn_cfg *cfg, const double *S, size_t s_c, size_t s_q, int c, int q,
+                               const double *G, const double *H, double d_score, double *dS, double *dG,
+                               double *work);
+
+#endif
