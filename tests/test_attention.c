@@ -97,7 +97,7 @@ static ua_attn_cfg cfg_of(int norm, int agg)
 static void test_gram_form_equals_direct_formula(void **state)
 {
     (void)state;
-    double work[4 * C * Q + 7 * Q + 2 * C];
+    double work[UA_TEST_PAIR_WORK(C, Q)];
     for (int seed = 1; seed <= 3; seed++) {
         pair_data p;
         make_pair(&p, (uint64_t)seed);
@@ -115,7 +115,7 @@ static void test_gram_form_equals_direct_formula(void **state)
                 assert_true(fabs(s1 - s3) < 1e-12);
                 assert_true(s1 == s2);
                 /* the float kernel agrees with the double one */
-                float Sf[C * Q], Gf[C * C], qnf[Q], Rf[Q], workf[4 * C * Q + 7 * Q + 2 * C];
+                float Sf[C * Q], Gf[C * C], qnf[Q], Rf[Q], workf[UA_TEST_PAIR_WORK(C, Q)];
                 for (int i = 0; i < C * Q; i++) Sf[i] = (float)p.S[i];
                 for (int i = 0; i < C * C; i++) Gf[i] = (float)p.G[i];
                 for (int i = 0; i < Q; i++) qnf[i] = (float)p.qn[i];
@@ -128,7 +128,7 @@ static void test_gram_form_equals_direct_formula(void **state)
 /* central differences of the double kernel against its analytic backward */
 static void check_gradients(const ua_attn_cfg *cfg, pair_data *p, int transposed)
 {
-    double work[4 * C * Q + 7 * Q + 2 * C];
+    double work[UA_TEST_PAIR_WORK(C, Q)];
     double *S = transposed ? p->St : p->S;
     size_t s_c = transposed ? 1 : Q, s_q = transposed ? C : 1;
     double dS[C * Q], dG[C * C] = {0}, dqn[Q] = {0};
@@ -180,9 +180,9 @@ static void test_float_backward(void **state)
     for (int norm = 0; norm < 7; norm++)
         for (int agg = 0; agg < 4; agg++) {
             ua_attn_cfg cfg = cfg_of(norm, agg);
-            double work[4 * C * Q + 7 * Q + 2 * C], dS[C * Q], dG[C * C] = {0}, dqn[Q] = {0};
+            double work[UA_TEST_PAIR_WORK(C, Q)], dS[C * Q], dG[C * C] = {0}, dqn[Q] = {0};
             ua_attn_pair_backward_f64(&cfg, p.S, Q, 1, C, Q, p.G, p.qn, 1.0, dS, dG, dqn, work);
-            float Sf[C * Q], Gf[C * C], qnf[Q], workf[4 * C * Q + 7 * Q + 2 * C], dSf[C * Q], dGf[C * C] = {0}, dqnf[Q] = {0};
+            float Sf[C * Q], Gf[C * C], qnf[Q], workf[UA_TEST_PAIR_WORK(C, Q)], dSf[C * Q], dGf[C * C] = {0}, dqnf[Q] = {0};
             for (int i = 0; i < C * Q; i++) Sf[i] = (float)p.S[i];
             for (int i = 0; i < C * C; i++) Gf[i] = (float)p.G[i];
             for (int i = 0; i < Q; i++) qnf[i] = (float)p.qn[i];
@@ -204,10 +204,130 @@ static void test_names(void **state)
     for (int i = 0; i < 7; i++) assert_int_equal(ua_feature_norm_parse(ua_feature_norm_name((ua_feature_norm)i)), i);
 }
 
+/* ---- pairs of any size: 1,100 regions (t2i) and 2,000 words (i2t) ---------------------------- */
+
+/* The score of SCAN's formulas with the UARDA switches clip, mask and irr zero (attention.h),
+ * computed directly from the vectors in double: ctx [c, d], qry [q, d]. */
+static double direct_any(const ua_attn_cfg *cfg, const float *ctx, const float *qry, int c, int q, int d, double *R)
+{
+    const double t = cfg->threshold;
+    const int leaky = cfg->norm == UA_NORM_CLIPPED_L2NORM || cfg->norm == UA_NORM_CLIPPED_L1NORM ||
+                      cfg->norm == UA_NORM_CLIPPED;
+    double *S = malloc(sizeof(double) * c * q), *P = malloc(sizeof(double) * c * q), *a = malloc(sizeof(double) * d);
+    for (int i = 0; i < c; i++)
+        for (int k = 0; k < q; k++) {
+            double v = 0;
+            for (int e = 0; e < d; e++) v += (double)ctx[i * d + e] * qry[k * d + e];
+            S[i * q + k] = v;
+        }
+    for (int i = 0; i < c; i++) {   /* the normalisation along the queries, per context item */
+        double n2 = 0, m = -1e300, se = 0;
+        for (int k = 0; k < q; k++) {
+            double z = cfg->clip == UA_CLIP_UARDA ? (S[i * q + k] > t ? S[i * q + k] - t : 0)
+                       : (leaky && S[i * q + k] < 0 ? 0.1 * S[i * q + k] : S[i * q + k]);
+            P[i * q + k] = z;
+            n2 += z * z;
+            if (z > m) m = z;
+        }
+        for (int k = 0; k < q; k++) se += exp(P[i * q + k] - m);
+        for (int k = 0; k < q; k++)
+            P[i * q + k] = cfg->norm == UA_NORM_SOFTMAX ? exp(P[i * q + k] - m) / se : P[i * q + k] / (sqrt(n2) + 1e-8);
+    }
+    double score = 0;
+    for (int k = 0; k < q; k++) {
+        double mx = -1e300, sum = 0, dot = 0, na = 0, nq = 0;
+        for (int i = 0; i < c; i++) if (S[i * q + k] > mx) mx = S[i * q + k];
+        if (cfg->irr != UA_IRR_SCAN && !(mx > t)) { R[k] = 0; continue; }   /* irrelevant */
+        double lmax = -1e300;
+        for (int i = 0; i < c; i++)
+            if (cfg->mask == UA_MASK_OFF || S[i * q + k] > t)
+                if (cfg->lambda_softmax * P[i * q + k] > lmax) lmax = cfg->lambda_softmax * P[i * q + k];
+        for (int e = 0; e < d; e++) a[e] = 0;
+        for (int i = 0; i < c; i++) {
+            if (cfg->mask == UA_MASK_HARD && !(S[i * q + k] > t)) continue;
+            double w = exp(cfg->lambda_softmax * P[i * q + k] - lmax);
+            sum += w;
+            for (int e = 0; e < d; e++) a[e] += w * ctx[i * d + e];
+        }
+        for (int e = 0; e < d; e++) {
+            a[e] /= sum;
+            dot += a[e] * qry[k * d + e];
+            na += a[e] * a[e];
+            nq += (double)qry[k * d + e] * qry[k * d + e];
+        }
+        double prod = sqrt(na) * sqrt(nq);
+        R[k] = dot / (prod > 1e-8 ? prod : 1e-8);
+    }
+    for (int k = 0; k < q; k++) score += R[k];
+    free(S); free(P); free(a);
+    return score / q;
+}
+
+static void test_pairs_of_any_size(void **state)
+{
+    (void)state;
+    assert_int_equal(ua_attn_pair_work(C, Q), (size_t)UA_TEST_PAIR_WORK(C, Q));
+    enum { DIM = 8 };
+    const int sizes[2][2] = {{1100, 12}, {2000, 36}};   /* (context, query): t2i regions, i2t words */
+    ua_rng r;
+    ua_rng_seed(&r, 99, 3);
+    for (int z = 0; z < 2; z++) {
+        const int c = sizes[z][0], q = sizes[z][1];
+        float *ctx = malloc(sizeof(float) * c * DIM), *qry = malloc(sizeof(float) * q * DIM);
+        float *S = malloc(sizeof(float) * c * q), *G = malloc(sizeof(float) * c * c), *qn = malloc(sizeof(float) * q);
+        float *Rf = malloc(sizeof(float) * q), *work = malloc(sizeof(float) * ua_attn_pair_work(c, q));
+        double *Rd = malloc(sizeof(double) * q);
+        th_unit_rows(&r, ctx, (size_t)c, DIM, 0.0);
+        th_unit_rows(&r, qry, (size_t)q, DIM, 0.0);
+        for (int i = 0; i < c; i++)
+            for (int k = 0; k < q; k++) {
+                float v = 0;
+                for (int e = 0; e < DIM; e++) v += ctx[i * DIM + e] * qry[k * DIM + e];
+                S[(size_t)i * q + k] = v;
+            }
+        for (int i = 0; i < c; i++)
+            for (int j = 0; j < c; j++) {
+                float v = 0;
+                for (int e = 0; e < DIM; e++) v += ctx[i * DIM + e] * ctx[j * DIM + e];
+                G[(size_t)i * c + j] = v;
+            }
+        for (int k = 0; k < q; k++) {
+            float v = 0;
+            for (int e = 0; e < DIM; e++) v += qry[k * DIM + e] * qry[k * DIM + e];
+            qn[k] = sqrtf(v);
+        }
+        /* SCAN (softmax over the queries: a per-context-item sum), SCAN clipped_l2norm, and UARDA
+         * with a hard mask and skipping at a threshold that leaves most queries a few entries
+         * (the sparse product's index list) */
+        ua_attn_cfg cfgs[3] = {
+            {.norm = UA_NORM_SOFTMAX, .agg = UA_AGG_MEAN, .lambda_softmax = 4, .lambda_lse = 6},
+            {.norm = UA_NORM_CLIPPED_L2NORM, .agg = UA_AGG_MEAN, .lambda_softmax = 9, .lambda_lse = 6},
+            {.norm = UA_NORM_CLIPPED_L2NORM, .agg = UA_AGG_MEAN, .lambda_softmax = 9, .lambda_lse = 6,
+             .clip = UA_CLIP_UARDA, .mask = UA_MASK_HARD, .irr = UA_IRR_ZERO, .threshold = 0.55},
+        };
+        for (int v = 0; v < 3; v++) {
+            ua_attn_set_skip(&cfgs[v], v == 2);
+            float sf = ua_attn_pair_forward(&cfgs[v], S, (size_t)q, 1, c, q, G, qn, Rf, work);
+            double sd = direct_any(&cfgs[v], ctx, qry, c, q, DIM, Rd);
+            if (fabs(sf - sd) > 1e-4 * (fabs(sd) + 1e-3))
+                fail_msg("%d x %d, config %d: kernel %.7g, direct %.7g", c, q, v, sf, sd);
+            for (int k = 0; k < q; k++)
+                if (fabs(Rf[k] - Rd[k]) > 1e-4) fail_msg("%d x %d, config %d, query %d: R %.7g vs %.7g", c, q, v, k, Rf[k], Rd[k]);
+            if (v == 2) {
+                int n_irr, n_masked;
+                ua_attn_pair_counts(&cfgs[v], work, c, q, &n_irr, &n_masked);
+                assert_true(n_irr < q && n_masked > c * q / 2);   /* relevant queries, mostly masked entries */
+            }
+        }
+        free(ctx); free(qry); free(S); free(G); free(qn); free(Rf); free(work); free(Rd);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gram_form_equals_direct_formula),
+        cmocka_unit_test(test_pairs_of_any_size),
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_float_backward),
         cmocka_unit_test(test_names),

@@ -207,7 +207,7 @@ static char *caption_of(int n)
 static void test_caption_length_limit(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(UA_MAX_CAPTION_TOKENS + 2, UA_ATTN_SKIP_MAX);
+    assert_int_equal(UA_MAX_CAPTION_TOKENS + 2, UA_ATTN_MAX_ITEMS);
     const int lens[3] = {UA_MAX_CAPTION_TOKENS, UA_MAX_CAPTION_TOKENS + 1, 33000};
     for (int k = 0; k < 3; k++) {
         char *longest = caption_of(lens[k]);
@@ -219,8 +219,8 @@ static void test_caption_length_limit(void **state)
             ua_split s;
             ua_err err;
             if (ua_split_open(&s, f->root, "toy_precomp", "test", &f->v, 0, &err)) fail_msg("%s", err.msg);
-            assert_int_equal(s.caps.max_len, UA_ATTN_SKIP_MAX);
-            assert_int_equal(ua_caption_len(&s.caps, 1), UA_ATTN_SKIP_MAX);
+            assert_int_equal(s.caps.max_len, UA_ATTN_MAX_ITEMS);
+            assert_int_equal(ua_caption_len(&s.caps, 1), UA_ATTN_MAX_ITEMS);
             ua_split_close(&s);
         } else {
             char want[160];
@@ -239,7 +239,10 @@ static void test_caption_length_limit(void **state)
     const char *lines[] = {longest};
     ua_captions c;
     assert_int_equal(ua_captions_from_lines(&c, lines, 1, "--query", &f->v, tok, &err), -1);
-    assert_non_null(strstr(err.msg, "--query: line 1: a caption of 1023 tokens, more than the limit of 1022"));
+    char want[128];
+    snprintf(want, sizeof want, "--query: line 1: a caption of %d tokens, more than the limit of %d",
+             UA_MAX_CAPTION_TOKENS + 1, UA_MAX_CAPTION_TOKENS);
+    assert_non_null(strstr(err.msg, want));
     free(longest);
     ua_tokenizer_free(tok);
 }
@@ -262,7 +265,10 @@ static void test_region_file_shapes(void **state)
     expect_open_error(f, "test", "test_ims.npy: region features of shape (1, 0, 2): no regions");
     const int64_t many[3] = {1, UA_MAX_REGIONS + 1, 2};
     write_ims(f->root, "test", 3, many);
-    expect_open_error(f, "test", "test_ims.npy: 1025 regions per image (shape (1, 1025, 2)), more than the limit of 1024");
+    char want[160];
+    snprintf(want, sizeof want, "test_ims.npy: %d regions per image (shape (1, %d, 2)), more than the limit of %d",
+             UA_MAX_REGIONS + 1, UA_MAX_REGIONS + 1, UA_MAX_REGIONS);
+    expect_open_error(f, "test", want);
     const int64_t most[3] = {1, UA_MAX_REGIONS, 2};
     write_ims(f->root, "test", 3, most);
     ua_split s;
@@ -272,7 +278,9 @@ static void test_region_file_shapes(void **state)
     /* the model's dims */
     assert_int_equal(ua_regions_check(&s.ims, "x.npy", 2, &err), 0);
     assert_int_equal(ua_regions_check(&s.ims, "x.npy", 2048, &err), -1);
-    assert_string_equal(err.msg, "x.npy: region features of 2 dims (shape (1, 1024, 2)), but the model expects img_dim 2048");
+    snprintf(want, sizeof want, "x.npy: region features of 2 dims (shape (1, %d, 2)), but the model expects img_dim 2048",
+             UA_MAX_REGIONS);
+    assert_string_equal(err.msg, want);
     ua_split_close(&s);
 }
 

@@ -117,7 +117,7 @@ static void test_finite_differences(void **state)
         for (int agg = 0; agg < 4; agg++) {
             ua_rng r;
             ua_rng_seed(&r, (uint64_t)(100 + v * 4 + agg), 5);
-            double S[C * Q], G[C * C], qn[Q], work[4 * C * Q + 7 * Q + 2 * C];
+            double S[C * Q], G[C * C], qn[Q], work[UA_TEST_PAIR_WORK(C, Q)];
             double X[C * 4];
             for (int i = 0; i < C * 4; i++) X[i] = ua_rng_normal(&r) * 0.5;
             for (int a = 0; a < C; a++)

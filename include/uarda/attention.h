@@ -127,10 +127,12 @@ const char *ua_direction_name(ua_direction d);
 const char *ua_feature_norm_name(ua_feature_norm n);
 const char *ua_agg_name(ua_agg a);
 
-/* The most context items one pair may have (regions, t2i; caption words with <start> and <end>,
- * i2t): the kernel keeps per-item sums on the stack. Inputs beyond it are refused where they
- * are read (precomp.h: UA_MAX_REGIONS, UA_MAX_CAPTION_TOKENS) and by ua_sim_work_new. */
-#define UA_ATTN_SKIP_MAX 1024
+/* The most items one side of a pair may have (regions; caption words with <start> and <end>).
+ * The kernel itself takes any number (its per-item sums live in the work buffer); the limit
+ * keeps a similarity block's memory bounded (images x captions x regions x words floats): inputs
+ * beyond it are refused where they are read (precomp.h: UA_MAX_REGIONS, UA_MAX_CAPTION_TOKENS)
+ * and by ua_sim_work_new, with a message that names them. */
+#define UA_ATTN_MAX_ITEMS 4096
 
 /* Scratch floats (or doubles) needed by one pair call with c context and q query items. */
 size_t ua_attn_pair_work(int c, int q);

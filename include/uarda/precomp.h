@@ -27,10 +27,10 @@ static inline const int *ua_caption_ids(const ua_captions *c, int i) { return c-
 
 /* Input limits (for --help texts too): a caption of more tokens than UA_MAX_CAPTION_TOKENS, or
  * region features of more regions per image than UA_MAX_REGIONS, are refused where they are
- * read. The attention keeps per-pair sums of UA_ATTN_SKIP_MAX context items on the stack, and
- * a caption's context items are its tokens plus <start> and <end>. */
-#define UA_MAX_CAPTION_TOKENS (UA_ATTN_SKIP_MAX - 2)
-#define UA_MAX_REGIONS UA_ATTN_SKIP_MAX
+ * read (attention.h: UA_ATTN_MAX_ITEMS; a caption's items are its tokens plus <start> and
+ * <end>). */
+#define UA_MAX_CAPTION_TOKENS (UA_ATTN_MAX_ITEMS - 2)
+#define UA_MAX_REGIONS UA_ATTN_MAX_ITEMS
 
 /* Parses captions from an in-memory file image buf[0..len): lines split on '\n', each stripped
  * of ASCII whitespace at both ends, a final line without '\n' counts, a final '\n' does not

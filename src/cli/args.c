@@ -252,6 +252,7 @@ void ua_args_help(const ua_cmd_spec *spec)
         printf("  %-34s %s%s%s%s\n", left, o->help ? o->help : "", def, range, o->note ? o->note : "");
     }
     printf("  %-34s %s\n", "--help", "show this help");
+    if (spec->epilog) printf("\n%s\n", spec->epilog);
 }
 
 const ua_opt *ua_args_find(const ua_cmd_spec *spec, const char *name)

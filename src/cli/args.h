@@ -38,6 +38,7 @@ typedef struct ua_cmd_spec {
     const char *usage;     /* "uarda train [options]" */
     ua_opt *opts;          /* terminated by an entry with name == NULL */
     int max_positional;    /* how many positional arguments are allowed */
+    const char *epilog;    /* printed after the options by --help (may be NULL) */
 } ua_cmd_spec;
 
 /* Returns 0 when parsed (positional arguments are moved to argv[1..*n_pos]), 1 when --help

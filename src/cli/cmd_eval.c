@@ -48,6 +48,7 @@ int cmd_eval(int argc, char **argv)
                         "several checkpoints' similarity matrices) on a split.",
                         "usage: uarda eval --checkpoint FILE [--checkpoint FILE2] [--split test] [--fold5] [--json] [--grounding]", opts, 0};
     ua_cli_annotate_inference(&spec);
+    spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (ckpts.n == 0) { fprintf(stderr, "uarda eval: --checkpoint is required\n"); return 2; }

@@ -64,6 +64,7 @@ int cmd_index(int argc, char **argv)
                         "usage: uarda index --checkpoint C --images X.npy [--captions caps.txt] --output G.safetensors\n"
                         "       uarda index --verify G.safetensors [--checkpoint C]", opts, 0};
     ua_cli_annotate_inference(&spec);
+    spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (verify) {

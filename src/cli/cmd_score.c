@@ -44,6 +44,7 @@ int cmd_score(int argc, char **argv)
                         "its training form at t = X).",
                         "usage: uarda score --checkpoint FILE --images X.npy --captions CAPS.txt --output SIMS.npy", opts, 0};
     ua_cli_annotate_inference(&spec);
+    spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (!ckpt || !images || !captions || !output) {

@@ -162,6 +162,7 @@ int cmd_search(int argc, char **argv)
                         "                    [--top-k 5] [--shortlist K] [--attention] [--json] [--verify]",
                         opts, 0};
     ua_cli_annotate_inference(&spec);
+    spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (!index || !ckpt || (query != NULL) + (queries != NULL) + (image_row >= 0) != 1) {

@@ -243,6 +243,7 @@ int cmd_train(int argc, char **argv)
                         "usage: uarda train --data-path DIR --data-name NAME [options]", opts, 0};
     ua_cli_annotate_flags(&spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, " (on --resume: overrides the checkpoint's)",
                           " (on --resume: must match the checkpoint's)");
+    spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     ua_cli_apply_model_flags(&o, &f, NULL);

@@ -14,6 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *ua_cli_limits_help(void)
+{
+    static char text[160];   /* the same text every call: the limits are constants */
+    snprintf(text, sizeof text, "Limits: captions of at most %d tokens (one line each, none blank), images of at most %d "
+             "regions; beyond them the input is refused by name.", UA_MAX_CAPTION_TOKENS, UA_MAX_REGIONS);
+    return text;
+}
+
 void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f)
 {
     f->cross_attn = ua_direction_name(o->model.attn.direction);

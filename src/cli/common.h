@@ -111,6 +111,9 @@ int  ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const
      "20, Mean, the test form unless --score-form train) instead of the checkpoint's; with --t-test fixed --t-fixed X, " \
      "NAAF's t_safe (or, with --score-form train, t) is X", 0}
 
+/* the input limits, for --help: "Limits: captions of at most N tokens, ..." */
+const char *ua_cli_limits_help(void);
+
 /* fills f with the names of o's current choices (so --help shows the defaults) */
 void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f);
 /* applies the choices; with spec, only those given on the command line */

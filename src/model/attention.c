@@ -62,7 +62,7 @@ void ua_attn_set_skip(ua_attn_cfg *cfg, int on)
     cfg->full = !on;
 }
 
-size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 2 * (size_t)c; }
+size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 4 * (size_t)c; }
 
 int ua_attn_needs_query_gram(const ua_attn_cfg *cfg) { return cfg->score == UA_SCORE_NAAF && cfg->form == UA_FORM_TEST; }
 

@@ -39,9 +39,9 @@ struct ua_sim_work {
 ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err)
 {
     /* the loaders refuse such inputs with the file's name (precomp.h); this guards every other way in */
-    if (n_regions > UA_ATTN_SKIP_MAX || max_len > UA_ATTN_SKIP_MAX) {
+    if (n_regions > UA_ATTN_MAX_ITEMS || max_len > UA_ATTN_MAX_ITEMS) {
         ua_fail(err, "a similarity block of %d regions per image and captions of up to %d words with <start> and "
-                "<end>: the attention takes at most %d of either", n_regions, max_len, UA_ATTN_SKIP_MAX);
+                "<end>: the attention takes at most %d of either", n_regions, max_len, UA_ATTN_MAX_ITEMS);
         return NULL;
     }
     ua_sim_work *w = calloc(1, sizeof *w);
@@ -56,7 +56,9 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     size_t g1 = (size_t)max_img * n_regions * n_regions, g2 = (size_t)max_cap * max_len * max_len;
     size_t q1 = (size_t)max_cap * max_len, q2 = (size_t)max_img * n_regions;
     int m = n_regions > max_len ? n_regions : max_len;
-    w->pair_work_len = ua_attn_pair_work(m, m);
+    /* one pair: regions x words, either side the context (t2i, i2t) */
+    size_t pw1 = ua_attn_pair_work(n_regions, max_len), pw2 = ua_attn_pair_work(max_len, n_regions);
+    w->pair_work_len = pw1 > pw2 ? pw1 : pw2;
     w->gram_len = g1 > g2 ? g1 : g2;
     w->S = malloc(nS * sizeof(float));
     w->gram = malloc(w->gram_len * sizeof(float));

@@ -113,9 +113,9 @@ npy() {  # FILE SHAPE FLOATS: a float32 .npy of zeros
       printf '%s\n' "$h"; head -c $((4 * $3)) /dev/zero; } > "$1"
 }
 npy "$T/rank2.npy" "(4, 2048)" 8192
-npy "$T/many.npy" "(1, 1025, 32)" 32800
+npy "$T/many.npy" "(1, 4097, 32)" 131104
 for case in "index --output $T/x.safetensors --images $T/rank2.npy:rank2.npy: expected region features of shape (images, regions, dims), got shape (4, 2048)" \
-            "score --captions $T/q.txt --output $T/x.npy --images $T/many.npy:many.npy: 1025 regions per image (shape (1, 1025, 32)), more than the limit of 1024"; do
+            "score --captions $T/q.txt --output $T/x.npy --images $T/many.npy:many.npy: 4097 regions per image (shape (1, 4097, 32)), more than the limit of 4096"; do
     set +e
     # shellcheck disable=SC2086
     msg=$("$B" ${case%%:*} --checkpoint "$C" 2>&1); st=$?

@@ -115,6 +115,10 @@ expect 1 "rank2.npy: expected region features of shape \(images, regions, dims\)
 { head -3 "$D/test_caps.txt"; printf 'dog %.0s' $(seq 33000); echo; } > "$T/long.txt"
 expect 1 "long.txt: line 4: a caption of 33000 tokens, more than the limit" -- \
     "$B" score --checkpoint "$C" --images "$D/test_ims.npy" --captions "$T/long.txt" --output "$T/s.npy"
+# the limits are stated where users look
+for cmd in train eval score index search; do
+    "$B" "$cmd" --help | grep -q "Limits: captions of at most 4094 tokens" || fail "uarda $cmd --help states no input limits"
+done
 # a blank caption line is an error, not an empty caption
 cp -r "$T/data" "$T/blank"
 sed -i '7s/.*//' "$T/blank/$N/test_caps.txt"
