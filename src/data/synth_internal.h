@@ -1,5 +1,6 @@
-/* Pieces of the synthetic generator that another source of content can share: random streams,
- * Gaussian prototypes, the quantized noise table, the region feature formula and the file helpers.
+/* Pieces of the synthetic generator shared by its two sources of content, the built-in
+ * template world (synth.c) and real caption files (synth_captions.c): random streams, Gaussian
+ * prototypes, the quantized noise table, the region feature formula and the file helpers.
  * Private to src/data. */
 #ifndef UARDA_SYNTH_INTERNAL_H
 #define UARDA_SYNTH_INTERNAL_H
@@ -13,8 +14,12 @@
  * one seed share numbers. */
 enum {
     UA_SYNTH_TAG_CATEGORY = 1, UA_SYNTH_TAG_NOUN = 2, UA_SYNTH_TAG_ATTR = 3, UA_SYNTH_TAG_CLUTTER = 4,
+    UA_SYNTH_TAG_WORD = 5,        /* a caption word's prototype; index: the word's hash */
+    UA_SYNTH_TAG_SPLIT = 6,       /* the captions preset's image-to-split assignment */
     UA_SYNTH_TAG_CONTENT = 16,    /* + split: objects, layout, captions */
     UA_SYNTH_TAG_FEATURES = 32,   /* + split: the region features' noise */
+    UA_SYNTH_TAG_CAP_LAYOUT = 64, /* captions preset: an image's regions (index: source image) */
+    UA_SYNTH_TAG_CAP_FEATURES = 65,
 };
 
 /* r := the stream of (seed, tag, index), through splitmix64's finalizer */
@@ -40,5 +45,10 @@ char *ua_synth_split_file(const char *dir, ua_synth_split split, const char *suf
 int ua_synth_make_dirs(const char *data_dir, const char *vocab_file, ua_err *err);
 /* the name part of a path (the README names the vocabulary so, to read the same anywhere) */
 const char *ua_synth_base_name(const char *path);
+
+/* the captions preset's writer and check (synth_captions.c), called by ua_synth_write and
+ * ua_synth_check when cfg->from_captions is set */
+int ua_synth_captions_check(const ua_synth_config *cfg, ua_err *err);
+int ua_synth_captions_write(const ua_synth_config *cfg, const char *data_dir, const char *vocab_file, ua_err *err);
 
 #endif
