@@ -1070,6 +1070,25 @@ static void test_captions_bad_sources(void **state)
     one[0] = blank;
     assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
     assert_non_null(strstr(err.msg, "blank.txt: line 3: blank caption"));
+    /* an image given twice: a file named twice, or an image repeated in a file */
+    cfg = captions_cfg();
+    const char *twice[3] = {g_capfile[1], g_capfile[0], g_capfile[1]};
+    cfg.caption_files = twice;
+    cfg.n_caption_files = 3;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    char want[1024];
+    snprintf(want, sizeof want, "synth: %s line 1: the same 5 captions as %s line 1 (", g_capfile[1], g_capfile[1]);
+    assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+    char *rep = th_path(g_dir, "repeat.txt");
+    const char *text = "a\nb\nc\nd\ne\na\nb\nc\nd\nf\nq\nr\ns\nt\nu\n a\nb\nc\nd\nf \n";
+    assert_int_equal(th_write(rep, text, strlen(text)), 0);
+    one[0] = rep;
+    cfg.caption_files = one;
+    cfg.n_caption_files = 1;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    snprintf(want, sizeof want, "synth: %s line 16: the same 5 captions as %s line 6 (", rep, rep);
+    assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+    free(rep);
     cfg = captions_cfg();
     cfg.n_images[UA_SYNTH_TRAIN] = 5;   /* 5 + 2 + 2 > 8 */
     assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);

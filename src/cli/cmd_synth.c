@@ -173,6 +173,11 @@ int cmd_synth(int argc, char **argv)
     int rc = ua_cli_parse(&spec, argc, argv, &n_pos);
     if (rc >= 0) return rc;
     int captions = strcmp(preset, "captions") == 0;
+    for (int i = 0; i < from.n; i++)
+        if (strncmp(from.v[i], "--", 2) == 0) {
+            fprintf(stderr, "uarda synth: --captions-from needs a file, got '%s'\n", from.v[i]);
+            return 2;
+        }
     if (from.n + n_pos != n_files || n_files > MAX_CAPTION_FILES) {
         if (n_files > MAX_CAPTION_FILES)
             fprintf(stderr, "uarda synth: more than %d caption files\n", MAX_CAPTION_FILES);

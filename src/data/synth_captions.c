@@ -260,6 +260,61 @@ static int find_concepts(ua_synth_corpus *c, long i, const unsigned char *functi
     return c->n_concepts[i] = m;
 }
 
+typedef struct keyed {
+    uint64_t hash;
+    long image;
+} keyed;
+
+static int by_hash(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash > y->hash ? 1 : -1;
+    return (x->image > y->image) - (x->image < y->image);
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+static int same_image(const ua_synth_corpus *c, long a, long b)
+{
+    for (int k = 0; k < UA_SYNTH_CAPS_PER_IMAGE; k++)
+        if (strcmp(c->line[a * UA_SYNTH_CAPS_PER_IMAGE + k], c->line[b * UA_SYNTH_CAPS_PER_IMAGE + k])) return 0;
+    return 1;
+}
+
+/* An image given twice (a file named twice, or COCO's test_caps.txt, which repeats the first
+ * 1000 images of testall_caps.txt) could land in two splits: refused, naming the first repeat. */
+static int refuse_repeats(const ua_synth_corpus *c, ua_err *err)
+{
+    keyed *k = ua_malloc((size_t)c->n_images * sizeof *k + 1, err);
+    if (!k) return ua_fail_prefix(err, "synth");
+    for (long i = 0; i < c->n_images; i++) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (int j = 0; j < UA_SYNTH_CAPS_PER_IMAGE; j++)
+            h = fnv1a(h, c->line[i * UA_SYNTH_CAPS_PER_IMAGE + j]) * 31 + 1;   /* + 1: a line break */
+        k[i] = (keyed){h, i};
+    }
+    qsort(k, (size_t)c->n_images, sizeof *k, by_hash);
+    long first = -1, repeat = -1;   /* the repeat of smallest index, and the image it repeats */
+    for (long i = 0, run = 0; i < c->n_images; i++) {
+        if (i > 0 && k[i].hash != k[i - 1].hash) run = i;
+        for (long j = run; j < i; j++)
+            if (same_image(c, k[j].image, k[i].image) && (repeat < 0 || k[i].image < repeat)) {
+                repeat = k[i].image;
+                first = k[j].image;
+                break;
+            }
+    }
+    free(k);
+    if (repeat < 0) return 0;
+    return ua_fail(err, "synth: %s line %ld: the same %d captions as %s line %ld (an image must be in one split only: "
+                   "is a file given twice?)", c->cfg.caption_files[c->image_file[repeat]], c->image_line[repeat],
+                   UA_SYNTH_CAPS_PER_IMAGE, c->cfg.caption_files[c->image_file[first]], c->image_line[first]);
+}
+
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -372,7 +427,7 @@ int ua_synth_corpus_load(const ua_synth_config *cfg, ua_synth_corpus **out, ua_e
     }
     for (int f = 0; f < cfg->n_caption_files; f++)
         if (add_file(c, f, tok, &tokens, &g, &specials, err)) goto out;
-    if (corpus_concepts(c, err) || assign_splits(c, err)) goto out;
+    if (refuse_repeats(c, err) || corpus_concepts(c, err) || assign_splits(c, err)) goto out;
     rc = 0;
 out:
     ua_tokens_free(&tokens);
@@ -391,12 +446,7 @@ long ua_synth_corpus_images(const ua_synth_corpus *c, ua_synth_split split)
 /* ------------------------------------------------------------------------------------------ */
 /* One image: its regions and their features. */
 
-static uint64_t word_hash(const char *w)   /* FNV-1a, 64 bits */
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const unsigned char *p = (const unsigned char *)w; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
-    return h;
-}
+static uint64_t word_hash(const char *w) { return fnv1a(0xcbf29ce484222325ULL, w); }   /* FNV-1a, 64 bits */
 
 void ua_synth_word_prototype(const ua_synth_config *cfg, const char *word, float *out)
 {
