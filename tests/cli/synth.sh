@@ -74,6 +74,8 @@ grep -q "$tmp/file" "$tmp/err" || fail "an unwritable data path: message does no
 
 # ---- the captions preset ----
 grep -q -- '--captions-from' "$tmp/help" || fail "--help does not list --captions-from"
+"$BIN" synth --preset captions --help | grep -q -- '--threshold N .*(default: 4)' || fail "--help does not show the captions preset's defaults"
+"$BIN" synth --captions-from x.txt --help | grep -q -- '--n-train N .*(default: 0)' || fail "--captions-from does not select the captions preset"
 # two caption files: 6 and 4 images, 5 captions each, real punctuation ("dog." is two tokens)
 for k in 0 1 2 3 4 5; do
     printf 'A dog%s runs on the grass.\nThe dog%s is playing in the grass .\nA brown animal with a ball\n' "$k" "$k"
