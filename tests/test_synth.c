@@ -16,6 +16,7 @@ static char *g_data;       /* the tiny preset, seed 1, written once */
 static char *g_vocab;
 
 static const char *const SPLITS[] = {"train", "dev", "test"};
+static char *g_capfile[2]; /* the captions preset's small corpus (written when first needed) */
 
 static void write_tiny(const ua_synth_config *cfg, const char *data, const char *vocab)
 {
@@ -49,6 +50,8 @@ static int teardown(void **state)
     (void)state;
     th_rmrf(g_dir);
     free(g_dir);
+    free(g_capfile[0]);
+    free(g_capfile[1]);
     free(g_data);
     free(g_vocab);
     return 0;
@@ -134,7 +137,7 @@ static void test_presets(void **state)
     assert_int_equal(cfg.n_nouns, ua_synth_max_nouns());
     assert_int_equal(ua_synth_check(&cfg, &err), 0);
     assert_int_equal(ua_synth_preset("huge", &cfg, &err), -1);
-    assert_string_equal(err.msg, "synth: unknown preset 'huge' (presets: tiny|small|f30k)");
+    assert_string_equal(err.msg, "synth: unknown preset 'huge' (presets: tiny|small|f30k|captions)");
 }
 
 static void test_check_names_the_field(void **state)
@@ -574,6 +577,534 @@ static void test_progress_and_bad_folder(void **state)
     free(vocab);
 }
 
+/* ---- the captions preset (a small caption corpus written here) ---- */
+
+/* file A: 5 images, file B: 3. Image 0 shares "dog" (3 captions) and "grass" (2); "dogs",
+ * "puppy" and "ball" are one caption's each. Image 1 shares five words, one in capitals.
+ * Image 5 ("zoo") has words used by 5, 4, 3 and 2 captions. The others share "thing<k>". */
+static const char *const CAPS_A[] = {
+    "A dog runs on the grass .", "The dog is playing in the grass.", "A brown dog with a ball .",
+    "Two men's dogs outside", "  A puppy plays .  ",
+    "A man riding a red bike down the street .", "Man on a bike .", "A person rides a bicycle in the city",
+    "A MAN IS RIDING A BIKE", "someone riding on a red bicycle .",
+};
+static const char *const CAPS_ZOO[] = {
+    "zebra giraffe lion tiger .", "a zebra , a giraffe , a lion and a tiger", "the zebra and the giraffe near a lion",
+    "zebra with giraffe", "one zebra",
+};
+
+
+static void put_image_k(FILE *f, int k)
+{
+    fprintf(f, "a thing%d on the table%d .\nthe thing%d is here\nsome stuff%d\nthere is nothing\nit is a photo%d .\n",
+            k, k, k, k, k);
+}
+
+static void write_corpus(void)
+{
+    if (g_capfile[0]) return;
+    g_capfile[0] = th_path(g_dir, "capsA.txt");
+    g_capfile[1] = th_path(g_dir, "capsB.txt");
+    FILE *f = fopen(g_capfile[0], "w");
+    assert_non_null(f);
+    for (int i = 0; i < 10; i++) fprintf(f, "%s\n", CAPS_A[i]);
+    for (int k = 2; k < 5; k++) put_image_k(f, k);
+    fclose(f);
+    f = fopen(g_capfile[1], "w");
+    assert_non_null(f);
+    for (int i = 0; i < 5; i++) fprintf(f, "%s\n", CAPS_ZOO[i]);
+    put_image_k(f, 6);
+    put_image_k(f, 7);
+    fclose(f);
+}
+
+static ua_synth_config captions_cfg(void)
+{
+    write_corpus();
+    ua_synth_config cfg;
+    ua_err err;
+    assert_int_equal(ua_synth_preset("captions", &cfg, &err), 0);
+    cfg.caption_files = (const char *const *)g_capfile;
+    cfg.n_caption_files = 2;
+    cfg.n_images[UA_SYNTH_DEV] = 2;
+    cfg.n_images[UA_SYNTH_TEST] = 2;   /* train: the other 4 */
+    cfg.img_dim = 16;
+    cfg.vocab_threshold = 2;
+    return cfg;
+}
+
+static ua_synth_corpus *corpus(const ua_synth_config *cfg)
+{
+    ua_synth_corpus *c;
+    ua_err err = {""};
+    if (ua_synth_corpus_load(cfg, &c, &err) != 0) fail_msg("ua_synth_corpus_load: %s", err.msg);
+    return c;
+}
+
+/* the tokens of a caption line, as the loader splits it */
+static int tokens_of(ua_tokenizer *t, const char *line, ua_tokens *out)
+{
+    ua_err err = {""};
+    if (ua_tokenize(t, line, strlen(line), out, &err) != 0) fail_msg("%s", err.msg);
+    return out->n;
+}
+
+static void test_captions_preset_and_check(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg;
+    assert_int_equal(ua_synth_preset("captions", &cfg, &err), 0);
+    assert_int_equal(cfg.from_captions, 1);
+    assert_int_equal(cfg.n_images[UA_SYNTH_TRAIN], 0);   /* all the rest */
+    assert_int_equal(cfg.n_images[UA_SYNTH_DEV], 1000);
+    assert_int_equal(cfg.n_images[UA_SYNTH_TEST], 1000);
+    assert_int_equal(cfg.concept_min_captions, 2);
+    assert_int_equal(cfg.vocab_threshold, 4);
+    /* no files: the message names the flag */
+    assert_int_equal(ua_synth_check(&cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "--captions-from"));
+    char *data = th_path(g_dir, "never_captions");
+    assert_int_equal(ua_synth_write(&cfg, data, data, &err), -1);
+    assert_non_null(strstr(err.msg, "--captions-from"));
+    assert_int_equal(access(data, F_OK), -1);
+    cfg = captions_cfg();
+    assert_int_equal(ua_synth_check(&cfg, &err), 0);
+    cfg.max_concepts = 0;
+    assert_int_equal(ua_synth_check(&cfg, &err), -1);
+    assert_string_equal(err.msg, "synth: max_concepts must be in [1, 32], got 0");
+    cfg = captions_cfg();
+    cfg.concept_min_captions = 6;
+    assert_int_equal(ua_synth_check(&cfg, &err), -1);
+    assert_string_equal(err.msg, "synth: concept_min_captions must be in [1, 5], got 6");
+    cfg = captions_cfg();
+    cfg.n_images[UA_SYNTH_TESTALL] = 10;
+    assert_int_equal(ua_synth_check(&cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "no testall split"));
+    cfg = captions_cfg();
+    ua_synth_image img;   /* the template world's layout is not the captions preset's */
+    assert_int_equal(ua_synth_image_layout(&cfg, UA_SYNTH_TRAIN, 0, &img, &err), -1);
+    free(data);
+}
+
+static void test_function_words(void **state)
+{
+    (void)state;
+    const char *function[] = {"a", "an", "the", "of", "in", "on", "with", "and", "is", "are", "'s", "n't",
+                              "two", "there", "his", "front", ".", ",", "``", "''", "2", "9-11", "&", "'"};
+    const char *content[] = {"dog", "man", "red", "sitting", "grass", "t-shirt", "dogs", "puppy", "frisbee",
+                             "café", "x"};
+    for (size_t i = 0; i < sizeof function / sizeof *function; i++)
+        if (!ua_synth_is_function_word(function[i])) fail_msg("'%s' should be a function word", function[i]);
+    for (size_t i = 0; i < sizeof content / sizeof *content; i++)
+        if (ua_synth_is_function_word(content[i])) fail_msg("'%s' should be a content word", content[i]);
+}
+
+/* every image in one split only; the caption files of a split hold its images' source lines */
+static void test_captions_split_by_image(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg = captions_cfg();
+    char *dir = th_path(g_dir, "cap1"), *vocab = th_path(g_dir, "cap1/v.json");
+    long written[UA_SYNTH_N_SPLITS] = {0};
+    cfg.n_written = written;
+    if (ua_synth_write(&cfg, dir, vocab, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(written[UA_SYNTH_TRAIN], 4);
+    assert_int_equal(written[UA_SYNTH_DEV], 2);
+    assert_int_equal(written[UA_SYNTH_TEST], 2);
+    ua_synth_corpus *c = corpus(&cfg);
+    int in_splits[8] = {0};
+    for (int s = 0; s < 3; s++) {
+        long n = ua_synth_corpus_images(c, s);
+        assert_int_equal(n, written[s]);
+        char *caps = file_in(dir, SPLITS[s], "_caps.txt");
+        char *text = th_read(caps, NULL);
+        assert_non_null(text);
+        char **lines;
+        assert_int_equal(split_lines(text, &lines), 5 * n);
+        long prev = -1;
+        for (long i = 0; i < n; i++) {
+            ua_synth_caption_image img;
+            assert_int_equal(ua_synth_corpus_image(c, s, i, &img, &err), 0);
+            assert_true(img.source >= 0 && img.source < 8);
+            assert_true(img.source > prev);   /* the pool's order */
+            prev = img.source;
+            in_splits[img.source]++;
+            /* the source's lines, stripped */
+            int in_a = img.file == g_capfile[0];
+            assert_true(in_a || img.file == g_capfile[1]);
+            assert_int_equal(img.source, in_a ? (img.first_line - 1) / 5 : 5 + (img.first_line - 1) / 5);
+            for (int k = 0; k < 5; k++) {
+                const char *want = NULL;
+                if (img.source < 2) want = CAPS_A[img.source * 5 + k];
+                else if (img.source == 5) want = CAPS_ZOO[k];
+                if (!want) continue;
+                while (*want == ' ') want++;
+                assert_int_equal(strncmp(lines[i * 5 + k], want, strlen(lines[i * 5 + k])), 0);
+            }
+        }
+        assert_int_equal(ua_synth_corpus_image(c, s, n, NULL, &err), -1);
+        free(lines);
+        free(text);
+        free(caps);
+    }
+    for (int i = 0; i < 8; i++) assert_int_equal(in_splits[i], 1);
+    assert_string_equal(CAPS_A[4], "  A puppy plays .  ");   /* written stripped: checked above */
+    char *readme = th_path(dir, "README.synth.txt");
+    char *text = th_read(readme, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "preset          captions\n"));
+    assert_non_null(strstr(text, "seed            1\n"));
+    assert_non_null(strstr(text, "capsA.txt (5 images)\n"));
+    assert_non_null(strstr(text, "capsB.txt (3 images)\n"));
+    assert_non_null(strstr(text, "train           4 images, 20 captions"));
+    assert_non_null(strstr(text, "used at least 2 times"));
+    free(text);
+    free(readme);
+    ua_synth_corpus_free(c);
+    free(dir);
+    free(vocab);
+}
+
+/* Grounding: one flag per token as the loader tokenizes; function words never grounded; a
+ * content word that >= 2 captions of its image use always grounded, and in regions drawn
+ * from its prototype; a word of one caption never. Checked against counts made here. */
+static void check_grounding(const ua_synth_config *cfg, const char *dir)
+{
+    ua_err err = {""};
+    ua_synth_corpus *c = corpus(cfg);
+    ua_tokenizer *t = ua_tokenizer_new(&err);
+    assert_non_null(t);
+    ua_tokens tok[5] = {{0}};
+    const size_t d = (size_t)cfg->img_dim;
+    float *proto = malloc(d * sizeof *proto);
+    long n_shared = 0, n_single = 0;
+    for (int s = 0; s < 3; s++) {
+        long n = ua_synth_corpus_images(c, s);
+        char *caps = file_in(dir, SPLITS[s], "_caps.txt"), *grd = file_in(dir, SPLITS[s], "_caps_grounding.txt");
+        char *ims = file_in(dir, SPLITS[s], "_ims.npy");
+        char *ct = th_read(caps, NULL), *gt = th_read(grd, NULL);
+        assert_non_null(ct);
+        assert_non_null(gt);
+        char **cl, **gl;
+        assert_int_equal(split_lines(ct, &cl), 5 * n);
+        assert_int_equal(split_lines(gt, &gl), 5 * n);
+        ua_npy a;
+        if (ua_npy_open(&a, ims, &err) != 0) fail_msg("%s", err.msg);
+        assert_int_equal(a.shape[0], n);
+        for (long i = 0; i < n; i++) {
+            ua_synth_caption_image img;
+            assert_int_equal(ua_synth_corpus_image(c, s, i, &img, &err), 0);
+            char *flags[5][64];
+            for (int k = 0; k < 5; k++) {
+                int nt = tokens_of(t, cl[i * 5 + k], &tok[k]);
+                assert_int_equal(split_words(gl[i * 5 + k], flags[k], 64), nt);
+            }
+            for (int k = 0; k < 5; k++)
+                for (int j = 0; j < tok[k].n; j++) {
+                    const char *w = tok[k].tok[j];
+                    int g = strcmp(flags[k][j], "1") == 0;
+                    assert_true(g || strcmp(flags[k][j], "0") == 0);
+                    if (ua_synth_is_function_word(w)) {
+                        if (g) fail_msg("function word '%s' grounded", w);
+                        continue;
+                    }
+                    int uses = 0;   /* captions of the image that use w */
+                    for (int q = 0; q < 5; q++)
+                        for (int m = 0; m < tok[q].n; m++)
+                            if (strcmp(tok[q].tok[m], w) == 0) { uses++; break; }
+                    int concept = -1;
+                    for (int x = 0; x < img.n_concepts; x++)
+                        if (strcmp(img.concept[x], w) == 0) concept = x;
+                    assert_int_equal(g, concept >= 0);   /* grounded = one of its image's concepts */
+                    if (uses < cfg->concept_min_captions) {
+                        assert_int_equal(g, 0);
+                        n_single++;
+                        continue;
+                    }
+                    if (img.n_concepts < cfg->max_concepts && !g) fail_msg("'%s' (%d captions) not grounded", w, uses);
+                    if (!g) continue;
+                    n_shared++;
+                    assert_int_equal(img.concept_captions[concept], uses);
+                    /* its regions: exactly v * prototype (noise 0, scale 1, shift 0) */
+                    ua_synth_word_prototype(cfg, w, proto);
+                    int regions = 0;
+                    for (int r = 0; r < UA_SYNTH_REGIONS; r++) {
+                        if (img.region_concept[r] != concept) continue;
+                        regions++;
+                        const float *x = a.data + ((size_t)i * UA_SYNTH_REGIONS + (size_t)r) * d;
+                        float v = img.region_visibility[r];
+                        assert_true(v >= cfg->visibility_min && v <= 1);
+                        for (size_t j2 = 0; j2 < d; j2++) {
+                            float z = v * proto[j2];
+                            assert_float_equal(x[j2], z > 0 ? z : 0, 1e-6);
+                        }
+                    }
+                    assert_int_equal(regions, img.n_regions[concept]);
+                    assert_true(regions >= 1);
+                }
+            /* the background is clutter */
+            for (int r = 0; r < UA_SYNTH_REGIONS; r++) {
+                if (img.region_concept[r] >= 0) continue;
+                assert_true(img.region_clutter[r] >= 0 && img.region_clutter[r] < cfg->n_clutter);
+                ua_synth_clutter_prototype(cfg, img.region_clutter[r], proto);
+                const float *x = a.data + ((size_t)i * UA_SYNTH_REGIONS + (size_t)r) * d;
+                for (size_t j2 = 0; j2 < d; j2++) {
+                    float z = (float)cfg->clutter_scale * proto[j2];
+                    assert_float_equal(x[j2], z > 0 ? z : 0, 1e-6);
+                }
+            }
+        }
+        ua_npy_close(&a);
+        free(cl);
+        free(gl);
+        free(ct);
+        free(gt);
+        free(caps);
+        free(grd);
+        free(ims);
+    }
+    assert_true(n_shared > 20);
+    assert_true(n_single > 10);
+    for (int k = 0; k < 5; k++) ua_tokens_free(&tok[k]);
+    ua_tokenizer_free(t);
+    free(proto);
+    ua_synth_corpus_free(c);
+}
+
+static void test_captions_grounding(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg = captions_cfg();
+    cfg.noise = 0;
+    char *dir = th_path(g_dir, "cap_noise0"), *vocab = th_path(g_dir, "cap_noise0/v.json");
+    if (ua_synth_write(&cfg, dir, vocab, &err) != 0) fail_msg("%s", err.msg);
+    check_grounding(&cfg, dir);
+    /* known images: image 0 grounds "dog" and "grass" only; image 1 "man", "riding", "bike",
+     * "red", "bicycle" (and "MAN" in capitals, which the tokenizer lowercases) */
+    ua_synth_corpus *c = corpus(&cfg);
+    int found = 0;
+    for (int s = 0; s < 3; s++)
+        for (long i = 0; i < ua_synth_corpus_images(c, s); i++) {
+            ua_synth_caption_image img;
+            assert_int_equal(ua_synth_corpus_image(c, s, i, &img, &err), 0);
+            if (img.source == 0) {
+                assert_int_equal(img.n_concepts, 2);
+                assert_string_equal(img.concept[0], "dog");
+                assert_int_equal(img.concept_captions[0], 3);
+                assert_string_equal(img.concept[1], "grass");
+                found++;
+            } else if (img.source == 1) {
+                const char *want[] = {"man", "riding", "bike", "red", "bicycle"};   /* 3, 3, 3, 2, 2 uses */
+                assert_int_equal(img.n_concepts, 5);
+                for (int k = 0; k < 5; k++) assert_string_equal(img.concept[k], want[k]);
+                found++;
+            } else if (img.source == 5) {
+                const char *want[] = {"zebra", "giraffe", "lion", "tiger"};
+                assert_int_equal(img.n_concepts, 4);
+                for (int k = 0; k < 4; k++) assert_string_equal(img.concept[k], want[k]);
+                assert_int_equal(img.concept_captions[3], 2);
+                found++;
+            } else {
+                assert_int_equal(img.n_concepts, 1);   /* thing<k> */
+                assert_int_equal(strncmp(img.concept[0], "thing", 5), 0);
+            }
+        }
+    assert_int_equal(found, 3);
+    ua_synth_corpus_free(c);
+    free(dir);
+    free(vocab);
+}
+
+/* at most max_concepts, the most used first; regions cut to leave the background */
+static void test_captions_limits(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg = captions_cfg();
+    cfg.noise = 0;
+    cfg.max_concepts = 2;
+    cfg.obj_regions_min = cfg.obj_regions_max = 20;
+    char *dir = th_path(g_dir, "cap_limits"), *vocab = th_path(g_dir, "cap_limits/v.json");
+    if (ua_synth_write(&cfg, dir, vocab, &err) != 0) fail_msg("%s", err.msg);
+    check_grounding(&cfg, dir);
+    ua_synth_corpus *c = corpus(&cfg);
+    int zoo = 0;
+    for (int s = 0; s < 3; s++)
+        for (long i = 0; i < ua_synth_corpus_images(c, s); i++) {
+            ua_synth_caption_image img;
+            assert_int_equal(ua_synth_corpus_image(c, s, i, &img, &err), 0);
+            assert_true(img.n_concepts <= 2);
+            int total = 0, background = 0;
+            for (int k = 0; k < img.n_concepts; k++) {
+                assert_true(img.n_regions[k] >= 1 && img.n_regions[k] <= 20);
+                total += img.n_regions[k];
+            }
+            for (int r = 0; r < UA_SYNTH_REGIONS; r++) background += img.region_concept[r] < 0;
+            assert_int_equal(background, UA_SYNTH_REGIONS - total);
+            if (img.n_concepts == 2) assert_int_equal(background, UA_SYNTH_MIN_BACKGROUND);   /* 40 cut to 32 */
+            if (img.source == 5) {
+                assert_string_equal(img.concept[0], "zebra");
+                assert_string_equal(img.concept[1], "giraffe");
+                zoo = 1;
+            }
+        }
+    assert_true(zoo);
+    ua_synth_corpus_free(c);
+    free(dir);
+    free(vocab);
+}
+
+/* the same bytes for a seed; another seed changes the features */
+static void test_captions_deterministic(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg = captions_cfg();
+    const char *names[] = {"a", "b", "c"};
+    for (int r = 0; r < 3; r++) {
+        char dname[32], vname[32];
+        snprintf(dname, sizeof dname, "capdet_%s", names[r]);
+        snprintf(vname, sizeof vname, "capdet_%s/v.json", names[r]);
+        char *dir = th_path(g_dir, dname), *vocab = th_path(g_dir, vname);
+        cfg.seed = r == 2 ? 7 : 1;
+        if (ua_synth_write(&cfg, dir, vocab, &err) != 0) fail_msg("%s", err.msg);
+        free(dir);
+        free(vocab);
+    }
+    char *a = th_path(g_dir, "capdet_a"), *b = th_path(g_dir, "capdet_b"), *o = th_path(g_dir, "capdet_c");
+    const char *files[] = {"train_ims.npy", "train_caps.txt", "train_caps_grounding.txt", "dev_ims.npy",
+                           "dev_caps.txt", "test_ims.npy", "test_caps_grounding.txt", "README.synth.txt", "v.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *x = th_path(a, files[i]), *y = th_path(b, files[i]);
+        if (!files_equal(x, y)) fail_msg("%s differs between two runs of one seed", files[i]);
+        free(x);
+        free(y);
+    }
+    char *x = th_path(a, "train_ims.npy"), *y = th_path(o, "train_ims.npy");
+    assert_false(files_equal(x, y));
+    free(x);
+    free(y);
+    free(a);
+    free(b);
+    free(o);
+}
+
+/* the train words used at least vocab_threshold times, and no other */
+static void test_captions_vocab(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg = captions_cfg();
+    char *dir = th_path(g_dir, "capvocab"), *vpath = th_path(g_dir, "capvocab/v.json");
+    if (ua_synth_write(&cfg, dir, vpath, &err) != 0) fail_msg("%s", err.msg);
+    ua_vocab v, counts;
+    if (ua_vocab_load(&v, vpath, &err) != 0) fail_msg("%s", err.msg);
+    assert_string_equal(v.words[0], "<pad>");
+    assert_string_equal(v.words[3], "<unk>");
+    assert_int_equal(ua_vocab_init(&counts, &err), 0);
+    int count[512] = {0};
+    ua_tokenizer *t = ua_tokenizer_new(&err);
+    ua_tokens tok = {0};
+    for (int s = 0; s < 3; s++) {
+        char *caps = file_in(dir, SPLITS[s], "_caps.txt");
+        char *text = th_read(caps, NULL);
+        char **lines;
+        int n = split_lines(text, &lines);
+        for (int l = 0; l < n; l++) {
+            tokens_of(t, lines[l], &tok);
+            for (int j = 0; j < tok.n; j++) {
+                int id = ua_vocab_add(&counts, tok.tok[j], &err);
+                assert_true(id >= 0 && id < 512);
+                if (s == UA_SYNTH_TRAIN) count[id]++;
+            }
+        }
+        free(lines);
+        free(text);
+        free(caps);
+    }
+    int in_vocab = 0;
+    for (int id = 4; id < counts.n; id++) {
+        int want = count[id] >= cfg.vocab_threshold;
+        if ((ua_vocab_find(&v, counts.words[id]) >= 0) != want)
+            fail_msg("'%s' (%d train uses) %s the vocabulary", counts.words[id], count[id], want ? "not in" : "in");
+        in_vocab += want;
+    }
+    assert_int_equal(v.n, 4 + in_vocab);
+    assert_true(in_vocab > 5 && in_vocab < counts.n - 4);
+    /* the most frequent first: "a" (or "." ) leads */
+    for (int id = 5; id < v.n; id++) {
+        int prev = ua_vocab_find(&counts, v.words[id - 1]), cur = ua_vocab_find(&counts, v.words[id]);
+        assert_true(count[prev] >= count[cur]);
+    }
+    ua_tokens_free(&tok);
+    ua_tokenizer_free(t);
+    ua_vocab_free(&v);
+    ua_vocab_free(&counts);
+    free(dir);
+    free(vpath);
+}
+
+/* bad sources: one line each, naming the file (and the line) */
+static void test_captions_bad_sources(void **state)
+{
+    (void)state;
+    ua_err err = {""};
+    ua_synth_config cfg = captions_cfg();
+    char *dir = th_path(g_dir, "capbad"), *vocab = th_path(g_dir, "capbad/v.json");
+    char *missing = th_path(g_dir, "no_such_caps.txt");
+    const char *one[1] = {missing};
+    cfg.caption_files = one;
+    cfg.n_caption_files = 1;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    assert_non_null(strstr(err.msg, missing));
+    char *seven = th_path(g_dir, "seven.txt");
+    assert_int_equal(th_write(seven, "a\nb\nc\nd\ne\nf\ng", 13), 0);
+    one[0] = seven;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    assert_non_null(strstr(err.msg, "seven.txt: 7 captions, not a multiple of 5"));
+    char *blank = th_path(g_dir, "blank.txt");
+    assert_int_equal(th_write(blank, "a\nb\n \nd\ne\n", 11), 0);
+    one[0] = blank;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    assert_non_null(strstr(err.msg, "blank.txt: line 3: blank caption"));
+    /* an image given twice: a file named twice, or an image repeated in a file */
+    cfg = captions_cfg();
+    const char *twice[3] = {g_capfile[1], g_capfile[0], g_capfile[1]};
+    cfg.caption_files = twice;
+    cfg.n_caption_files = 3;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    char want[1024];
+    snprintf(want, sizeof want, "synth: %s line 1: the same 5 captions as %s line 1 (", g_capfile[1], g_capfile[1]);
+    assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+    char *rep = th_path(g_dir, "repeat.txt");
+    const char *text = "a\nb\nc\nd\ne\na\nb\nc\nd\nf\nq\nr\ns\nt\nu\n a\nb\nc\nd\nf \n";
+    assert_int_equal(th_write(rep, text, strlen(text)), 0);
+    one[0] = rep;
+    cfg.caption_files = one;
+    cfg.n_caption_files = 1;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    snprintf(want, sizeof want, "synth: %s line 16: the same 5 captions as %s line 6 (", rep, rep);
+    assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+    free(rep);
+    cfg = captions_cfg();
+    cfg.n_images[UA_SYNTH_TRAIN] = 5;   /* 5 + 2 + 2 > 8 */
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    assert_string_equal(err.msg, "synth: the caption files hold 8 images, fewer than n_train 5 + n_dev 2 + n_test 2");
+    cfg.n_images[UA_SYNTH_TRAIN] = 0;
+    cfg.n_images[UA_SYNTH_DEV] = 6;
+    assert_int_equal(ua_synth_write(&cfg, dir, vocab, &err), -1);
+    assert_non_null(strstr(err.msg, "none left for train"));
+    assert_int_equal(access(dir, F_OK), -1);   /* nothing written */
+    free(dir);
+    free(vocab);
+    free(missing);
+    free(seven);
+    free(blank);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +1117,14 @@ int main(void)
         cmocka_unit_test(test_deterministic_by_seed),
         cmocka_unit_test(test_splits_are_independent),
         cmocka_unit_test(test_progress_and_bad_folder),
+        cmocka_unit_test(test_captions_preset_and_check),
+        cmocka_unit_test(test_function_words),
+        cmocka_unit_test(test_captions_split_by_image),
+        cmocka_unit_test(test_captions_grounding),
+        cmocka_unit_test(test_captions_limits),
+        cmocka_unit_test(test_captions_deterministic),
+        cmocka_unit_test(test_captions_vocab),
+        cmocka_unit_test(test_captions_bad_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -36,6 +36,32 @@
  *    own; every image has its own stream, derived from (seed, split, image index), so a split's
  *    content does not depend on the other splits' sizes and a larger split extends a smaller one.
  *
+ * The captions preset (from_captions = 1) replaces the concepts, images and captions by real
+ * caption files (5 lines per image, consecutive):
+ *  - Images. The images of every file, in order, are pooled, shuffled by the seed and cut
+ *    into test (the first n_test), dev (the next n_dev) and train (the next n_train; 0: all
+ *    the rest); each split keeps the pool's order. An image is in one split only.
+ *  - Words. Each caption is tokenized as the loader does (SCAN: lowercase, NLTK word_tokenize).
+ *    A token is a function word when ua_synth_is_function_word says so (a closed list of
+ *    determiners, pronouns, prepositions, conjunctions, auxiliaries, numerals, ..., and every
+ *    token without a letter); every other token is a content word.
+ *  - Concepts. An image's concepts are the content words (word types) that at least
+ *    concept_min_captions of its captions use, the most used first (ties: the first to occur),
+ *    at most max_concepts. Each word type is its own concept with its own N(0, I) prototype,
+ *    drawn from a stream keyed by (seed, the word's bytes): "dog" and "dogs", or "puppy", are
+ *    different concepts; no categories.
+ *  - Regions. Concept k covers obj_regions_min..obj_regions_max regions (fewer, one at least,
+ *    when they would leave fewer than UA_SYNTH_MIN_BACKGROUND background regions), at random
+ *    positions; z = v * word + noise * N(0, I), v uniform in [visibility_min, 1]; the other
+ *    regions are clutter as above. Words that no two captions share, and function words, get
+ *    no region.
+ *  - Captions: the real lines (stripped of surrounding whitespace). Grounding: per token of
+ *    the tokenized caption, 1 if it is one of its image's concepts, else 0.
+ *  - Vocabulary: the train split's tokens used at least vocab_threshold times (SCAN's rule),
+ *    the most frequent first (ties in byte order); the others read as <unk>.
+ *  - Randomness: the split from a stream of its own; an image's layout and its features from
+ *    streams keyed by its index in the pool, so they do not depend on the split sizes.
+ *
  * Files (data_dir = <data-path>/<data-name>):
  *   <split>_ims.npy               float32 [n_images, 36, img_dim]
  *   <split>_caps.txt              5 captions per image, consecutive (caption c: image c / 5)
@@ -61,6 +87,8 @@
                                         a caption's first mention */
 #define UA_SYNTH_CAPTION_TRIES 16    /* random templates tried before the deterministic search
                                         for one of cap_len_min..cap_len_max tokens */
+#define UA_SYNTH_MAX_CONCEPTS (UA_SYNTH_REGIONS - UA_SYNTH_MIN_BACKGROUND) /* captions preset:
+                                        upper bound for max_concepts (one region each at least) */
 #define UA_SYNTH_NOISE_LEVELS 65536  /* the noise is N(0,1) quantized to this many equiprobable
                                         levels (an inverse-CDF table: fast, tails cut at 4.3) */
 
@@ -77,7 +105,8 @@ typedef void (*ua_synth_progress_fn)(void *ctx, const char *split, long done, lo
 typedef struct ua_synth_config {
     const char *preset;          /* name, for README.synth.txt */
     uint64_t seed;
-    int n_images[UA_SYNTH_N_SPLITS]; /* per split; train/dev/test >= 1, testall 0 = not written */
+    int n_images[UA_SYNTH_N_SPLITS]; /* per split; train/dev/test >= 1, testall 0 = not written
+                                        (captions preset: train 0 = all the rest, no testall) */
     int img_dim;                 /* region feature size */
     /* concepts */
     int n_nouns;                 /* noun concepts: the first n of the built-in table */
@@ -86,7 +115,7 @@ typedef struct ua_synth_config {
     double zipf_s;               /* noun frequency ~ 1 / rank^zipf_s */
     /* images */
     int obj_min, obj_max;        /* objects per image */
-    int obj_regions_min, obj_regions_max; /* regions per object */
+    int obj_regions_min, obj_regions_max; /* regions per object (captions preset: per concept) */
     /* captions */
     int mention_min, mention_max; /* objects a caption mentions */
     double p_attr;               /* probability that a mention carries the attribute */
@@ -99,15 +128,26 @@ typedef struct ua_synth_config {
     double visibility_min;       /* per-region noun weight uniform in [visibility_min, 1] */
     double noise;                /* standard deviation of the per-dimension Gaussian noise */
     double feat_scale, feat_shift; /* feature = feat_scale * max(0, z + feat_shift) */
-    /* optional progress report (not part of the data) */
+    /* the captions preset: content from real caption files (the fields of the concepts,
+     * objects and captions above are unused, except obj_regions_min/max) */
+    int from_captions;
+    const char *const *caption_files; /* n_caption_files paths, 5 lines per image each */
+    int n_caption_files;
+    int concept_min_captions;    /* a content word that this many of an image's captions use is a concept */
+    int max_concepts;            /* concepts per image, at most (1..UA_SYNTH_MAX_CONCEPTS) */
+    int vocab_threshold;         /* a train word used this many times is in the vocabulary */
+    /* optional progress report and, when not NULL, the images written per split (not part of
+     * the data) */
     ua_synth_progress_fn progress;
     void *progress_ctx;
+    long *n_written;             /* [UA_SYNTH_N_SPLITS] */
 } ua_synth_config;
 
-/* Fills cfg with a preset: "tiny" (unit tests), "small" (the demo), "f30k" (Flickr30K sizes).
- * Seed 1, no testall, no progress callback. */
+/* Fills cfg with a preset: "tiny" (unit tests), "small" (the demo), "f30k" (Flickr30K sizes),
+ * "captions" (real captions: the caller sets caption_files). Seed 1, no testall, no progress
+ * callback. */
 int ua_synth_preset(const char *name, ua_synth_config *cfg, ua_err *err);
-/* "tiny|small|f30k" */
+/* "tiny|small|f30k|captions" */
 const char *ua_synth_preset_names(void);
 /* Checks every field's range; the message names the field. */
 int ua_synth_check(const ua_synth_config *cfg, ua_err *err);
@@ -142,8 +182,43 @@ typedef struct ua_synth_image {
     float region_visibility[UA_SYNTH_REGIONS];   /* noun weight v of an object region, else 0 */
 } ua_synth_image;
 
-/* The content of image `index` of a split, exactly as ua_synth_write generates it. */
+/* The content of image `index` of a split, exactly as ua_synth_write generates it (not for
+ * the captions preset: see ua_synth_corpus_image). */
 int ua_synth_image_layout(const ua_synth_config *cfg, ua_synth_split split, long index,
                           ua_synth_image *img, ua_err *err);
+
+/* ---- the captions preset's pooled images, for tests and analyses ---- */
+
+/* 1 if a caption token is a function word (grounded in nothing), 0 for a content word */
+int ua_synth_is_function_word(const char *token);
+
+typedef struct ua_synth_corpus ua_synth_corpus;
+
+/* Reads, checks and splits the caption files of a captions configuration (as ua_synth_write). */
+int  ua_synth_corpus_load(const ua_synth_config *cfg, ua_synth_corpus **out, ua_err *err);
+void ua_synth_corpus_free(ua_synth_corpus *c);
+/* images in a split (train, dev or test; 0 for another) */
+long ua_synth_corpus_images(const ua_synth_corpus *c, ua_synth_split split);
+
+typedef struct ua_synth_caption_image {
+    long source;                 /* index in the pool of every file's images */
+    const char *file;            /* the caption file it comes from */
+    long first_line;             /* its first caption's line there (1-based) */
+    int n_concepts;
+    const char *concept[UA_SYNTH_MAX_CONCEPTS]; /* the concepts' words (owned by the corpus) */
+    int concept_captions[UA_SYNTH_MAX_CONCEPTS]; /* how many of its captions use each */
+    int n_regions[UA_SYNTH_MAX_CONCEPTS];
+    signed char region_concept[UA_SYNTH_REGIONS]; /* concept of each region, -1: background */
+    short region_clutter[UA_SYNTH_REGIONS];       /* clutter concept of a background region, else -1 */
+    float region_visibility[UA_SYNTH_REGIONS];    /* word weight v of a concept region, else 0 */
+} ua_synth_caption_image;
+
+/* Image `index` of a split, exactly as ua_synth_write generates it. */
+int ua_synth_corpus_image(const ua_synth_corpus *c, ua_synth_split split, long index,
+                          ua_synth_caption_image *img, ua_err *err);
+/* The prototype of a caption word: out[0..cfg->img_dim). */
+void ua_synth_word_prototype(const ua_synth_config *cfg, const char *word, float *out);
+/* The prototype of clutter concept i: out[0..cfg->img_dim). */
+void ua_synth_clutter_prototype(const ua_synth_config *cfg, int i, float *out);
 
 #endif

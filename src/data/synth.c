@@ -1,6 +1,7 @@
 /* Synthetic precomp dataset generator: presets, checks, the caption composer, the region
  * features and the writer. The generative model is described in include/uarda/synth.h. */
 #include "uarda/synth.h"
+#include "synth_internal.h"
 #include "uarda/atomic.h"
 #include "uarda/npy.h"
 #include "uarda/rng.h"
@@ -136,9 +137,16 @@ static const preset PRESETS[] = {
               .n_attrs = ALL_OF_TABLE, .n_clutter = 48, .obj_min = 2, .obj_max = 5,
               .obj_regions_min = 3, .obj_regions_max = 6, .mention_min = 1, .mention_max = 3,
               .noise = 1.0, COMMON_MODEL}},
+    /* real captions (the caller names the files): about 7,000 images from Flickr30K's test and
+     * dev and MS-COCO's 5K test, of which 1000 dev, 1000 test and the rest for training; a
+     * training run of the demo's recipe takes about 4 minutes on two cores */
+    {"captions", {.n_images = {0, 1000, 1000, 0}, .img_dim = 256, .n_clutter = 16, .obj_regions_min = 2,
+                  .obj_regions_max = 4, .noise = 1.0, .clutter_scale = 1.0, .visibility_min = 0.5,
+                  .feat_scale = 1.0, .feat_shift = 0.0, .from_captions = 1, .concept_min_captions = 2,
+                  .max_concepts = 10, .vocab_threshold = 4}},
 };
 
-const char *ua_synth_preset_names(void) { return "tiny|small|f30k"; }
+const char *ua_synth_preset_names(void) { return "tiny|small|f30k|captions"; }
 
 int ua_synth_preset(const char *name, ua_synth_config *cfg, ua_err *err)
 {
@@ -147,6 +155,7 @@ int ua_synth_preset(const char *name, ua_synth_config *cfg, ua_err *err)
             *cfg = PRESETS[i].cfg;
             cfg->preset = PRESETS[i].name;
             cfg->seed = 1;
+            if (cfg->from_captions) return 0;   /* no nouns nor attributes */
             if (cfg->n_nouns == ALL_OF_TABLE) cfg->n_nouns = ua_synth_max_nouns();
             if (cfg->n_attrs == ALL_OF_TABLE) cfg->n_attrs = ua_synth_max_attrs();
             return 0;
@@ -158,13 +167,13 @@ int ua_synth_preset(const char *name, ua_synth_config *cfg, ua_err *err)
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration check */
 
-static int int_range(const char *field, int v, int lo, int hi, ua_err *err)
+int ua_synth_int_range(const char *field, int v, int lo, int hi, ua_err *err)
 {
     if (v < lo || v > hi) return ua_fail(err, "synth: %s must be in [%d, %d], got %d", field, lo, hi, v);
     return 0;
 }
 
-static int real_range(const char *field, double v, double lo, double hi, ua_err *err)
+int ua_synth_real_range(const char *field, double v, double lo, double hi, ua_err *err)
 {
     if (!isfinite(v) || v < lo || v > hi)
         return ua_fail(err, "synth: %s must be in [%g, %g], got %g", field, lo, hi, v);
@@ -180,37 +189,38 @@ static int max_filler(void)
 
 int ua_synth_check(const ua_synth_config *c, ua_err *err)
 {
+    if (c->from_captions) return ua_synth_captions_check(c, err);
     static const char *const n_fields[UA_SYNTH_N_SPLITS] = {"n_train", "n_dev", "n_test", "n_testall"};
     for (int s = 0; s < UA_SYNTH_N_SPLITS; s++)
-        if (int_range(n_fields[s], c->n_images[s], s == UA_SYNTH_TESTALL ? 0 : 1, 100000000, err)) return -1;
+        if (ua_synth_int_range(n_fields[s], c->n_images[s], s == UA_SYNTH_TESTALL ? 0 : 1, 100000000, err)) return -1;
     int mentions_max = c->mention_max < c->obj_max ? c->mention_max : c->obj_max;
     /* a minimal caption of k mentions ("a attr noun" + "and" between, "."): 4k tokens at most;
      * a one-mention caption with every filler: 3 + max_filler() tokens */
-    if (int_range("img_dim", c->img_dim, 1, 1 << 16, err) ||
-        int_range("obj_min", c->obj_min, 1, UA_SYNTH_MAX_OBJECTS, err) ||
-        int_range("obj_max", c->obj_max, c->obj_min, UA_SYNTH_MAX_OBJECTS, err) ||
-        int_range("n_nouns", c->n_nouns, c->obj_max, ua_synth_max_nouns(), err) ||
-        int_range("n_attrs", c->n_attrs, 1, ua_synth_max_attrs(), err) ||
-        int_range("n_clutter", c->n_clutter, 1, 1 << 15, err) ||
-        int_range("obj_regions_min", c->obj_regions_min, 1, UA_SYNTH_REGIONS, err) ||
-        int_range("obj_regions_max", c->obj_regions_max, c->obj_regions_min,
+    if (ua_synth_int_range("img_dim", c->img_dim, 1, 1 << 16, err) ||
+        ua_synth_int_range("obj_min", c->obj_min, 1, UA_SYNTH_MAX_OBJECTS, err) ||
+        ua_synth_int_range("obj_max", c->obj_max, c->obj_min, UA_SYNTH_MAX_OBJECTS, err) ||
+        ua_synth_int_range("n_nouns", c->n_nouns, c->obj_max, ua_synth_max_nouns(), err) ||
+        ua_synth_int_range("n_attrs", c->n_attrs, 1, ua_synth_max_attrs(), err) ||
+        ua_synth_int_range("n_clutter", c->n_clutter, 1, 1 << 15, err) ||
+        ua_synth_int_range("obj_regions_min", c->obj_regions_min, 1, UA_SYNTH_REGIONS, err) ||
+        ua_synth_int_range("obj_regions_max", c->obj_regions_max, c->obj_regions_min,
                   (UA_SYNTH_REGIONS - UA_SYNTH_MIN_BACKGROUND) / c->obj_max, err) ||
-        int_range("mention_min", c->mention_min, 1, c->obj_min, err) ||
-        int_range("mention_max", c->mention_max, c->mention_min, UA_SYNTH_MAX_OBJECTS, err) ||
-        int_range("cap_len_min", c->cap_len_min, 3, 3 + max_filler(), err) ||
-        int_range("cap_len_max", c->cap_len_max,
+        ua_synth_int_range("mention_min", c->mention_min, 1, c->obj_min, err) ||
+        ua_synth_int_range("mention_max", c->mention_max, c->mention_min, UA_SYNTH_MAX_OBJECTS, err) ||
+        ua_synth_int_range("cap_len_min", c->cap_len_min, 3, 3 + max_filler(), err) ||
+        ua_synth_int_range("cap_len_max", c->cap_len_max,
                   c->cap_len_min > 4 * mentions_max ? c->cap_len_min : 4 * mentions_max,
                   UA_SYNTH_MAX_CAP_TOKENS, err) ||
-        real_range("zipf_s", c->zipf_s, 0, 10, err) ||
-        real_range("p_attr", c->p_attr, 0, 1, err) ||
-        real_range("p_the", c->p_the, 0, 1, err) ||
-        real_range("category_mix", c->category_mix, 0, 1, err) ||
-        real_range("attr_scale", c->attr_scale, 0, 1e6, err) ||
-        real_range("clutter_scale", c->clutter_scale, 0, 1e6, err) ||
-        real_range("visibility_min", c->visibility_min, 0, 1, err) ||
-        real_range("noise", c->noise, 0, 1e6, err) ||
-        real_range("feat_scale", c->feat_scale, 1e-6, 1e6, err) ||
-        real_range("feat_shift", c->feat_shift, -1e6, 1e6, err))
+        ua_synth_real_range("zipf_s", c->zipf_s, 0, 10, err) ||
+        ua_synth_real_range("p_attr", c->p_attr, 0, 1, err) ||
+        ua_synth_real_range("p_the", c->p_the, 0, 1, err) ||
+        ua_synth_real_range("category_mix", c->category_mix, 0, 1, err) ||
+        ua_synth_real_range("attr_scale", c->attr_scale, 0, 1e6, err) ||
+        ua_synth_real_range("clutter_scale", c->clutter_scale, 0, 1e6, err) ||
+        ua_synth_real_range("visibility_min", c->visibility_min, 0, 1, err) ||
+        ua_synth_real_range("noise", c->noise, 0, 1e6, err) ||
+        ua_synth_real_range("feat_scale", c->feat_scale, 1e-6, 1e6, err) ||
+        ua_synth_real_range("feat_shift", c->feat_shift, -1e6, 1e6, err))
         return -1;
     return 0;
 }
@@ -218,12 +228,6 @@ int ua_synth_check(const ua_synth_config *c, ua_err *err)
 /* ------------------------------------------------------------------------------------------ */
 /* Random streams: one per prototype and one per (split, image) for content and for features,
  * each seeded from (seed, tag, index) through splitmix64's finalizer. */
-
-enum {
-    TAG_CATEGORY = 1, TAG_NOUN = 2, TAG_ATTR = 3, TAG_CLUTTER = 4,
-    TAG_CONTENT = 16,   /* + split: objects, layout, captions */
-    TAG_FEATURES = 32,  /* + split: the region features' noise */
-};
 
 static uint64_t mix64(uint64_t x)
 {
@@ -233,7 +237,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static void stream(ua_rng *r, uint64_t seed, uint64_t tag, uint64_t index)
+void ua_synth_stream(ua_rng *r, uint64_t seed, uint64_t tag, uint64_t index)
 {
     ua_rng_seed(r, mix64(mix64(mix64(seed) ^ tag) ^ index), UA_RNG_SYNTH);
 }
@@ -288,12 +292,24 @@ static double normal_quantile(double p)
     return x;
 }
 
+void ua_synth_prototype(float *out, size_t d, uint64_t seed, uint64_t tag, uint64_t index)
+{
+    ua_rng r;
+    ua_synth_stream(&r, seed, tag, index);
+    for (size_t j = 0; j < d; j++) out[j] = (float)ua_rng_normal(&r);
+}
+
 static void gaussian_prototypes(float *out, int n, size_t d, uint64_t seed, int tag)
 {
-    for (int i = 0; i < n; i++) {
-        ua_rng r;
-        stream(&r, seed, (uint64_t)tag, (uint64_t)i);
-        for (size_t j = 0; j < d; j++) out[(size_t)i * d + j] = (float)ua_rng_normal(&r);
+    for (int i = 0; i < n; i++) ua_synth_prototype(out + (size_t)i * d, d, seed, (uint64_t)tag, (uint64_t)i);
+}
+
+void ua_synth_noise_table(float *gauss)
+{
+    for (int i = 0; i < UA_SYNTH_NOISE_LEVELS / 2; i++) {
+        float x = (float)normal_quantile((i + 0.5) / UA_SYNTH_NOISE_LEVELS);
+        gauss[i] = x;
+        gauss[UA_SYNTH_NOISE_LEVELS - 1 - i] = -x;
     }
 }
 
@@ -323,10 +339,10 @@ static int world_init(world *w, const ua_synth_config *cfg, ua_err *err)
         world_free(w);
         return ua_fail_prefix(err, "synth");
     }
-    gaussian_prototypes(category, UA_SYNTH_N_CATEGORIES, d, cfg->seed, TAG_CATEGORY);
-    gaussian_prototypes(w->noun, cfg->n_nouns, d, cfg->seed, TAG_NOUN);
-    gaussian_prototypes(w->attr, cfg->n_attrs, d, cfg->seed, TAG_ATTR);
-    gaussian_prototypes(w->clutter, cfg->n_clutter, d, cfg->seed, TAG_CLUTTER);
+    gaussian_prototypes(category, UA_SYNTH_N_CATEGORIES, d, cfg->seed, UA_SYNTH_TAG_CATEGORY);
+    gaussian_prototypes(w->noun, cfg->n_nouns, d, cfg->seed, UA_SYNTH_TAG_NOUN);
+    gaussian_prototypes(w->attr, cfg->n_attrs, d, cfg->seed, UA_SYNTH_TAG_ATTR);
+    gaussian_prototypes(w->clutter, cfg->n_clutter, d, cfg->seed, UA_SYNTH_TAG_CLUTTER);
     /* noun = sqrt(mix) * category + sqrt(1 - mix) * own: unit variance per dimension */
     float cw = (float)sqrt(cfg->category_mix), ow = (float)sqrt(1 - cfg->category_mix);
     for (int i = 0; i < cfg->n_nouns; i++) {
@@ -335,12 +351,7 @@ static int world_init(world *w, const ua_synth_config *cfg, ua_err *err)
         for (size_t j = 0; j < d; j++) x[j] = cw * c[j] + ow * x[j];
     }
     free(category);
-    /* equiprobable levels of N(0,1), symmetric */
-    for (int i = 0; i < UA_SYNTH_NOISE_LEVELS / 2; i++) {
-        float x = (float)normal_quantile((i + 0.5) / UA_SYNTH_NOISE_LEVELS);
-        w->gauss[i] = x;
-        w->gauss[UA_SYNTH_NOISE_LEVELS - 1 - i] = -x;
-    }
+    ua_synth_noise_table(w->gauss);
     return 0;
 }
 
@@ -500,9 +511,33 @@ done:
 static void gen_content(const world *w, ua_synth_split split, long index, image_content *ic)
 {
     ua_rng r;
-    stream(&r, w->cfg->seed, TAG_CONTENT + (uint64_t)split, (uint64_t)index);
+    ua_synth_stream(&r, w->cfg->seed, UA_SYNTH_TAG_CONTENT + (uint64_t)split, (uint64_t)index);
     gen_layout(w->cfg, w->zipf_cdf, &r, &ic->img);
     for (int c = 0; c < UA_SYNTH_CAPS_PER_IMAGE; c++) compose(w->cfg, &ic->img, &r, &ic->caps[c]);
+}
+
+void ua_synth_region(float *x, size_t d, const float *gauss, ua_rng *r, const float *p1, float w1,
+                     const float *p2, float w2, float noise, float scale, float shift)
+{
+    /* noise first: two 16-bit table indices per 32-bit draw */
+    size_t j = 0;
+    for (; j + 1 < d; j += 2) {
+        uint32_t u = ua_rng_u32(r);
+        x[j] = gauss[u & 0xffff];
+        x[j + 1] = gauss[u >> 16];
+    }
+    if (j < d) x[j] = gauss[ua_rng_u32(r) & 0xffff];
+    if (p2) {
+        for (j = 0; j < d; j++) {
+            float z = w1 * p1[j] + w2 * p2[j] + noise * x[j] + shift;
+            x[j] = scale * (z > 0 ? z : 0);
+        }
+    } else {
+        for (j = 0; j < d; j++) {
+            float z = w1 * p1[j] + noise * x[j] + shift;
+            x[j] = scale * (z > 0 ? z : 0);
+        }
+    }
 }
 
 /* [UA_SYNTH_REGIONS][d] features of one image */
@@ -513,48 +548,31 @@ static void gen_features(const world *w, ua_synth_split split, long index, const
     const float noise = (float)cfg->noise, scale = (float)cfg->feat_scale, shift = (float)cfg->feat_shift;
     const float *gauss = w->gauss;
     ua_rng r;
-    stream(&r, cfg->seed, TAG_FEATURES + (uint64_t)split, (uint64_t)index);
+    ua_synth_stream(&r, cfg->seed, UA_SYNTH_TAG_FEATURES + (uint64_t)split, (uint64_t)index);
     for (int reg = 0; reg < UA_SYNTH_REGIONS; reg++) {
         float *x = out + (size_t)reg * d;
-        /* noise first: two 16-bit table indices per 32-bit draw */
-        size_t j = 0;
-        for (; j + 1 < d; j += 2) {
-            uint32_t u = ua_rng_u32(&r);
-            x[j] = gauss[u & 0xffff];
-            x[j + 1] = gauss[u >> 16];
-        }
-        if (j < d) x[j] = gauss[ua_rng_u32(&r) & 0xffff];
-
         int o = img->region_object[reg];
-        if (o >= 0) {
-            const float *noun = w->noun + (size_t)img->obj[o].noun * d;
-            const float *attr = w->attr + (size_t)img->obj[o].attr * d;
-            const float v = img->region_visibility[reg], a = (float)cfg->attr_scale;
-            for (j = 0; j < d; j++) {
-                float z = v * noun[j] + a * attr[j] + noise * x[j] + shift;
-                x[j] = scale * (z > 0 ? z : 0);
-            }
-        } else {
-            const float *clutter = w->clutter + (size_t)img->region_clutter[reg] * d;
-            const float c = (float)cfg->clutter_scale;
-            for (j = 0; j < d; j++) {
-                float z = c * clutter[j] + noise * x[j] + shift;
-                x[j] = scale * (z > 0 ? z : 0);
-            }
-        }
+        if (o >= 0)
+            ua_synth_region(x, d, gauss, &r, w->noun + (size_t)img->obj[o].noun * d, img->region_visibility[reg],
+                            w->attr + (size_t)img->obj[o].attr * d, (float)cfg->attr_scale, noise, scale, shift);
+        else
+            ua_synth_region(x, d, gauss, &r, w->clutter + (size_t)img->region_clutter[reg] * d,
+                            (float)cfg->clutter_scale, NULL, 0, noise, scale, shift);
     }
 }
 
 int ua_synth_image_layout(const ua_synth_config *cfg, ua_synth_split split, long index,
                           ua_synth_image *img, ua_err *err)
 {
+    if (cfg->from_captions)
+        return ua_fail(err, "synth: the captions preset's images come from ua_synth_corpus_image");
     if (ua_synth_check(cfg, err)) return -1;
     if ((unsigned)split >= UA_SYNTH_N_SPLITS || index < 0 || index >= cfg->n_images[split])
         return ua_fail(err, "synth: no image %ld in split %s", index, ua_synth_split_name(split));
     double *cdf = zipf_cdf_new(cfg, err);
     if (!cdf) return ua_fail_prefix(err, "synth");
     ua_rng r;
-    stream(&r, cfg->seed, TAG_CONTENT + (uint64_t)split, (uint64_t)index);
+    ua_synth_stream(&r, cfg->seed, UA_SYNTH_TAG_CONTENT + (uint64_t)split, (uint64_t)index);
     gen_layout(cfg, cdf, &r, img);
     free(cdf);
     return 0;
@@ -564,7 +582,7 @@ int ua_synth_image_layout(const ua_synth_config *cfg, ua_synth_split split, long
 /* Files */
 
 
-static char *split_file(const char *dir, ua_synth_split split, const char *suffix, ua_err *err)
+char *ua_synth_split_file(const char *dir, ua_synth_split split, const char *suffix, ua_err *err)
 {
     size_t n = strlen(dir) + strlen(suffix) + 16;
     char *p = ua_malloc(n, err);
@@ -610,9 +628,9 @@ static int write_split(const world *w, ua_synth_split split, const char *dir, ua
     int rc = -1;
     ua_npy_writer ims = {0};
     ua_atomic_file caps = {0}, grounding = {0};
-    char *ims_path = split_file(dir, split, "_ims.npy", err);
-    char *caps_path = ims_path ? split_file(dir, split, "_caps.txt", err) : NULL;
-    char *ground_path = caps_path ? split_file(dir, split, "_caps_grounding.txt", err) : NULL;
+    char *ims_path = ua_synth_split_file(dir, split, "_ims.npy", err);
+    char *caps_path = ims_path ? ua_synth_split_file(dir, split, "_caps.txt", err) : NULL;
+    char *ground_path = caps_path ? ua_synth_split_file(dir, split, "_caps_grounding.txt", err) : NULL;
     float *feats = ground_path ? ua_malloc((size_t)chunk * per_image * sizeof(float), err) : NULL;
     image_content *content = feats ? ua_malloc((size_t)chunk * sizeof *content, err) : NULL;
     if (!content) {
@@ -679,8 +697,7 @@ static int write_readme(const ua_synth_config *c, const char *dir, const char *v
         if (c->n_images[s] > 0)
             fprintf(o, "%-15s %d images, %d captions\n", ua_synth_split_name(s), c->n_images[s],
                     c->n_images[s] * UA_SYNTH_CAPS_PER_IMAGE);
-    const char *slash = strrchr(vocab_file, '/');   /* the name only: the README is the same wherever it is */
-    fprintf(o, "vocabulary      %s (%d words with the 4 special tokens)\n\n", slash ? slash + 1 : vocab_file, n_words);
+    fprintf(o, "vocabulary      %s (%d words with the 4 special tokens)\n\n", ua_synth_base_name(vocab_file), n_words);
     fprintf(o, "img_dim         %d\nregions         %d per image\n", c->img_dim, UA_SYNTH_REGIONS);
     fprintf(o, "n_nouns         %d (Zipf exponent zipf_s %g, %d categories, category_mix %g)\n", c->n_nouns,
             c->zipf_s, UA_SYNTH_N_CATEGORIES, c->category_mix);
@@ -702,9 +719,14 @@ static int write_readme(const ua_synth_config *c, const char *dir, const char *v
     return rc;
 }
 
-int ua_synth_write(const ua_synth_config *cfg, const char *data_dir, const char *vocab_file, ua_err *err)
+const char *ua_synth_base_name(const char *path)
 {
-    if (ua_synth_check(cfg, err)) return -1;
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int ua_synth_make_dirs(const char *data_dir, const char *vocab_file, ua_err *err)
+{
     if (ua_mkdir_p(data_dir, err)) return -1;
     const char *slash = strrchr(vocab_file, '/');
     if (slash && slash != vocab_file) {
@@ -714,11 +736,20 @@ int ua_synth_write(const ua_synth_config *cfg, const char *data_dir, const char 
         free(parent);
         if (rc) return -1;
     }
+    return 0;
+}
+
+int ua_synth_write(const ua_synth_config *cfg, const char *data_dir, const char *vocab_file, ua_err *err)
+{
+    if (cfg->from_captions) return ua_synth_captions_write(cfg, data_dir, vocab_file, err);
+    if (ua_synth_check(cfg, err)) return -1;
+    if (ua_synth_make_dirs(data_dir, vocab_file, err)) return -1;
     world w;
     if (world_init(&w, cfg, err)) return -1;
     int n_words = 0;
     int rc = write_vocab(cfg, vocab_file, &n_words, err);
     for (int s = 0; s < UA_SYNTH_N_SPLITS && !rc; s++) rc = write_split(&w, (ua_synth_split)s, data_dir, err);
+    for (int s = 0; s < UA_SYNTH_N_SPLITS && !rc && cfg->n_written; s++) cfg->n_written[s] = cfg->n_images[s];
     if (!rc) rc = write_readme(cfg, data_dir, vocab_file, n_words, err);
     world_free(&w);
     return rc;
