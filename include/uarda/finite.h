@@ -10,6 +10,7 @@
 
 /* the index of the first NaN or +-Inf of x[0, n), or -1 when all are finite */
 long long ua_first_nonfinite(const float *x, size_t n);
+long long ua_first_nonfinite_f64(const double *x, size_t n);
 /* "nan", "inf" or "-inf" */
 const char *ua_nonfinite_name(float v);
 

@@ -26,6 +26,13 @@ long long ua_first_nonfinite(const float *x, size_t n)
     return -1;
 }
 
+long long ua_first_nonfinite_f64(const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (long long)i;
+    return -1;
+}
+
 const char *ua_nonfinite_name(float v)
 {
     return isnan(v) ? "nan" : v > 0 ? "inf" : v < 0 ? "-inf" : "finite";

@@ -677,17 +677,21 @@ out:
     return rc;
 }
 
-static int write_readme(const ua_synth_config *c, const char *dir, const char *vocab_file, int n_words, ua_err *err)
+int ua_synth_readme_open(ua_atomic_file *f, const char *dir, ua_err *err)
 {
     size_t n = strlen(dir) + 32;
     char *path = ua_malloc(n, err);
     if (!path) return ua_fail_prefix(err, "synth");
     snprintf(path, n, "%s/README.synth.txt", dir);
+    int rc = ua_atomic_open(f, path, err);
+    free(path);
+    return rc;
+}
+
+static int write_readme(const ua_synth_config *c, const char *dir, const char *vocab_file, int n_words, ua_err *err)
+{
     ua_atomic_file f;
-    if (ua_atomic_open(&f, path, err)) {
-        free(path);
-        return -1;
-    }
+    if (ua_synth_readme_open(&f, dir, err)) return -1;
     FILE *o = f.fp;
     fprintf(o, "Synthetic image-text data in SCAN's precomp layout, written by `uarda synth`\n"
                "(the generative model is described in include/uarda/synth.h).\n\n");
@@ -715,7 +719,6 @@ static int write_readme(const ua_synth_config *c, const char *dir, const char *v
                "object of the image or that object's attribute, 0 for function/filler words and \".\").\n",
             UA_SYNTH_REGIONS, c->img_dim, UA_SYNTH_CAPS_PER_IMAGE);
     int rc = ua_atomic_commit(&f, err);
-    free(path);
     return rc;
 }
 

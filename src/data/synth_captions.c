@@ -689,15 +689,8 @@ static int write_readme(const ua_synth_corpus *c, const char *dir, const char *v
                         const split_stats *st, ua_err *err)
 {
     const ua_synth_config *cfg = &c->cfg;
-    size_t n = strlen(dir) + 32;
-    char *path = ua_malloc(n, err);
-    if (!path) return ua_fail_prefix(err, "synth");
-    snprintf(path, n, "%s/README.synth.txt", dir);
     ua_atomic_file f;
-    if (ua_atomic_open(&f, path, err)) {
-        free(path);
-        return -1;
-    }
+    if (ua_synth_readme_open(&f, dir, err)) return -1;
     FILE *o = f.fp;
     fprintf(o, "Image-text data in SCAN's precomp layout, written by `uarda synth`: real captions, and\n"
                "synthetic region features grounded in their content words (the generative model is\n"
@@ -733,7 +726,6 @@ static int write_readme(const ua_synth_corpus *c, const char *dir, const char *v
                "tokenizer splits the caption: 1 if it is one of its image's concepts, 0 otherwise).\n",
             UA_SYNTH_REGIONS, cfg->img_dim, UA_SYNTH_CAPS_PER_IMAGE);
     int rc = ua_atomic_commit(&f, err);
-    free(path);
     return rc;
 }
 

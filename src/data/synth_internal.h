@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "uarda/atomic.h"
 #include "uarda/rng.h"
 #include "uarda/synth.h"
 
@@ -43,6 +44,8 @@ int ua_synth_real_range(const char *field, double v, double lo, double hi, ua_er
 char *ua_synth_split_file(const char *dir, ua_synth_split split, const char *suffix, ua_err *err);
 /* creates data_dir and the folder of vocab_file */
 int ua_synth_make_dirs(const char *data_dir, const char *vocab_file, ua_err *err);
+/* "<dir>/README.synth.txt" opened for an atomic write (f->fp: the text; ua_atomic_commit) */
+int ua_synth_readme_open(ua_atomic_file *f, const char *dir, ua_err *err);
 /* the name part of a path (the README names the vocabulary so, to read the same anywhere) */
 const char *ua_synth_base_name(const char *path);
 

@@ -1,6 +1,7 @@
 /* safetensors reader (memory-mapped, validated) and atomic writer. */
 #include "io/mapfile.h"
 #include "uarda/safetensors.h"
+#include "uarda/finite.h"
 #include "uarda/atomic.h"
 
 #include <cjson/cJSON.h>
@@ -492,39 +493,13 @@ int ua_st_verify(const ua_st_file *f, ua_err *err)
     return 0;
 }
 
-/* the index of the first non-finite element of x[0..n), or n: blocks of bit tests (a loop that
- * vectorizes), then the one block that has one searched element by element */
-static size_t first_nonfinite_f32(const float *x, size_t n)
-{
-    enum { BLOCK = 4096 };
-    for (size_t s = 0; s < n; s += BLOCK) {
-        size_t e = n - s < BLOCK ? n : s + BLOCK;
-        uint32_t bad = 0;
-        for (size_t i = s; i < e; i++) {
-            uint32_t b;
-            memcpy(&b, x + i, sizeof b);
-            bad |= (b & 0x7f800000u) == 0x7f800000u;
-        }
-        if (bad)
-            for (size_t i = s; i < e; i++)
-                if (!isfinite(x[i])) return i;
-    }
-    return n;
-}
-
-static size_t first_nonfinite_f64(const double *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return n;
-}
-
 int ua_st_check_finite(const ua_st_file *f, const ua_st_tensor *t, ua_err *err)
 {
     if (t->dtype != UA_ST_F32 && t->dtype != UA_ST_F64) return 0;
-    size_t at = t->dtype == UA_ST_F32 ? first_nonfinite_f32(t->data, t->n_elems)
-                                      : first_nonfinite_f64(t->data, t->n_elems);
-    if (at == t->n_elems) return 0;
+    long long found = t->dtype == UA_ST_F32 ? ua_first_nonfinite(t->data, t->n_elems)
+                                            : ua_first_nonfinite_f64(t->data, t->n_elems);
+    if (found < 0) return 0;
+    size_t at = (size_t)found;
     double v = t->dtype == UA_ST_F32 ? (double)((const float *)t->data)[at] : ((const double *)t->data)[at];
     /* the element's coordinates too, for a tensor of more than one dimension */
     char coords[256] = "";
