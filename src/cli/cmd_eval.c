@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "uarda/checkpoint.h"
+#include "uarda/compare.h"
 #include "uarda/eval.h"
 
 int cmd_eval(int argc, char **argv)
@@ -83,11 +84,7 @@ int cmd_eval(int argc, char **argv)
             goto fail;
         }
     if (ua_split_open(&s, dp, dn, split, &vocab, full_dev, &err)) goto fail;
-    /* grounding agreement: every caption with its own image, each word (without <start>/<end>)
-     * judged relevant when max_r u_w . v_r > t (the first model's test threshold, the kernel's
-     * strict comparison in float), against the generator's ground truth */
-    long long g_total = 0, g_relevant = 0, u_total = 0, u_irrelevant = 0;
-    double g_threshold = 0;
+    ua_grounding_stats gs = {0};
     if (grounding) {
         struct stat sb;
         gpath = ua_split_path(dp, dn, split, "caps_grounding.txt");
@@ -96,17 +93,7 @@ int cmd_eval(int argc, char **argv)
                     gpath ? gpath : split);
             goto fail;
         }
-        float *G = NULL, *U = NULL;
-        int n_g = 0, n_u = 0;
-        if (ua_grounding_samples(&models[0], &s, gpath, 0, &G, &n_g, &U, &n_u, &err)) goto fail;
-        g_threshold = models[0].opt.attn.threshold;
-        const float t = (float)g_threshold;
-        for (int i = 0; i < n_g; i++) g_relevant += G[i] > t;
-        for (int i = 0; i < n_u; i++) u_irrelevant += !(U[i] > t);
-        g_total = n_g;
-        u_total = n_u;
-        free(G);
-        free(U);
+        if (ua_grounding_agreement(&models[0], &s, gpath, &gs, &err)) goto fail;
     }
     int skip_on = strcmp(skip, "on") == 0, thresholded = 0, naaf = 0;
     for (int k = 0; k < n_loaded; k++) {
@@ -119,56 +106,12 @@ int cmd_eval(int argc, char **argv)
     if (ua_evaluate_split(ptrs, n_loaded, &s, fold5, &r, &err)) goto fail;
     double secs = ua_now() - t0;
     /* UARDA: the same similarities with and without skipping, timed, and how much was skipped */
-    int compared = 0;
-    double t_off = 0, t_on = 0, t_scan = 0, max_diff = 0;
-    ua_sim_stats stats = {0};
-    if (thresholded && skip_on && !fold5 && !naaf) {
-        int n_img_all = ua_split_images_used(&s);
-        for (int k = 0; k < n_loaded; k++) {
-            ua_embeddings e;
-            if (ua_encode_split(&models[k], &s, 0, n_img_all, 0, n_img_all * s.im_div, &e, &err)) goto fail;
-            size_t n = (size_t)e.n_img * e.n_cap;
-            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
-            ua_attn_cfg cfg = models[k].opt.attn;
-            ua_sim_stats pst;
-            int bad = !a || !b;
-            ua_attn_set_skip(&cfg, 0);
-            double t1 = ua_now();
-            bad = bad || ua_similarity_matrix_stats(&cfg, &e, a, &pst, &err);
-            double t2 = ua_now();
-            ua_attn_set_skip(&cfg, 1);
-            bad = bad || ua_similarity_matrix(&cfg, &e, b, &err);
-            double t3 = ua_now();
-            /* SCAN's own similarity on the same embeddings (no threshold machinery): what the
-             * paper's retrieval time is compared with */
-            ua_attn_cfg scan = cfg;
-            scan.clip = UA_CLIP_SCAN;
-            scan.mask = UA_MASK_OFF;
-            scan.logit = UA_LOGIT_SCANLIKE;
-            scan.irr = UA_IRR_SCAN;
-            scan.threshold = 0;
-            ua_attn_set_skip(&scan, 0);
-            float *c_scan = bad ? NULL : malloc(n * sizeof(float));
-            bad = bad || !c_scan || ua_similarity_matrix(&scan, &e, c_scan, &err);
-            t_scan += ua_now() - t3;
-            free(c_scan);
-            if (!bad) {
-                t_off += t2 - t1;
-                t_on += t3 - t2;
-                for (size_t i = 0; i < n; i++) {
-                    double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
-                    if (d > max_diff) max_diff = d;
-                }
-                stats.queries += pst.queries; stats.irrelevant += pst.irrelevant;
-                stats.entries += pst.entries; stats.masked += pst.masked;
-            }
-            free(a);
-            free(b);
-            ua_embeddings_free(&e);
-            if (bad) { if (!err.msg[0]) ua_fail(&err, "out of memory"); goto fail; }
-        }
-        compared = 1;
-    }
+    int compared = thresholded && skip_on && !fold5 && !naaf;
+    ua_skip_comparison cmp = {0};
+    if (compared && ua_compare_skipping(ptrs, n_loaded, &s, &cmp, &err)) goto fail;
+    const ua_sim_stats stats = cmp.stats;
+    const double t_off = cmp.seconds_skip_off, t_on = cmp.seconds_skip_on, t_scan = cmp.seconds_scan,
+                 max_diff = cmp.max_abs_difference;
     int n_img = ua_split_images_used(&s);
     if (json) {
         cJSON *j = cJSON_CreateObject();
@@ -204,13 +147,14 @@ int cmd_eval(int argc, char **argv)
         if (grounding) {
             cJSON *g = cJSON_AddObjectToObject(j, "grounding");
             cJSON_AddStringToObject(g, "file", gpath);
-            cJSON_AddNumberToObject(g, "threshold", g_threshold);
-            cJSON_AddNumberToObject(g, "grounded_words", (double)g_total);
-            cJSON_AddNumberToObject(g, "grounded_relevant", (double)g_relevant);
-            cJSON_AddNumberToObject(g, "grounded_relevant_percent", g_total ? 100.0 * g_relevant / g_total : 0.0);
-            cJSON_AddNumberToObject(g, "ungrounded_words", (double)u_total);
-            cJSON_AddNumberToObject(g, "ungrounded_irrelevant", (double)u_irrelevant);
-            cJSON_AddNumberToObject(g, "ungrounded_irrelevant_percent", u_total ? 100.0 * u_irrelevant / u_total : 0.0);
+            cJSON_AddNumberToObject(g, "threshold", gs.threshold);
+            cJSON_AddNumberToObject(g, "grounded_words", (double)gs.grounded);
+            cJSON_AddNumberToObject(g, "grounded_relevant", (double)gs.grounded_relevant);
+            cJSON_AddNumberToObject(g, "grounded_relevant_percent", gs.grounded ? 100.0 * gs.grounded_relevant / gs.grounded : 0.0);
+            cJSON_AddNumberToObject(g, "ungrounded_words", (double)gs.ungrounded);
+            cJSON_AddNumberToObject(g, "ungrounded_irrelevant", (double)gs.ungrounded_irrelevant);
+            cJSON_AddNumberToObject(g, "ungrounded_irrelevant_percent",
+                                    gs.ungrounded ? 100.0 * gs.ungrounded_irrelevant / gs.ungrounded : 0.0);
         }
         char *txt = cJSON_Print(j);
         printf("%s\n", txt);
@@ -240,8 +184,9 @@ int cmd_eval(int argc, char **argv)
         if (grounding)
             printf("grounding (matched pairs, t = %.4f): %.1f%% of grounded words relevant (%lld of %lld), "
                    "%.1f%% of ungrounded words irrelevant (%lld of %lld)\n",
-                   g_threshold, g_total ? 100.0 * g_relevant / g_total : 0.0, g_relevant, g_total,
-                   u_total ? 100.0 * u_irrelevant / u_total : 0.0, u_irrelevant, u_total);
+                   gs.threshold, gs.grounded ? 100.0 * gs.grounded_relevant / gs.grounded : 0.0, gs.grounded_relevant,
+                   gs.grounded, gs.ungrounded ? 100.0 * gs.ungrounded_irrelevant / gs.ungrounded : 0.0,
+                   gs.ungrounded_irrelevant, gs.ungrounded);
     }
     rc = 0;
     goto done;

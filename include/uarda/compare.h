@@ -1,0 +1,33 @@
+/* What uarda eval reports beside the recalls, as library functions that return structs: the
+ * agreement of a thresholded model's relevance judgements with a synthetic split's grounding,
+ * and the timed comparison of its similarity with and without skipping (and against SCAN's own
+ * similarity on the same embeddings, the paper's retrieval-time comparison). */
+#ifndef UARDA_COMPARE_H
+#define UARDA_COMPARE_H
+
+#include "uarda/eval.h"
+
+typedef struct ua_grounding_stats {
+    double threshold;                  /* the model's test threshold */
+    long long grounded, grounded_relevant;       /* words that name something in their image */
+    long long ungrounded, ungrounded_irrelevant; /* function words, fillers, "." */
+} ua_grounding_stats;
+
+/* Every caption of s with its own image: each word (without <start>/<end>) judged relevant when
+ * max_r u_w . v_r > t (m's test threshold, the kernel's strict comparison in float), against the
+ * generator's grounding file (grounding_path: one 0/1 per caption token). 0 / -1. */
+int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
+                           ua_err *err);
+
+typedef struct ua_skip_comparison {
+    double seconds_skip_off, seconds_skip_on, seconds_scan;
+    double max_abs_difference;         /* between the skip-on and skip-off scores: 0 when exact */
+    ua_sim_stats stats;                /* queries, irrelevant ones, entries, masked ones */
+} ua_skip_comparison;
+
+/* The split's similarity matrix of each model with skipping off and on, and with SCAN's own
+ * attention (no threshold), each timed; the stats summed over the models. 0 / -1. */
+int ua_compare_skipping(const ua_model *const *models, int n_models, const ua_split *s, ua_skip_comparison *c,
+                        ua_err *err);
+
+#endif

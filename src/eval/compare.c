@@ -1,0 +1,96 @@
+/* Grounding agreement and the skip comparison (compare.h). */
+#include "uarda/compare.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
+                           ua_err *err)
+{
+    memset(g, 0, sizeof *g);
+    float *G = NULL, *U = NULL;
+    int n_g = 0, n_u = 0;
+    if (ua_grounding_samples(m, s, grounding_path, 0, &G, &n_g, &U, &n_u, err)) return -1;
+    g->threshold = m->opt.attn.threshold;
+    const float t = (float)g->threshold;
+    for (int i = 0; i < n_g; i++) g->grounded_relevant += G[i] > t;
+    for (int i = 0; i < n_u; i++) g->ungrounded_irrelevant += !(U[i] > t);
+    g->grounded = n_g;
+    g->ungrounded = n_u;
+    free(G);
+    free(U);
+    return 0;
+}
+
+static void add_stats(ua_sim_stats *a, const ua_sim_stats *b)
+{
+    a->queries += b->queries;
+    a->irrelevant += b->irrelevant;
+    a->entries += b->entries;
+    a->masked += b->masked;
+}
+
+/* one model: its matrix with skipping off (with the stats) and on, the largest difference, then
+ * SCAN's on the same embeddings; each timed */
+static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison *c, ua_err *err)
+{
+    int n_img = ua_split_images_used(s);
+    ua_embeddings e;
+    if (ua_encode_split(m, s, 0, n_img, 0, n_img * s->im_div, &e, err)) return -1;
+    size_t n = (size_t)e.n_img * e.n_cap;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    int rc = -1;
+    if (!a || !b) {
+        ua_fail(err, "out of memory for two %d x %d similarity matrices", e.n_img, e.n_cap);
+        goto out;
+    }
+    ua_attn_cfg cfg = m->opt.attn, scan = m->opt.attn;
+    ua_sim_stats st = {0};
+    ua_attn_set_skip(&cfg, 0);
+    double t1 = now();
+    if (ua_similarity_matrix_stats(&cfg, &e, a, &st, err)) goto out;
+    double t2 = now();
+    ua_attn_set_skip(&cfg, 1);
+    if (ua_similarity_matrix(&cfg, &e, b, err)) goto out;
+    double t3 = now();
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
+        if (d > c->max_abs_difference) c->max_abs_difference = d;
+    }
+    /* SCAN's attention on the same embeddings: no threshold machinery */
+    scan.clip = UA_CLIP_SCAN;
+    scan.mask = UA_MASK_OFF;
+    scan.logit = UA_LOGIT_SCANLIKE;
+    scan.irr = UA_IRR_SCAN;
+    scan.threshold = 0;
+    ua_attn_set_skip(&scan, 0);
+    double t4 = now();
+    if (ua_similarity_matrix(&scan, &e, a, err)) goto out;
+    c->seconds_skip_off += t2 - t1;
+    c->seconds_skip_on += t3 - t2;
+    c->seconds_scan += now() - t4;
+    add_stats(&c->stats, &st);
+    rc = 0;
+out:
+    free(a);
+    free(b);
+    ua_embeddings_free(&e);
+    return rc;
+}
+
+int ua_compare_skipping(const ua_model *const *models, int n_models, const ua_split *s, ua_skip_comparison *c,
+                        ua_err *err)
+{
+    memset(c, 0, sizeof *c);
+    for (int k = 0; k < n_models; k++)
+        if (compare_one(models[k], s, c, err)) return -1;
+    return 0;
+}
