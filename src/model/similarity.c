@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the backward's pairs go in this many parts, each summing its own dG (sim_block_backward) */
+enum { SIM_BACKWARD_PARTS = 32 };
+
 struct ua_sim_work {
     int max_img, max_cap, R, L, E, n_threads;
     float *S, *dS;             /* [max_img * R, max_cap * L] */
     float *gram, *dgram;       /* per context item set: max(max_img * R * R, max_cap * L * L) */
-    float *dgram_t;            /* per thread copies of dgram (the backward's private sums) */
+    float *dgram_t;            /* SIM_BACKWARD_PARTS partial sums of dgram (the backward's private sums) */
     size_t gram_len;
     const float *gram_ext;     /* the next prepare's context Grams, computed by the caller (or NULL) */
     const float *G;            /* the prepared block's context Grams: gram or gram_ext */
@@ -70,7 +73,7 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     if (backward) {
         w->dS = malloc(nS * sizeof(float));
         w->dgram = malloc(w->gram_len * sizeof(float));
-        w->dgram_t = malloc((size_t)w->n_threads * w->gram_len * sizeof(float));
+        w->dgram_t = malloc((size_t)SIM_BACKWARD_PARTS * w->gram_len * sizeof(float));
         w->dqn_part = malloc((size_t)max_img * max_cap * (size_t)m * sizeof(float));
     }
     if (!w->S || !w->gram || !w->qgram || !w->qn || !w->pair_work || !w->col_t || !w->thread_stats ||
@@ -78,7 +81,8 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
         /* what was asked for, so that the input to blame can be seen (a huge batch, a long caption) */
         double gl = (double)w->gram_len, nt = w->n_threads;
         double floats = (backward ? 2.0 : 1.0) * ((double)nS + gl) + gl + (double)(q1 > q2 ? q1 : q2) +
-                        nt * (double)w->pair_work_len + (backward ? nt * gl + (double)max_img * max_cap * m : 0);
+                        nt * (double)w->pair_work_len +
+                        (backward ? SIM_BACKWARD_PARTS * gl + (double)max_img * max_cap * m : 0);
         ua_sim_work_free(w);
         ua_fail(err, "out of memory for a similarity block of %d images x %d captions (%d regions per image, captions "
                 "of up to %d words with <start> and <end>, %s): %.3g GB", max_img, max_cap, n_regions, max_len,
@@ -220,7 +224,9 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     /* a few pairs (a search query over a small gallery) run on the calling thread: waking a
      * sleeping thread costs tens of microseconds, a pair of 36 regions x 12 words about one */
     const long long cells = (long long)n_img * n_cols * R * L;
-    #pragma omp parallel for schedule(static) if (cells >= (1LL << 15))
+    /* dynamic: a thread that shares its CPU with other work takes fewer pairs (each pair is scored
+     * alone, so the schedule cannot change a bit) */
+    #pragma omp parallel for schedule(dynamic, 16) if (cells >= (1LL << 15))
     for (long long p = 0; p < (long long)n_img * n_cols; p++) {
             int i = t2i ? (int)(p % n_img) : (int)(p / n_cols);
             int j = j0 + (t2i ? (int)(p / n_img) : (int)(p % n_cols));
@@ -280,15 +286,21 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
     const int n_gram = t2i ? n_img : n_cap;
     const size_t gsz = (size_t)gc * gc, part = t2i ? (size_t)n_cap * L : (size_t)n_img * R;
     memset(w->dqn_part, 0, (size_t)(t2i ? n_img : n_cap) * part * sizeof(float));
-    for (int t = 0; t < w->n_threads; t++) memset(w->dgram_t + (size_t)t * w->gram_len, 0, (size_t)n_gram * gsz * sizeof(float));
+    for (int k = 0; k < SIM_BACKWARD_PARTS; k++)
+        memset(w->dgram_t + (size_t)k * w->gram_len, 0, (size_t)n_gram * gsz * sizeof(float));
     #pragma omp parallel
     {
         int tid = omp_get_thread_num();
         float *work = w->pair_work + (size_t)tid * w->pair_work_len;
-        float *dgram = w->dgram_t + (size_t)tid * w->gram_len;
         ua_attn_cfg cj = *cfg;
-        #pragma omp for schedule(static)
-        for (int a = 0; a < outer; a++)
+        /* the outer items in SIM_BACKWARD_PARTS fixed parts, each with its own partial dG, taken
+         * by whichever thread is free (a thread that shares its CPU does fewer) and summed in
+         * part order: the same bits whatever the schedule and the number of threads */
+        #pragma omp for schedule(dynamic, 1)
+        for (int part_k = 0; part_k < SIM_BACKWARD_PARTS; part_k++)
+        for (int a = (int)((long long)outer * part_k / SIM_BACKWARD_PARTS);
+             a < (int)((long long)outer * (part_k + 1) / SIM_BACKWARD_PARTS); a++) {
+            float *dgram = w->dgram_t + (size_t)part_k * w->gram_len;
             for (int b = 0; b < inner; b++) {
                 int i = t2i ? b : a, j = t2i ? a : b;
                 cj.threshold = w->col_t[j];
@@ -304,10 +316,11 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
                                           dgram + (size_t)j * gsz, w->dqn_part + (size_t)j * part + (size_t)i * R, work);
                 }
             }
+        }
     }
     for (size_t k = 0; k < (size_t)n_gram * gsz; k++) {
         float acc = 0;
-        for (int t = 0; t < w->n_threads; t++) acc += w->dgram_t[(size_t)t * w->gram_len + k];
+        for (int p = 0; p < SIM_BACKWARD_PARTS; p++) acc += w->dgram_t[(size_t)p * w->gram_len + k];
         w->dgram[k] = acc;
     }
     if (w->extra) w->extra(w->extra_ctx, w);
