@@ -1,4 +1,5 @@
 /* The two encoders (spec scan.md 2.2, 2.3) and the l2norm they share. */
+#include "core/gemm.h"
 #include "uarda/model.h"
 
 #include <cblas.h>
@@ -42,7 +43,7 @@ void ua_image_encoder_forward(const ua_model *m, const float *x, size_t n, float
 {
     const int D = m->opt.img_dim, E = m->opt.embed_size;
     for (size_t r = 0; r < n; r++) memcpy(pre + r * (size_t)E, m->fc_bias, (size_t)E * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, E, D, 1.0f, x, D, m->fc_weight, D, 1.0f, pre, E);
+    ua_sgemm(CblasNoTrans, CblasTrans, (int)n, E, D, 1.0f, x, D, m->fc_weight, D, 1.0f, pre, E);
     if (m->opt.no_imgnorm) {
         if (emb != pre) memcpy(emb, pre, n * (size_t)E * sizeof(float));
     } else {
@@ -56,7 +57,7 @@ void ua_image_encoder_backward(const ua_model *m, const float *x, size_t n, cons
     const int D = m->opt.img_dim, E = m->opt.embed_size;
     if (!m->opt.no_imgnorm) ua_l2norm_rows_backward(pre, d_emb, d_emb, n, E);
     /* dW [E, D] += d_pre^T [E, n] x X [n, D];  db += column sums of d_pre */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, (int)n, 1.0f, d_emb, E, x, D, 1.0f, d_fc_weight, D);
+    ua_sgemm(CblasTrans, CblasNoTrans, E, D, (int)n, 1.0f, d_emb, E, x, D, 1.0f, d_fc_weight, D);
     for (size_t r = 0; r < n; r++) {
         const float *g = d_emb + r * (size_t)E;
         for (int k = 0; k < E; k++) d_fc_bias[k] += g[k];

@@ -14,6 +14,7 @@
  * Stored per layer and direction by forward: gates [rows, 4H] = (r, z, n, hn) with
  * hn = W_hn h + b_hn (step-packed), hprev [rows, H] (step-packed, h at step s-1; 0 at s = 0);
  * per layer the output y [rows, dirs*H] (time-packed), and the layer-0 input x0 [rows, in]. */
+#include "core/gemm.h"
 #include "uarda/gru.h"
 #include "uarda/dots.h"
 #include "core/fastmath.h"
@@ -285,7 +286,7 @@ static void forward_dir(const ua_gru_work *w, const float *params, int l, int d,
     if (w->rows <= UA_FEW_ROWS)
         ua_dots_few(X, w->rows, Wih, 3 * H, blk.in, GI, 3 * (size_t)H, 1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in,
+        ua_sgemm(CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in,
                     Wih, blk.in, 0.0f, GI, 3 * H);
     memset(Hp, 0, sizeof(float) * (size_t)n_at[0] * H);  /* h_{-1} = 0 */
 
@@ -307,7 +308,7 @@ static void forward_dir(const ua_gru_work *w, const float *params, int l, int d,
                     else if (few)
                         ua_dots_few(hp_s, n, Whh + ((size_t)gate * H + j0) * H, cw, H, c, H3, 1);
                     else
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cw, H, 1.0f, hp_s, H,
+                        ua_sgemm(CblasNoTrans, CblasTrans, n, cw, H, 1.0f, hp_s, H,
                                     Whh + ((size_t)gate * H + j0) * H, H, 0.0f, c, 3 * H);
                 }
                 for (int b = 0; b < n; b++) {
@@ -451,23 +452,23 @@ static void backward_dir(ua_gru_work *w, const float *params, float *d_params, i
             if (st > 0) {  /* h_prev at step 0 is the constant 0 */
 #pragma omp barrier
                 if (cw > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cw, 3 * H, 1.0f, dgh_s,
+                    ua_sgemm(CblasNoTrans, CblasNoTrans, n, cw, 3 * H, 1.0f, dgh_s,
                                 3 * H, Whh + j0, H, 1.0f, carry + j0, H);
             }
         }
     }
 
     float *dWih = d_params + blk.w_ih, *dWhh = d_params + blk.w_hh;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 3 * H, blk.in, rows, 1.0f, dGI, 3 * H, X,
+    ua_sgemm(CblasTrans, CblasNoTrans, 3 * H, blk.in, rows, 1.0f, dGI, 3 * H, X,
                 blk.in, 1.0f, dWih, blk.in);
     const int n0 = n_at[0];  /* step 0 has h_prev = 0: no contribution to dW_hh */
     if (rows > n0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 3 * H, H, rows - n0, 1.0f,
+        ua_sgemm(CblasTrans, CblasNoTrans, 3 * H, H, rows - n0, 1.0f,
                     dGH + (size_t)n0 * H3, 3 * H, Hp + (size_t)n0 * H, H, 1.0f, dWhh, H);
     col_sums(dGI, rows, 3 * H, d_params + blk.b_ih);
     col_sums(dGH, rows, 3 * H, d_params + blk.b_hh);
     if (dX)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, blk.in, 3 * H, 1.0f, dGI, 3 * H,
+        ua_sgemm(CblasNoTrans, CblasNoTrans, rows, blk.in, 3 * H, 1.0f, dGI, 3 * H,
                     Wih, blk.in, beta, dX, blk.in);
 }
 

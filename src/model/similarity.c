@@ -3,6 +3,7 @@
  * query norms are computed once, then every (image, caption) pair runs the attention kernel
  * (attention.h) on its slice. The backward mirrors it: the pair kernels give dS, dGram and
  * d|query| per pair, and two GEMMs carry dS back to the embeddings. */
+#include "core/gemm.h"
 #include "uarda/model.h"
 #include "uarda/dots.h"
 
@@ -115,7 +116,7 @@ void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx)
 
 void ua_gram(const float *X, int n, int E, float *G)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, E, 1.0f, X, E, X, E, 0.0f, G, n);
+    ua_sgemm(CblasNoTrans, CblasTrans, n, n, E, 1.0f, X, E, X, E, 0.0f, G, n);
 }
 
 void ua_sim_use_context_gram(ua_sim_work *w, const float *gram) { w->gram_ext = gram; }
@@ -174,10 +175,10 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
     if (n_cap * L <= UA_FEW_ROWS)  /* a search query: no GEMM packing of the whole gallery block */
         ua_dots_few(cap_emb, n_cap * L, img_emb, (long long)n_img * R, E, w->S, t2i ? ldS : 1, t2i ? 1 : ldS);
     else if (t2i)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
+        ua_sgemm(CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
                     0.0f, w->S, (int)ldS);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
+        ua_sgemm(CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
                     0.0f, w->S, (int)ldS);
     w->G = w->gram_ext ? w->gram_ext : w->gram;
     if (t2i) {
@@ -268,7 +269,7 @@ static void gram_backward(float *dG, int n, const float *X, float *dX, int E)
             dG[a * n + b] = s;
             dG[b * n + a] = s;
         }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, n, 1.0f, dG, n, X, E, 1.0f, dX, E);
+    ua_sgemm(CblasNoTrans, CblasNoTrans, n, E, n, 1.0f, dG, n, X, E, 1.0f, dX, E);
 }
 
 void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
@@ -325,14 +326,14 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
     }
     if (w->extra) w->extra(w->extra_ctx, w);
     if (t2i) {  /* dS is [words, regions]: dU += dS V, dV += dS^T U */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
+        ua_sgemm(CblasNoTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
                     E, 1.0f, d_cap_emb, E);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb,
+        ua_sgemm(CblasTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb,
                     E, 1.0f, d_img_emb, E);
     } else {    /* dS is [regions, words]: dV += dS U, dU += dS^T V */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb,
+        ua_sgemm(CblasNoTrans, CblasNoTrans, n_img * R, E, n_cap * L, 1.0f, w->dS, (int)ldS, cap_emb,
                     E, 1.0f, d_img_emb, E);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
+        ua_sgemm(CblasTrans, CblasNoTrans, n_cap * L, E, n_img * R, 1.0f, w->dS, (int)ldS, img_emb,
                     E, 1.0f, d_cap_emb, E);
     }
     if (t2i) {
