@@ -12,6 +12,7 @@
 
 #include "uarda/checkpoint.h"
 #include "uarda/eval.h"
+#include "uarda/finite.h"
 #include "uarda/gallery.h"
 #include "uarda/searcher.h"
 #include "uarda/synth.h"
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
 
     /* 4. a gallery index of the test images, then one caption of image 3 as a text query */
     ua_embeddings e;   /* the images only: the index answers text queries */
+    if (ua_check_regions_finite(ua_split_image(&test, 0), test.n_images, test.n_regions, test.img_dim, 0, test.ims_path,
+                                &err))
+        return die("regions", &err);
     if (ua_encode(&m, ua_split_image(&test, 0), test.n_images, test.n_regions, NULL, &e, &err)) return die("encode", &err);
     if (ua_gallery_write(index, &m, &e, NULL, NULL, 0, &err)) return die("index", &err);
     ua_embeddings_free(&e);

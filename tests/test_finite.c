@@ -47,9 +47,9 @@ static void test_regions_message(void **state)
     enum { I = 3, R = 4, D = 5 };
     float x[I * R * D] = {0};
     ua_err err;
-    assert_int_equal(ua_check_regions(x, I, R, D, 10, "f.npy", &err), 0);
+    assert_int_equal(ua_check_regions_finite(x, I, R, D, 10, "f.npy", &err), 0);
     x[(2 * R + 1) * D + 3] = NAN;   /* image 2 (12 counting from 10), region 1, feature 3 */
-    assert_int_equal(ua_check_regions(x, I, R, D, 10, "f.npy", &err), -1);
+    assert_int_equal(ua_check_regions_finite(x, I, R, D, 10, "f.npy", &err), -1);
     assert_string_equal(err.msg, "f.npy: image 12, region 1, feature 3 is nan (region features must be finite)");
 }
 

@@ -40,6 +40,9 @@ int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp
  * (read-only, nothing copied: m->borrowed; ua_model_free unmaps); a file laid out otherwise (a
  * converted SCAN checkpoint) is copied as ua_checkpoint_load copies it. */
 int ua_checkpoint_open(const char *path, ua_options *o, ua_model *m, ua_err *err);
+/* Only the options of the checkpoint (over *o), without reading or verifying its tensors: what a
+ * caller needs to merge flags before ua_checkpoint_load (or ua_trainer_open) reads it whole. */
+int ua_checkpoint_read_options(const char *path, ua_options *o, ua_err *err);
 /* UARDA's threshold state of the checkpoint into rel (initialised here from o->rel; all zero
  * when the file has none), and the model's attention threshold set to the test threshold
  * (t_test: safe t_te / train t_tr / fixed; 0 for SCAN). */

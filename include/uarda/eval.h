@@ -30,7 +30,9 @@ typedef struct ua_embeddings {
  * of the split (file order). */
 int  ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_img, int first_cap, int n_cap,
                      ua_embeddings *out, ua_err *err);
-/* Encodes arbitrary images [n, R, img_dim] and caption id lists (for score / search). */
+/* Encodes arbitrary images [n, R, img_dim] and caption id lists (for score / search). The
+ * images are not checked for NaN / Inf here: check them with ua_check_regions_finite (finite.h),
+ * which can name their file (ua_encode_split checks a split's as it encodes them). */
 int  ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua_captions *caps, ua_embeddings *out,
                ua_err *err);
 void ua_embeddings_free(ua_embeddings *e);

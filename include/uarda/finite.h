@@ -16,7 +16,7 @@ const char *ua_nonfinite_name(float v);
 
 /* Region features [n_img, R, D] (image numbers counted from first): 0 when finite, else -1 and
  * "<name>: image I, region R, feature F is nan (region features must be finite)". */
-int ua_check_regions(const float *x, int n_img, int R, int D, int first, const char *name, ua_err *err);
+int ua_check_regions_finite(const float *x, int n_img, int R, int D, int first, const char *name, ua_err *err);
 
 /* A similarity matrix [n_img, n_cap]: 0 when finite, else -1 and "the similarity of image I and
  * caption J is nan" (what a model with a non-finite weight or input makes). */

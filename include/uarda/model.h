@@ -140,6 +140,8 @@ typedef struct ua_sim_stats {
     long long matched_queries, matched_irrelevant;
 } ua_sim_stats;
 void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out);
+/* *a += *b, every count */
+void ua_sim_stats_add(ua_sim_stats *a, const ua_sim_stats *b);
 void ua_sim_stats_reset(ua_sim_work *w);
 
 /* Backward for d_scores [n_img, n_cap] (leading dimension ld): ACCUMULATES into d_img_emb and

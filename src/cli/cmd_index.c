@@ -93,7 +93,7 @@ int cmd_index(int argc, char **argv)
     if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
     if (ua_npy_open(&x, images, &err) || ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
-    if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
+    if (ua_check_regions_finite(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (captions) {
         if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;

@@ -73,7 +73,7 @@ int cmd_score(int argc, char **argv)
     if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
     if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
-    if (ua_check_regions(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
+    if (ua_check_regions_finite(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (!(tok = ua_tokenizer_new(&err)) || ua_captions_load(&caps, captions, &v, tok, &err)) goto fail;
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) goto fail;
     sims = malloc((size_t)e.n_img * e.n_cap * sizeof(float));

@@ -67,9 +67,7 @@ static int resume_options(const char *resume, const ua_options *given, const ua_
                           int *usage, ua_err *err)
 {
     ua_options from = *o;
-    ua_model peek;
-    if (ua_checkpoint_open(resume, &from, &peek, err)) return -1;
-    ua_model_free(&peek);
+    if (ua_checkpoint_read_options(resume, &from, err)) return -1;   /* the trainer reads and verifies it whole */
     ua_options run = from;
     if (ua_cli_merge_flags(&run, given, spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, err)) {
         *usage = 1;

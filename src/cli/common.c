@@ -272,12 +272,6 @@ int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const 
     return 0;
 }
 
-double ua_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double ua_rss_anon_mb(void)
 {

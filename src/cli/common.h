@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cli/args.h"
+#include "uarda/clock.h"
 #include "uarda/gallery.h"
 #include "uarda/searcher.h"
 #include "uarda/options.h"
@@ -141,7 +142,6 @@ void   ua_progress_init(ua_progress *p);
 /* prints when due (always when force); done/total drive the ETA; rate_unit names the items */
 void   ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force);
 void   ua_progress_end(ua_progress *p);
-double ua_now(void);
 /* The evaluation module's progress (ua_eval_set_progress) as "<cmd>: <phase> done/total" lines on
  * stderr: live on a terminal, every 10 s otherwise (a phase shorter than that prints nothing).
  * end: the hook removed, a live line closed. */

@@ -38,7 +38,7 @@ const char *ua_nonfinite_name(float v)
     return isnan(v) ? "nan" : v > 0 ? "inf" : v < 0 ? "-inf" : "finite";
 }
 
-int ua_check_regions(const float *x, int n_img, int R, int D, int first, const char *name, ua_err *err)
+int ua_check_regions_finite(const float *x, int n_img, int R, int D, int first, const char *name, ua_err *err)
 {
     size_t n = (size_t)n_img * (size_t)R * (size_t)D;
     long long k = ua_first_nonfinite(x, n);

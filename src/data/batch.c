@@ -105,7 +105,7 @@ int ua_batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int
         for (int i = 0; i < n; i++) {
             memcpy(out->images + (size_t)i * per, ua_split_image(s, out->image[i]), per * sizeof(float));
             /* checked as read: one NaN region would make every weight NaN within a few steps */
-            if (ua_check_regions(out->images + (size_t)i * per, 1, s->n_regions, s->img_dim, out->image[i],
+            if (ua_check_regions_finite(out->images + (size_t)i * per, 1, s->n_regions, s->img_dim, out->image[i],
                                  s->ims_path, err))
                 return -1;
         }

@@ -1,16 +1,10 @@
 /* Grounding agreement and the skip comparison (compare.h). */
 #include "uarda/compare.h"
+#include "uarda/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
                            ua_err *err)
@@ -30,14 +24,6 @@ int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *gro
     return 0;
 }
 
-static void add_stats(ua_sim_stats *a, const ua_sim_stats *b)
-{
-    a->queries += b->queries;
-    a->irrelevant += b->irrelevant;
-    a->entries += b->entries;
-    a->masked += b->masked;
-}
-
 /* one model: its matrix with skipping off (with the stats) and on, the largest difference, then
  * SCAN's on the same embeddings; each timed */
 static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison *c, ua_err *err)
@@ -55,12 +41,12 @@ static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison 
     ua_attn_cfg cfg = m->opt.attn, scan = m->opt.attn;
     ua_sim_stats st = {0};
     ua_attn_set_skip(&cfg, 0);
-    double t1 = now();
+    double t1 = ua_now();
     if (ua_similarity_matrix_stats(&cfg, &e, a, &st, err)) goto out;
-    double t2 = now();
+    double t2 = ua_now();
     ua_attn_set_skip(&cfg, 1);
     if (ua_similarity_matrix(&cfg, &e, b, err)) goto out;
-    double t3 = now();
+    double t3 = ua_now();
     for (size_t i = 0; i < n; i++) {
         double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
         if (d > c->max_abs_difference) c->max_abs_difference = d;
@@ -72,12 +58,12 @@ static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison 
     scan.irr = UA_IRR_SCAN;
     scan.threshold = 0;
     ua_attn_set_skip(&scan, 0);
-    double t4 = now();
+    double t4 = ua_now();
     if (ua_similarity_matrix(&scan, &e, a, err)) goto out;
     c->seconds_skip_off += t2 - t1;
     c->seconds_skip_on += t3 - t2;
-    c->seconds_scan += now() - t4;
-    add_stats(&c->stats, &st);
+    c->seconds_scan += ua_now() - t4;
+    ua_sim_stats_add(&c->stats, &st);
     rc = 0;
 out:
     free(a);

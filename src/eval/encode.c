@@ -59,7 +59,12 @@ static int encode_images(const ua_model *m, const float *images, int n_img, int 
     if (!out->img || !pre) { free(pre); return ua_fail(err, "out of memory for %d image embeddings (%d regions x %zu dims)", n_img, R, E); }
     for (int i0 = 0; i0 < n_img; i0 += ENCODE_CHUNK) {
         int n = n_img - i0 < ENCODE_CHUNK ? n_img - i0 : ENCODE_CHUNK;
-        if (ua_check_regions(images + (size_t)i0 * R * D, n, R, (int)D, first + i0, name, err)) { free(pre); return -1; }
+        /* a split's features are checked here, as they are read; ua_encode's caller checks its
+         * own (score and index do, naming their file), so that no image is scanned twice */
+        if (name && ua_check_regions_finite(images + (size_t)i0 * R * D, n, R, (int)D, first + i0, name, err)) {
+            free(pre);
+            return -1;
+        }
         ua_image_encoder_forward(m, images + (size_t)i0 * R * D, (size_t)n * R, pre, out->img + (size_t)i0 * R * E);
         progress("encoding images", i0 + n < n_img ? i0 + n : n_img, n_img);
     }

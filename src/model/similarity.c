@@ -123,18 +123,20 @@ void ua_sim_use_context_gram(ua_sim_work *w, const float *gram) { w->gram_ext = 
 
 void ua_sim_stats_reset(ua_sim_work *w) { memset(w->thread_stats, 0, (size_t)w->n_threads * sizeof(ua_sim_stats)); }
 
+void ua_sim_stats_add(ua_sim_stats *a, const ua_sim_stats *b)
+{
+    a->queries += b->queries;
+    a->irrelevant += b->irrelevant;
+    a->entries += b->entries;
+    a->masked += b->masked;
+    a->matched_queries += b->matched_queries;
+    a->matched_irrelevant += b->matched_irrelevant;
+}
+
 void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out)
 {
     memset(out, 0, sizeof *out);
-    for (int t = 0; t < w->n_threads; t++) {
-        const ua_sim_stats *s = &w->thread_stats[t];
-        out->queries += s->queries;
-        out->irrelevant += s->irrelevant;
-        out->entries += s->entries;
-        out->masked += s->masked;
-        out->matched_queries += s->matched_queries;
-        out->matched_irrelevant += s->matched_irrelevant;
-    }
+    for (int t = 0; t < w->n_threads; t++) ua_sim_stats_add(out, &w->thread_stats[t]);
 }
 
 float ua_sim_word_max(const ua_sim_work *w, int image, int caption, int word)

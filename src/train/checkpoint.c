@@ -73,6 +73,23 @@ static int meta_ll(const ua_st_file *f, const char *key, long long *out, const c
 static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
                 ua_train_state *st, int in_place, ua_err *err);
 
+/* the options stored in __metadata__["opt"], over *o */
+static int read_opt(const ua_st_file *f, const char *path, ua_options *o, ua_err *err)
+{
+    const char *opt = ua_st_meta(f, "opt");
+    if (!opt) return ua_fail(err, "%s: not a uarda/SCAN checkpoint (no \"opt\" in __metadata__)", path);
+    return ua_options_from_json(o, opt, path, err);
+}
+
+int ua_checkpoint_read_options(const char *path, ua_options *o, ua_err *err)
+{
+    ua_st_file f;
+    if (ua_st_open(&f, path, err)) return -1;
+    int rc = read_opt(&f, path, o, err);
+    ua_st_close(&f);
+    return rc;
+}
+
 static void close_mapping(void *ctx)
 {
     ua_st_close(ctx);
@@ -196,9 +213,7 @@ static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, f
     /* the whole file's bytes against its checksum first: nothing else is trusted before */
     const int verified = ua_st_verify(fp, err);
     if (verified < 0) goto out;
-    const char *opt = ua_st_meta(fp, "opt");
-    if (!opt) { ua_fail(err, "%s: not a uarda/SCAN checkpoint (no \"opt\" in __metadata__)", path); goto out; }
-    if (ua_options_from_json(o, opt, path, err)) goto out;
+    if (read_opt(fp, path, o, err)) goto out;
     const ua_st_tensor *emb = ua_st_find(fp, "txt_enc.embed.weight");
     if (!emb) { ua_fail(err, "%s: missing tensor 'txt_enc.embed.weight'", path); goto out; }
     if (o->model.vocab_size <= 0 && emb->ndim == 2) o->model.vocab_size = (int)emb->shape[0];

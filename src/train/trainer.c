@@ -124,16 +124,6 @@ static int check_step(const ua_model *m, long long iter, double loss, double gno
                    ua_nonfinite_name(m->params[k]));
 }
 
-static void add_stats(ua_sim_stats *a, const ua_sim_stats *b)
-{
-    a->queries += b->queries;
-    a->irrelevant += b->irrelevant;
-    a->entries += b->entries;
-    a->masked += b->masked;
-    a->matched_queries += b->matched_queries;
-    a->matched_irrelevant += b->matched_irrelevant;
-}
-
 int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
 {
     if (ua_trainer_finished(t)) return ua_fail(err, "the run has finished its %d epochs", t->o.num_epochs);
@@ -151,7 +141,7 @@ int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
     if (ua_uarda_step(&t->ut, &t->m, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.size,
                       t->batch.max_len, &loss, t->grads, t->w, err))
         return -1;
-    add_stats(&t->epoch_stats, &t->ut.stats);
+    ua_sim_stats_add(&t->epoch_stats, &t->ut.stats);
     if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at) t->grads[0] = NAN;
     double coef = 1.0, gnorm = ua_clip_grad_norm(t->grads, t->m.n_params, t->o.grad_clip, &coef);
     ua_adam_update(&t->adam, t->m.params, t->grads, t->exp_avg, t->exp_avg_sq, t->m.n_params);

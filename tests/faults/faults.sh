@@ -200,6 +200,9 @@ k2=$(grep '"shortlist":2,' <<<"$bs")
 [ "$(grep -o '"r5":[0-9.]*' <<<"$k2" | cut -d: -f2)" = "$(grep -o '"r10":[0-9.]*' <<<"$k2" | cut -d: -f2)" ] ||
     fail "bench shortlist K=2: R@10 differs from R@5 although only 2 images are ranked: $k2"
 
+# --resume of something that is not a checkpoint: named, before anything is trained
+expect 1 "vocab/synth_tiny_precomp_vocab.json" -- \
+    "$B" train "${common[@]}" --resume "$T/vocab/synth_tiny_precomp_vocab.json" --model-name "$T/nr" --logger-name "$T/nr"
 # on --resume a loss or scoring flag is honoured, not ignored: the resumed losses change
 cp "$T/g/checkpoint.safetensors" "$T/g3.safetensors"   # 3 iterations in (--max-steps 3 above)
 for extra in "" "--margin 0.5" "--lambda-softmax 2"; do
