@@ -116,3 +116,32 @@ void th_unit_rows(ua_rng *r, float *x, size_t n, int E, double shift)
         for (int k = 0; k < E; k++) v[k] = (float)(v[k] / sqrt(s));
     }
 }
+
+void th_random_embeddings(ua_embeddings *e, ua_rng *r, int n_img, int n_cap, int R, int max_len, int E, double shift)
+{
+    memset(e, 0, sizeof *e);
+    e->n_img = n_img; e->R = R; e->E = E; e->n_cap = n_cap; e->max_len = max_len;
+    e->img = malloc((size_t)n_img * R * E * sizeof(float));
+    e->cap_offset = malloc(((size_t)n_cap + 1) * sizeof(int));
+    e->cap_len = malloc((size_t)n_cap * sizeof(int));
+    e->cap_offset[0] = 0;
+    for (int j = 0; j < n_cap; j++) {
+        e->cap_len[j] = 3 + j % (max_len - 2);
+        e->cap_offset[j + 1] = e->cap_offset[j] + e->cap_len[j];
+    }
+    e->cap = malloc((size_t)e->cap_offset[n_cap] * E * sizeof(float));
+    th_unit_rows(r, e->img, (size_t)n_img * R, E, shift);
+    th_unit_rows(r, e->cap, (size_t)e->cap_offset[n_cap], E, shift);
+}
+
+double th_compare_fixture(const ua_st_file *f, const char *name, const float *got, size_t n, double tol,
+                          const char *file)
+{
+    const ua_st_tensor *t = ua_st_find(f, name);
+    if (!t) fail_msg("%s: fixture lacks %s", file, name);
+    assert_int_equal(t->dtype, UA_ST_F32);
+    if (t->n_elems != n) fail_msg("%s: %s has %zu values, uarda has %zu", file, name, t->n_elems, n);
+    double rel = th_rel_diff(got, t->data, n);
+    if (!(rel <= tol)) fail_msg("%s: %s differs: max|diff|/max|ref| = %.3g > %.0e", file, name, rel, tol);
+    return rel;
+}

@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "uarda/eval.h"
 #include "uarda/rng.h"
+#include "uarda/safetensors.h"
 
 /* room for one pair's kernel work (ua_attn_pair_work(c, q)) as a constant, for stack arrays in
  * tests; test_attention checks it against the function */
@@ -36,5 +38,14 @@ double th_rel_diff(const float *a, const float *b, size_t n);
 /* n rows of E floats: normal, plus shift on the first coordinate (a shared component gives a
  * realistic spread of cosines), each l2-normalised */
 void th_unit_rows(ua_rng *r, float *x, size_t n, int E, double shift);
+
+/* random embeddings of n_img images of R regions and n_cap captions of 3, 4, ... (cycling below
+ * max_len) words, l2-normalised rows around a shared component (shift, th_unit_rows): a spread of
+ * similarities around a threshold; free with ua_embeddings_free */
+void th_random_embeddings(ua_embeddings *e, ua_rng *r, int n_img, int n_cap, int R, int max_len, int E, double shift);
+/* fails the test unless fixture tensor `name` of f (F32, n values) matches got within the relative
+ * tolerance tol (th_rel_diff); returns the relative difference */
+double th_compare_fixture(const ua_st_file *f, const char *name, const float *got, size_t n, double tol,
+                          const char *file);
 
 #endif

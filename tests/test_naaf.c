@@ -262,16 +262,8 @@ static void test_skip_is_a_noop(void **state)
     enum { NI = 9, NC = 11, R = 7, LMAX = 8, E = 12 };
     ua_rng r;
     ua_rng_seed(&r, 78, 1);
-    ua_embeddings e = {0};
-    e.n_img = NI; e.R = R; e.E = E; e.n_cap = NC; e.max_len = LMAX;
-    e.img = malloc((size_t)NI * R * E * sizeof(float));
-    e.cap_offset = malloc((NC + 1) * sizeof(int));
-    e.cap_len = malloc(NC * sizeof(int));
-    e.cap_offset[0] = 0;
-    for (int j = 0; j < NC; j++) { e.cap_len[j] = 3 + j % (LMAX - 2); e.cap_offset[j + 1] = e.cap_offset[j] + e.cap_len[j]; }
-    e.cap = malloc((size_t)e.cap_offset[NC] * E * sizeof(float));
-    th_unit_rows(&r, e.img, (size_t)NI * R, E, 1.2);
-    th_unit_rows(&r, e.cap, (size_t)e.cap_offset[NC], E, 1.2);
+    ua_embeddings e;
+    th_random_embeddings(&e, &r, NI, NC, R, LMAX, E, 1.2);
     float *a = malloc(NI * NC * sizeof(float)), *b = malloc(NI * NC * sizeof(float)), *c = malloc(NI * NC * sizeof(float));
     ua_err err;
     for (int dir = 0; dir < 2; dir++)
@@ -370,16 +362,6 @@ static void test_preset_and_options(void **state)
 
 #define FIXTURES "tests/fixtures/naaf"
 
-static double compare(const ua_st_file *f, const char *name, const float *got, size_t n, double tol, const char *file)
-{
-    const ua_st_tensor *t = ua_st_find(f, name);
-    if (!t) fail_msg("%s: fixture lacks %s", file, name);
-    assert_int_equal(t->dtype, UA_ST_F32);
-    if (t->n_elems != n) fail_msg("%s: %s has %zu values, uarda has %zu", file, name, t->n_elems, n);
-    double rel = th_rel_diff(got, t->data, n);
-    if (!(rel <= tol)) fail_msg("%s: %s differs: max|diff|/max|ref| = %.3g > %.0e", file, name, rel, tol);
-    return rel;
-}
 
 /* one training step (the training form at the fixture's fixed t, through the encoders), every
  * parameter's gradient, the clipping and one Adam step; then the test form at t_safe on the
@@ -423,26 +405,26 @@ static void check_step(const char *path, const char *direction)
     if (ua_step(&m, im->data, R, tokens, lengths, B, L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
     const int E = m.opt.embed_size;
     double worst_fwd = 0, worst_grad = 0, r;
-    r = compare(&f, "out.img_emb", ua_step_img_emb(w), (size_t)B * R * E, 1e-5, path);
+    r = th_compare_fixture(&f, "out.img_emb", ua_step_img_emb(w), (size_t)B * R * E, 1e-5, path);
     worst_fwd = r > worst_fwd ? r : worst_fwd;
-    r = compare(&f, "out.cap_emb", ua_step_cap_emb(w), (size_t)B * L * E, 1e-5, path);
+    r = th_compare_fixture(&f, "out.cap_emb", ua_step_cap_emb(w), (size_t)B * L * E, 1e-5, path);
     worst_fwd = r > worst_fwd ? r : worst_fwd;
-    r = compare(&f, "out.sims", ua_step_scores(w), (size_t)B * B, 1e-5, path);
+    r = th_compare_fixture(&f, "out.sims", ua_step_scores(w), (size_t)B * B, 1e-5, path);
     worst_fwd = r > worst_fwd ? r : worst_fwd;
     float lossf = (float)loss;
-    r = compare(&f, "out.loss", &lossf, 1, 1e-5, path);
+    r = th_compare_fixture(&f, "out.loss", &lossf, 1, 1e-5, path);
     worst_fwd = r > worst_fwd ? r : worst_fwd;
     char name[128];
     for (int t = 0; t < m.n_tensors; t++) {
         snprintf(name, sizeof name, "grad.%s", m.tensors[t].name);
-        r = compare(&f, name, grads + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
+        r = th_compare_fixture(&f, name, grads + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
         worst_grad = r > worst_grad ? r : worst_grad;
     }
     double coef;
     double norm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
     float normf = (float)norm, coeff = (float)coef;
-    compare(&f, "out.grad_norm", &normf, 1, 1e-4, path);
-    compare(&f, "out.clip_coef", &coeff, 1, 1e-4, path);
+    th_compare_fixture(&f, "out.grad_norm", &normf, 1, 1e-4, path);
+    th_compare_fixture(&f, "out.clip_coef", &coeff, 1, 1e-4, path);
     assert_true(coef < 1);   /* the fixture's clip threshold makes clipping act */
     /* the test form at t_safe on the step's embeddings (before the update) */
     ua_attn_cfg cfg = m.opt.attn;
@@ -451,7 +433,7 @@ static void check_step(const char *path, const char *direction)
     assert_non_null(sw);
     float *sims = malloc((size_t)B * B * sizeof(float));
     ua_sim_block_forward(&cfg, ua_step_img_emb(w), B, R, ua_step_cap_emb(w), B, L, lengths, E, sims, (size_t)B, sw);
-    r = compare(&f, "out.sims_test", sims, (size_t)B * B, 1e-5, path);
+    r = th_compare_fixture(&f, "out.sims_test", sims, (size_t)B * B, 1e-5, path);
     worst_fwd = r > worst_fwd ? r : worst_fwd;
     ua_sim_work_free(sw);
     float *ea = calloc(m.n_params, sizeof(float)), *eas = calloc(m.n_params, sizeof(float));
@@ -460,7 +442,7 @@ static void check_step(const char *path, const char *direction)
     ua_adam_update(&adam, m.params, grads, ea, eas, m.n_params);
     for (int t = 0; t < m.n_tensors; t++) {
         snprintf(name, sizeof name, "adam.%s", m.tensors[t].name);
-        r = compare(&f, name, m.params + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
+        r = th_compare_fixture(&f, name, m.params + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
         worst_grad = r > worst_grad ? r : worst_grad;
     }
     printf("%s: worst forward %.2g, worst gradient/update %.2g (%d tensors)\n", path, worst_fwd, worst_grad, m.n_tensors);

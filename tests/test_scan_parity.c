@@ -50,16 +50,6 @@ static void read_inputs(const ua_st_file *f, const ua_options *o, inputs *in)
 
 static void free_inputs(inputs *in) { free(in->tokens); free(in->lengths); }
 
-static double compare(const ua_st_file *f, const char *name, const float *got, size_t n, double tol, const char *file)
-{
-    const ua_st_tensor *t = ua_st_find(f, name);
-    if (!t) fail_msg("%s: fixture lacks %s", file, name);
-    assert_int_equal(t->dtype, UA_ST_F32);
-    if (t->n_elems != n) fail_msg("%s: %s has %zu values, uarda has %zu", file, name, t->n_elems, n);
-    double rel = th_rel_diff(got, t->data, n);
-    if (!(rel <= tol)) fail_msg("%s: %s differs: max|diff|/max|ref| = %.3g > %.0e", file, name, rel, tol);
-    return rel;
-}
 
 static void load_params(const ua_st_file *f, ua_model *m, const char *file)
 {
@@ -97,33 +87,33 @@ static void check_step_file(const char *path, double *worst_fwd, double *worst_g
     if (ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
     const int E = m.opt.embed_size;
     double r;
-    r = compare(&f, "out.img_emb", ua_step_img_emb(w), (size_t)in.B * in.R * E, 1e-5, path);
+    r = th_compare_fixture(&f, "out.img_emb", ua_step_img_emb(w), (size_t)in.B * in.R * E, 1e-5, path);
     if (r > *worst_fwd) *worst_fwd = r;
-    r = compare(&f, "out.cap_emb", ua_step_cap_emb(w), (size_t)in.B * in.L * E, 1e-5, path);
+    r = th_compare_fixture(&f, "out.cap_emb", ua_step_cap_emb(w), (size_t)in.B * in.L * E, 1e-5, path);
     if (r > *worst_fwd) *worst_fwd = r;
-    r = compare(&f, "out.sims", ua_step_scores(w), (size_t)in.B * in.B, 1e-5, path);
+    r = th_compare_fixture(&f, "out.sims", ua_step_scores(w), (size_t)in.B * in.B, 1e-5, path);
     if (r > *worst_fwd) *worst_fwd = r;
     float lossf = (float)loss;
-    r = compare(&f, "out.loss", &lossf, 1, 1e-5, path);
+    r = th_compare_fixture(&f, "out.loss", &lossf, 1, 1e-5, path);
     if (r > *worst_fwd) *worst_fwd = r;
     char name[128];
     for (int t = 0; t < m.n_tensors; t++) {
         snprintf(name, sizeof name, "grad.%s", m.tensors[t].name);
-        r = compare(&f, name, grads + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
+        r = th_compare_fixture(&f, name, grads + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
         if (r > *worst_grad) *worst_grad = r;
     }
     double coef;
     double norm = ua_clip_grad_norm(grads, m.n_params, o.grad_clip, &coef);
     float normf = (float)norm, coeff = (float)coef;
-    compare(&f, "out.grad_norm", &normf, 1, 1e-4, path);
-    compare(&f, "out.clip_coef", &coeff, 1, 1e-4, path);
+    th_compare_fixture(&f, "out.grad_norm", &normf, 1, 1e-4, path);
+    th_compare_fixture(&f, "out.clip_coef", &coeff, 1, 1e-4, path);
     float *ea = calloc(m.n_params, sizeof(float)), *eas = calloc(m.n_params, sizeof(float));
     ua_adam adam;
     ua_adam_default(&adam, o.learning_rate);
     ua_adam_update(&adam, m.params, grads, ea, eas, m.n_params);
     for (int t = 0; t < m.n_tensors; t++) {
         snprintf(name, sizeof name, "adam.%s", m.tensors[t].name);
-        r = compare(&f, name, m.params + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
+        r = th_compare_fixture(&f, name, m.params + m.tensors[t].offset, m.tensors[t].count, 1e-4, path);
         if (r > *worst_grad) *worst_grad = r;
     }
     free(ea);
@@ -184,8 +174,8 @@ static void test_recall_fixtures(void **state)
         if (ua_recall_compute(s->data, n_img, n_cap, n_cap / n_img, &r, ri, rt, &err)) fail_msg("%s", err.msg);
         float i2t[5], t2i[5];
         for (int i = 0; i < 5; i++) { i2t[i] = (float)r.i2t[i]; t2i[i] = (float)r.t2i[i]; }
-        compare(&f, "out.i2t", i2t, 5, 1e-6, files[k]);
-        compare(&f, "out.t2i", t2i, 5, 1e-6, files[k]);
+        th_compare_fixture(&f, "out.i2t", i2t, 5, 1e-6, files[k]);
+        th_compare_fixture(&f, "out.t2i", t2i, 5, 1e-6, files[k]);
         const int64_t *wi = ua_st_find(&f, "out.ranks_i2t")->data, *wt = ua_st_find(&f, "out.ranks_t2i")->data;
         for (int i = 0; i < n_img; i++) assert_int_equal(ri[i], wi[i]);
         for (int j = 0; j < n_cap; j++) assert_int_equal(rt[j], wt[j]);
@@ -217,7 +207,7 @@ static void test_converted_checkpoint(void **state)
     ua_step_work *w = ua_step_work_new(&m, in.B, in.L, in.R, &err);
     double loss;
     if (ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &loss, NULL, w, &err)) fail_msg("%s", err.msg);
-    compare(&f, "out.sims", ua_step_scores(w), (size_t)in.B * in.B, 1e-5, "converted_fake");
+    th_compare_fixture(&f, "out.sims", ua_step_scores(w), (size_t)in.B * in.B, 1e-5, "converted_fake");
     ua_step_work_free(w);
     free_inputs(&in);
     ua_st_close(&fin);

@@ -157,17 +157,9 @@ static void test_skip_is_exact(void **state)
     enum { NI = 9, NC = 11, R = 7, LMAX = 8, E = 12 };
     ua_rng r;
     ua_rng_seed(&r, 77, 1);
-    ua_embeddings e = {0};
-    e.n_img = NI; e.R = R; e.E = E; e.n_cap = NC; e.max_len = LMAX;
-    e.img = malloc((size_t)NI * R * E * sizeof(float));
-    e.cap_offset = malloc((NC + 1) * sizeof(int));
-    e.cap_len = malloc(NC * sizeof(int));
-    e.cap_offset[0] = 0;
-    for (int j = 0; j < NC; j++) { e.cap_len[j] = 3 + j % (LMAX - 2); e.cap_offset[j + 1] = e.cap_offset[j] + e.cap_len[j]; }
-    e.cap = malloc((size_t)e.cap_offset[NC] * E * sizeof(float));
+    ua_embeddings e;
     /* a shared component makes a realistic spread of similarities around t */
-    th_unit_rows(&r, e.img, (size_t)NI * R, E, 1.2);
-    th_unit_rows(&r, e.cap, (size_t)e.cap_offset[NC], E, 1.2);
+    th_random_embeddings(&e, &r, NI, NC, R, LMAX, E, 1.2);
     float *a = malloc(NI * NC * sizeof(float)), *b = malloc(NI * NC * sizeof(float));
     ua_err err;
     const ua_mask_mode masks[] = {UA_MASK_HARD, UA_MASK_HARD, UA_MASK_OFF, UA_MASK_HARD};
