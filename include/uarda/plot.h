@@ -107,4 +107,28 @@ int ua_plot_heatmap(const char *path, const float *values, int rows, int cols, c
 int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols, const char *const *row_labels,
                        const char *title, const ua_plot_heatmap_opts *opts, ua_err *err);
 
+/* ---- an image's regions ---------------------------------------------------------------- */
+
+/* One region of a picture of regions: its box in the unit square (x0, y0, x1, y1, y down), the
+ * colour it is filled with (at opacity alpha) and outlined with, RGB in 0..1. */
+typedef struct ua_plot_region {
+    float box[4];
+    float fill[3], line[3];
+    float alpha, line_width;   /* line_width in pixels */
+} ua_plot_region;
+
+/* A text written at (x, y) of the unit square, centred there, dark on a light halo. */
+typedef struct ua_plot_label {
+    float x, y;
+    const char *text;
+} ua_plot_label;
+
+/* A picture of an image's regions (uarda synth's thumbnails): a size x size pixel PNG (size
+ * 16..1024; an SVG of size points for a .svg path) on a light background, the n regions drawn
+ * in order (later ones over earlier ones), then the n_labels labels. Boxes outside the unit
+ * square are clipped to it; a box that is not finite or has x1 < x0 or y1 < y0 is an error that
+ * names it. Deterministic: the same input gives the same bytes. */
+int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
+                    int n_labels, ua_err *err);
+
 #endif

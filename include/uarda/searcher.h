@@ -1,6 +1,13 @@
 /* A searcher: what answering queries against an index needs, opened once (uarda search, uarda
- * bench shortlist, and any program that links libuarda): a checkpoint read in place, the index
- * it made, and, for text queries, its vocabulary and a tokenizer. */
+ * serve, uarda bench shortlist, and any program that links libuarda): a checkpoint read in
+ * place, the index it made, and, for text queries, its vocabulary and a tokenizer.
+ *
+ * Queries are answered through a workspace (ua_search_work): the searcher itself is only read
+ * while answering, so that threads may answer queries concurrently against one searcher, each
+ * with its own workspace (uarda serve's workers); uarda search answers its queries through one.
+ * The rankings and scores are those of ua_gallery_rank_images / ua_gallery_rank_captions with the
+ * searcher's model options (s->m.opt.attn): a caller that overrides a scoring option does so
+ * once, after ua_searcher_open and before any query. */
 #ifndef UARDA_SEARCHER_H
 #define UARDA_SEARCHER_H
 
@@ -12,6 +19,8 @@
 #include "uarda/precomp.h"
 #include "uarda/tokenize.h"
 #include "uarda/vocab.h"
+
+#include <stddef.h>
 
 typedef struct ua_searcher {
     ua_options o;          /* the checkpoint's options */
@@ -31,5 +40,46 @@ void ua_searcher_close(ua_searcher *s);
  * then encoded; 0 / -1. */
 int  ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const char *source, ua_captions *caps,
                         ua_embeddings *e, ua_err *err);
+
+/* ---- answering one query at a time --------------------------------------------------------- */
+
+typedef struct ua_search_work {
+    ua_tokenizer *tok;     /* its own tokenizer (NULL when the searcher has no text) */
+    ua_tokens tokens;      /* the last text query's tokens as the tokenizer wrote them (ua_searcher_tokenize) */
+    ua_captions caps;      /* ... and its ids, one caption, <start> and <end> included */
+    ua_embeddings q;       /* the last ranked text query, encoded (ua_searcher_rank_text) */
+    int *ids;              /* the last ranking: items best first (room for the gallery's images and captions) */
+    float *scores;         /* ... with their exact scores */
+    int n_scored;
+    float *attn;           /* ua_searcher_attention: attn[word * R + region], words of the last ranked text query */
+    float *max_sim;        /* ... max over the regions of the word-region similarity, per word */
+    int attn_cap;          /* words that attn and max_sim have room for */
+} ua_search_work;
+
+/* A workspace for queries against s (with its own tokenizer when s has text); 0 / -1. */
+int  ua_search_work_init(ua_search_work *w, const ua_searcher *s, ua_err *err);
+void ua_search_work_free(ua_search_work *w);
+
+/* Tokenizes one text query of len bytes as training and search do (source names it in
+ * messages, e.g. "--query"): w->caps holds its ids, w->tokens its tokens. Returns the number of
+ * ids (<start> and <end> included), or -1 for a blank query, invalid UTF-8, a NUL byte, more than
+ * UA_MAX_CAPTION_TOKENS tokens, or a searcher without text. */
+int  ua_searcher_tokenize(const ua_searcher *s, ua_search_work *w, const char *text, size_t len, const char *source,
+                          ua_err *err);
+/* The gallery's images for the caption ids[0..len) (with <start> and <end>), exhaustive or with a
+ * shortlist (gallery.h): w->ids, w->scores best first; returns how many were scored, or -1. The
+ * encoded query stays in w->q for ua_searcher_attention. */
+int  ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *ids, int len, int shortlist,
+                           ua_err *err);
+/* The indexed captions for image `row` of the gallery: w->ids, w->scores; how many, or -1. */
+int  ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, ua_err *err);
+/* After ua_searcher_rank_text: the attention of the query's words over the regions of gallery
+ * image `image` (ua_attention_of_pair with the searcher's options): w->attn[word * R + r] and
+ * w->max_sim[word], for the query's w->q.cap_len[0] words; a word that the model's threshold
+ * judges irrelevant to this image (skipped by UARDA; never for SCAN) has a row of NaN.
+ * 0 / -1. */
+int  ua_searcher_attention(const ua_searcher *s, ua_search_work *w, int image, ua_err *err);
+/* after ua_searcher_attention: 1 when `word` is relevant to that image at the threshold */
+int  ua_search_word_relevant(const ua_search_work *w, int R, int word);
 
 #endif

@@ -69,7 +69,21 @@
  *   README.synth.txt              preset, seed and every generator parameter
  * and the vocabulary JSON (SCAN's format) holding every word that can occur, in a fixed order
  * after the four special tokens. Splits: train, dev, test and, when n_images[UA_SYNTH_TESTALL] > 0,
- * testall (MS-COCO style 5K/1K protocols). */
+ * testall (MS-COCO style 5K/1K protocols).
+ *
+ * Pictures (cfg->pictures; for the dev and test splits only, which a person may look at: a
+ * training gallery of a million images needs none), for uarda serve's page:
+ *   <split>_boxes.npy             float32 [n_images, 36, 4]: each region's box x0, y0, x1, y1 in
+ *                                 the unit square (y down)
+ *   <split>_images/NNNNNN.png     a UA_SYNTH_PICTURE_SIZE-pixel thumbnail of image NNNNNN (with cairo)
+ *   <split>_image_names.txt       their names, one per image in order (uarda serve --image-names)
+ * The boxes come from streams of their own (the features, captions and grounding are the same
+ * bytes with or without pictures): an object (a concept, for the captions preset) gets a centre
+ * apart from the others and an extent, its regions are boxes around that centre, and background
+ * regions lie anywhere. A thumbnail draws the background regions in greys, each object's
+ * regions filled with its attribute's colour (a colour word its colour; another attribute, or a
+ * concept, a hue of its own) and outlined in its noun's, and names each object ("red dog") at
+ * its centre. */
 #ifndef UARDA_SYNTH_H
 #define UARDA_SYNTH_H
 
@@ -89,6 +103,7 @@
                                         for one of cap_len_min..cap_len_max tokens */
 #define UA_SYNTH_MAX_CONCEPTS (UA_SYNTH_REGIONS - UA_SYNTH_MIN_BACKGROUND) /* captions preset:
                                         upper bound for max_concepts (one region each at least) */
+#define UA_SYNTH_PICTURE_SIZE 160    /* thumbnail side, in pixels */
 #define UA_SYNTH_NOISE_LEVELS 65536  /* the noise is N(0,1) quantized to this many equiprobable
                                         levels (an inverse-CDF table: fast, tails cut at 4.3) */
 
@@ -136,6 +151,8 @@ typedef struct ua_synth_config {
     int concept_min_captions;    /* a content word that this many of an image's captions use is a concept */
     int max_concepts;            /* concepts per image, at most (1..UA_SYNTH_MAX_CONCEPTS) */
     int vocab_threshold;         /* a train word used this many times is in the vocabulary */
+    /* pictures of the dev and test images (1 in every preset; see "Pictures" above) */
+    int pictures;
     /* optional progress report and, when not NULL, the images written per split (not part of
      * the data) */
     ua_synth_progress_fn progress;

@@ -1,7 +1,6 @@
 /* uarda search: text queries against an indexed gallery's images, or an indexed image against
  * its captions; exhaustive or with a shortlist (include/uarda/gallery.h). */
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +12,10 @@
 #include "uarda/precomp.h"
 
 typedef struct search_ctx {
-    const ua_gallery *g;
-    const ua_model *m;
-    const ua_vocab *v;
+    const ua_searcher *s;
+    ua_search_work *w;
     const cJSON *texts;     /* the indexed caption texts (image queries), or NULL */
     int top_k, shortlist, json, attention;
-    int *ids;
-    float *scores;
-    float *attn;            /* [max words * R] */
 } search_ctx;
 
 /* one JSON line per query: the answer j with its counts, printed and freed */
@@ -37,14 +32,13 @@ static void print_answer(cJSON *j, int n, double secs)
 /* one text query: the caption ids[len] (with <start>/<end>) */
 static int answer_text(search_ctx *c, const char *text, const int *tok, int len, double *secs, ua_err *err)
 {
-    const ua_gallery *g = c->g;
-    ua_captions caps = {1, (int[]){0, len}, (int *)tok, len, 0, len};
-    ua_embeddings q;
+    const ua_gallery *g = &c->s->g;
+    const ua_vocab *v = &c->s->v;
+    ua_search_work *w = c->w;
     double t0 = ua_now();
-    if (ua_encode(c->m, NULL, 0, g->R, &caps, &q, err)) return -1;
-    int n = ua_gallery_rank_images(g, &c->m->opt.attn, &q, c->shortlist, c->ids, c->scores, err);
+    int n = ua_searcher_rank_text(c->s, w, tok, len, c->shortlist, err);
     *secs = ua_now() - t0;
-    if (n < 0) { ua_embeddings_free(&q); return -1; }
+    if (n < 0) return -1;
     const int k_max = c->top_k < n ? c->top_k : n;
     cJSON *j = c->json ? cJSON_CreateObject() : NULL, *arr = j ? cJSON_AddArrayToObject(j, "results") : NULL;
     if (j) cJSON_AddStringToObject(j, "query", text);
@@ -53,38 +47,37 @@ static int answer_text(search_ctx *c, const char *text, const int *tok, int len,
         cJSON *r = j ? cJSON_CreateObject() : NULL;
         if (r) {
             cJSON_AddNumberToObject(r, "rank", k + 1);
-            cJSON_AddNumberToObject(r, "image", c->ids[k]);
-            cJSON_AddNumberToObject(r, "score", c->scores[k]);
+            cJSON_AddNumberToObject(r, "image", w->ids[k]);
+            cJSON_AddNumberToObject(r, "score", w->scores[k]);
         } else {
-            printf("%-5d %-8.4f %d\n", k + 1, c->scores[k], c->ids[k]);
+            printf("%-5d %-8.4f %d\n", k + 1, w->scores[k], w->ids[k]);
         }
         if (c->attention) {
             /* each word's attention over the regions of this image: the region it attends most */
-            const float *img = g->img + (size_t)c->ids[k] * g->R * g->E;
-            if (ua_attention_of_pair(&c->m->opt.attn, img, g->R, q.cap, len, g->E, c->attn, NULL, err)) {
+            if (ua_searcher_attention(c->s, w, w->ids[k], err)) {
                 cJSON_Delete(r);
                 cJSON_Delete(j);
-                ua_embeddings_free(&q);
                 return -1;
             }
             cJSON *words = r ? cJSON_AddArrayToObject(r, "attention") : NULL;
             if (!r) printf("      ");
-            for (int w = 0; w < len; w++) {
-                const float *a = c->attn + (size_t)w * g->R;
+            for (int x = 0; x < len; x++) {
+                const float *a = w->attn + (size_t)x * g->R;
                 int best = 0;
-                for (int x = 1; x < g->R; x++) if (a[x] > a[best]) best = x;
-                const char *word = tok[w] >= 0 && tok[w] < c->v->n ? c->v->words[tok[w]] : "?";
+                for (int y = 1; y < g->R; y++) if (a[y] > a[best]) best = y;
+                const char *word = tok[x] >= 0 && tok[x] < v->n ? v->words[tok[x]] : "?";
+                const int relevant = ua_search_word_relevant(w, g->R, x);
                 if (words) {
                     cJSON *o = cJSON_CreateObject();
                     cJSON_AddStringToObject(o, "word", word);
-                    if (isnan(a[0])) {
+                    if (!relevant) {
                         cJSON_AddBoolToObject(o, "relevant", 0);   /* below the threshold: no attention */
                     } else {
                         cJSON_AddNumberToObject(o, "region", best);
                         cJSON_AddNumberToObject(o, "weight", a[best]);
                     }
                     cJSON_AddItemToArray(words, o);
-                } else if (isnan(a[0])) {
+                } else if (!relevant) {
                     printf(" %s:-", word);
                 } else {
                     printf(" %s:r%d(%.2f)", word, best, a[best]);
@@ -95,14 +88,14 @@ static int answer_text(search_ctx *c, const char *text, const int *tok, int len,
         if (r) cJSON_AddItemToArray(arr, r);
     }
     if (j) print_answer(j, n, *secs);
-    ua_embeddings_free(&q);
     return 0;
 }
 
 static int answer_image(search_ctx *c, int row, double *secs, ua_err *err)
 {
+    ua_search_work *w = c->w;
     double t0 = ua_now();
-    int n = ua_gallery_rank_captions(c->g, &c->m->opt.attn, row, c->shortlist, c->ids, c->scores, err);
+    int n = ua_searcher_rank_image(c->s, w, row, c->shortlist, err);
     *secs = ua_now() - t0;
     if (n < 0) return -1;
     const int k_max = c->top_k < n ? c->top_k : n;
@@ -110,17 +103,17 @@ static int answer_image(search_ctx *c, int row, double *secs, ua_err *err)
     if (j) cJSON_AddNumberToObject(j, "image_row", row);
     else printf("%-5s %-8s %s\n", "rank", "score", "caption");
     for (int k = 0; k < k_max; k++) {
-        const cJSON *t = c->texts ? cJSON_GetArrayItem(c->texts, c->ids[k]) : NULL;
+        const cJSON *t = c->texts ? cJSON_GetArrayItem(c->texts, w->ids[k]) : NULL;
         const char *text = t && cJSON_IsString(t) ? t->valuestring : NULL;
         if (j) {
             cJSON *r = cJSON_CreateObject();
             cJSON_AddNumberToObject(r, "rank", k + 1);
-            cJSON_AddNumberToObject(r, "caption", c->ids[k]);
-            cJSON_AddNumberToObject(r, "score", c->scores[k]);
+            cJSON_AddNumberToObject(r, "caption", w->ids[k]);
+            cJSON_AddNumberToObject(r, "score", w->scores[k]);
             if (text) cJSON_AddStringToObject(r, "text", text);
             cJSON_AddItemToArray(arr, r);
         } else {
-            printf("%-5d %-8.4f %d%s%s\n", k + 1, c->scores[k], c->ids[k], text ? "  " : "", text ? text : "");
+            printf("%-5d %-8.4f %d%s%s\n", k + 1, w->scores[k], w->ids[k], text ? "  " : "", text ? text : "");
         }
     }
     if (j) print_answer(j, n, *secs);
@@ -176,6 +169,7 @@ int cmd_search(int argc, char **argv)
     double t0 = ua_now();
     ua_err err;
     ua_searcher se;
+    ua_search_work work = {0};
     ua_captions caps = {0};
     search_ctx c = {0};
     cJSON *texts = NULL;
@@ -195,11 +189,9 @@ int cmd_search(int argc, char **argv)
     if (verified < 0) goto fail;
     if (verified == 1) ua_cli_warn_no_checksum("search", index);
     const ua_gallery *g = &se.g;
-    c = (search_ctx){g, &se.m, &se.v, NULL, top_k, shortlist, json, attention, NULL, NULL, NULL};
+    if (ua_search_work_init(&work, &se, &err)) goto fail;
+    c = (search_ctx){&se, &work, NULL, top_k, shortlist, json, attention};
     const int n_items = image_row >= 0 ? g->n_cap : g->n_img;
-    c.ids = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof(int));
-    c.scores = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof(float));
-    if (!c.ids || !c.scores) { ua_fail(&err, "out of memory for %d scores", n_items); goto fail; }
     double secs = 0, total = 0;
     int answered = 0;
     if (image_row >= 0) {
@@ -218,8 +210,6 @@ int cmd_search(int argc, char **argv)
         if (ua_captions_from_lines(&caps, queries ? (const char *const *)lines : one, queries ? n_lines : 1,
                                    queries ? queries : "--query", &se.v, se.tok, &err))
             goto fail;
-        c.attn = attention ? malloc((size_t)caps.max_len * g->R * sizeof(float)) : NULL;
-        if (attention && !c.attn) { ua_fail(&err, "out of memory"); goto fail; }
         for (int q = 0; q < caps.n; q++) {
             const int *ids = caps.ids + caps.offsets[q];
             if (answer_text(&c, queries ? lines[q] : query, ids, caps.offsets[q + 1] - caps.offsets[q], &secs, &err))
@@ -238,9 +228,7 @@ fail:
     ua_cli_error("search", &err);
 done:
     cJSON_Delete(texts);
-    free(c.ids);
-    free(c.scores);
-    free(c.attn);
+    ua_search_work_free(&work);
     ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
     ua_searcher_close(&se);

@@ -155,6 +155,9 @@ int cmd_synth(int argc, char **argv)
         {"n-attrs", UA_OPT_INT, &cfg.n_attrs, NULL, "attribute concepts", 0},
         {"attr-scale", UA_OPT_FLOAT, &cfg.attr_scale, NULL, "weight of the attribute in an object's regions", 0},
         {"category-mix", UA_OPT_FLOAT, &cfg.category_mix, NULL, "share of a noun prototype shared by its category", 0},
+        {"pictures", UA_OPT_BOOL, &cfg.pictures, NULL,
+         "dev and test: each region's box (<split>_boxes.npy) and, with cairo, a thumbnail per image "
+         "(<split>_images/, named in <split>_image_names.txt) for uarda serve", 0},
         {"progress", UA_OPT_BOOL, &show, NULL, "show progress on stderr for long runs", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -162,8 +165,9 @@ int cmd_synth(int argc, char **argv)
         "synth",
         "Writes a deterministic synthetic dataset in SCAN's precomp layout: <data-path>/<data-name>/\n"
         "{train,dev,test[,testall]}_{ims.npy,caps.txt,caps_grounding.txt}, README.synth.txt, and the\n"
-        "vocabulary. The defaults shown are those of the preset given (small when none is, captions\n"
-        "with --captions-from).",
+        "vocabulary; for dev and test also {dev,test}_{boxes.npy,images/,image_names.txt} (--pictures).\n"
+        "The defaults shown are those of the preset given (small when none is, captions with\n"
+        "--captions-from).",
         "uarda synth [--preset tiny|small|f30k|captions] [--captions-from FILE...] [options]",
         opts, MAX_CAPTION_FILES,
     };

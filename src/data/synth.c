@@ -155,6 +155,7 @@ int ua_synth_preset(const char *name, ua_synth_config *cfg, ua_err *err)
             *cfg = PRESETS[i].cfg;
             cfg->preset = PRESETS[i].name;
             cfg->seed = 1;
+            cfg->pictures = 1;
             if (cfg->from_captions) return 0;   /* no nouns nor attributes */
             if (cfg->n_nouns == ALL_OF_TABLE) cfg->n_nouns = ua_synth_max_nouns();
             if (cfg->n_attrs == ALL_OF_TABLE) cfg->n_attrs = ua_synth_max_attrs();
@@ -718,6 +719,7 @@ static int write_readme(const ua_synth_config *c, const char *dir, const char *v
                "belongs to image c / %d), <split>_caps_grounding.txt (per caption token: 1 if it names an\n"
                "object of the image or that object's attribute, 0 for function/filler words and \".\").\n",
             UA_SYNTH_REGIONS, c->img_dim, UA_SYNTH_CAPS_PER_IMAGE);
+    ua_synth_pictures_readme(o, c);
     int rc = ua_atomic_commit(&f, err);
     return rc;
 }
@@ -742,6 +744,34 @@ int ua_synth_make_dirs(const char *data_dir, const char *vocab_file, ua_err *err
     return 0;
 }
 
+/* image `index` of a split as its picture sees it (ua_synth_pictures_write) */
+typedef struct picture_ctx {
+    const world *w;
+    ua_synth_split split;
+} picture_ctx;
+
+static int picture_of(void *ctx, long index, ua_synth_picture *p, ua_err *err)
+{
+    const picture_ctx *c = ctx;
+    ua_rng r;
+    ua_synth_image img;
+    ua_synth_stream(&r, c->w->cfg->seed, UA_SYNTH_TAG_CONTENT + (uint64_t)c->split, (uint64_t)index);
+    gen_layout(c->w->cfg, c->w->zipf_cdf, &r, &img);
+    memset(p, 0, sizeof *p);
+    p->n_objects = img.n_objects;
+    memcpy(p->region_object, img.region_object, sizeof p->region_object);
+    memcpy(p->region_clutter, img.region_clutter, sizeof p->region_clutter);
+    for (int o = 0; o < img.n_objects; o++) {
+        const char *const *words;
+        ua_synth_noun_words(img.obj[o].noun, &words);
+        p->noun[o] = words[0];
+        p->attr[o] = ua_synth_attr_word(img.obj[o].attr);
+    }
+    p->stream_tag = UA_SYNTH_TAG_BOXES + (uint64_t)c->split;
+    p->stream_index = (uint64_t)index;
+    return 0;
+}
+
 int ua_synth_write(const ua_synth_config *cfg, const char *data_dir, const char *vocab_file, ua_err *err)
 {
     if (cfg->from_captions) return ua_synth_captions_write(cfg, data_dir, vocab_file, err);
@@ -752,6 +782,10 @@ int ua_synth_write(const ua_synth_config *cfg, const char *data_dir, const char 
     int n_words = 0;
     int rc = write_vocab(cfg, vocab_file, &n_words, err);
     for (int s = 0; s < UA_SYNTH_N_SPLITS && !rc; s++) rc = write_split(&w, (ua_synth_split)s, data_dir, err);
+    for (int s = 0; s < UA_SYNTH_N_SPLITS && !rc; s++) {
+        picture_ctx pc = {&w, (ua_synth_split)s};
+        rc = ua_synth_pictures_write(cfg, (ua_synth_split)s, cfg->n_images[s], picture_of, &pc, data_dir, err);
+    }
     for (int s = 0; s < UA_SYNTH_N_SPLITS && !rc && cfg->n_written; s++) cfg->n_written[s] = cfg->n_images[s];
     if (!rc) rc = write_readme(cfg, data_dir, vocab_file, n_words, err);
     world_free(&w);

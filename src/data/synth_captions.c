@@ -725,8 +725,30 @@ static int write_readme(const ua_synth_corpus *c, const char *dir, const char *v
                "lines; caption c belongs to image c / %d), <split>_caps_grounding.txt (per token, as SCAN's\n"
                "tokenizer splits the caption: 1 if it is one of its image's concepts, 0 otherwise).\n",
             UA_SYNTH_REGIONS, cfg->img_dim, UA_SYNTH_CAPS_PER_IMAGE);
+    ua_synth_pictures_readme(o, cfg);
     int rc = ua_atomic_commit(&f, err);
     return rc;
+}
+
+/* image `index` of a split as its picture sees it (ua_synth_pictures_write) */
+typedef struct picture_ctx {
+    const ua_synth_corpus *c;
+    ua_synth_split split;
+} picture_ctx;
+
+static int picture_of(void *ctx, long index, ua_synth_picture *p, ua_err *err)
+{
+    const picture_ctx *pc = ctx;
+    ua_synth_caption_image img;
+    if (ua_synth_corpus_image(pc->c, pc->split, index, &img, err)) return -1;
+    memset(p, 0, sizeof *p);
+    p->n_objects = img.n_concepts;
+    memcpy(p->region_object, img.region_concept, sizeof p->region_object);
+    memcpy(p->region_clutter, img.region_clutter, sizeof p->region_clutter);
+    for (int k = 0; k < img.n_concepts; k++) p->noun[k] = img.concept[k];
+    p->stream_tag = UA_SYNTH_TAG_CAP_BOXES;
+    p->stream_index = (uint64_t)img.source;
+    return 0;
 }
 
 int ua_synth_captions_write(const ua_synth_config *cfg, const char *data_dir, const char *vocab_file, ua_err *err)
@@ -753,6 +775,10 @@ int ua_synth_captions_write(const ua_synth_config *cfg, const char *data_dir, co
     if (ua_synth_make_dirs(data_dir, vocab_file, err) || write_vocab(c, count, vocab_file, &n_words, err)) goto out;
     for (int s = 0; s < 3; s++)
         if (write_split(c, (ua_synth_split)s, data_dir, gauss, clutter, count, &st[s], err)) goto out;
+    for (int s = 0; s < 3; s++) {
+        picture_ctx pc = {c, (ua_synth_split)s};
+        if (ua_synth_pictures_write(cfg, (ua_synth_split)s, c->n_split[s], picture_of, &pc, data_dir, err)) goto out;
+    }
     rc = write_readme(c, data_dir, vocab_file, n_words, st, err);
     for (int s = 0; s < UA_SYNTH_N_SPLITS && !rc && cfg->n_written; s++) cfg->n_written[s] = s < 3 ? c->n_split[s] : 0;
 out:

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "uarda/atomic.h"
 #include "uarda/rng.h"
 #include "uarda/synth.h"
@@ -21,6 +22,8 @@ enum {
     UA_SYNTH_TAG_FEATURES = 32,   /* + split: the region features' noise */
     UA_SYNTH_TAG_CAP_LAYOUT = 64, /* captions preset: an image's regions (index: source image) */
     UA_SYNTH_TAG_CAP_FEATURES = 65,
+    UA_SYNTH_TAG_CAP_BOXES = 66,  /* captions preset: an image's boxes (index: source image) */
+    UA_SYNTH_TAG_BOXES = 80,      /* + split: an image's boxes */
 };
 
 /* r := the stream of (seed, tag, index), through splitmix64's finalizer */
@@ -48,6 +51,26 @@ int ua_synth_make_dirs(const char *data_dir, const char *vocab_file, ua_err *err
 int ua_synth_readme_open(ua_atomic_file *f, const char *dir, ua_err *err);
 /* the name part of a path (the README names the vocabulary so, to read the same anywhere) */
 const char *ua_synth_base_name(const char *path);
+
+/* One image as its picture sees it (synth_pictures.c): each region's object (a concept, for
+ * the captions preset; -1: background) or clutter concept, and each object's words. */
+typedef struct ua_synth_picture {
+    int n_objects;
+    signed char region_object[UA_SYNTH_REGIONS];
+    short region_clutter[UA_SYNTH_REGIONS];
+    const char *noun[UA_SYNTH_MAX_CONCEPTS];   /* the object's noun (concept word) */
+    const char *attr[UA_SYNTH_MAX_CONCEPTS];   /* its attribute word, or NULL */
+    uint64_t stream_tag, stream_index;         /* the stream of its boxes */
+} ua_synth_picture;
+/* image `index` of the split being written, as its picture sees it; 0 / -1 */
+typedef int (*ua_synth_picture_fn)(void *ctx, long index, ua_synth_picture *p, ua_err *err);
+/* Writes the pictures of a split of n images into dir (synth.h, "Pictures"): the boxes, and
+ * with cairo the thumbnails and their names. */
+int ua_synth_pictures_write(const ua_synth_config *cfg, ua_synth_split split, long n, ua_synth_picture_fn picture_of,
+                            void *ctx, const char *dir, ua_err *err);
+
+/* the paragraph of README.synth.txt on the pictures (nothing without them) */
+void ua_synth_pictures_readme(FILE *o, const ua_synth_config *cfg);
 
 /* the captions preset's writer and check (synth_captions.c), called by ua_synth_write and
  * ua_synth_check when cfg->from_captions is set */

@@ -1,6 +1,8 @@
 /* Searchers (searcher.h). */
 #include "uarda/searcher.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "uarda/checkpoint.h"
@@ -41,3 +43,111 @@ int ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const ch
     if (ua_captions_from_lines(caps, lines, n, source, &s->v, s->tok, err)) return -1;
     return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, err);
 }
+
+/* ---- answering one query at a time ---------------------------------------------------------- */
+
+int ua_search_work_init(ua_search_work *w, const ua_searcher *s, ua_err *err)
+{
+    memset(w, 0, sizeof *w);
+    const ua_gallery *g = &s->g;
+    const int n = g->n_img > g->n_cap ? g->n_img : g->n_cap;
+    w->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    w->scores = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!w->ids || !w->scores) {
+        ua_search_work_free(w);
+        return ua_fail(err, "out of memory for the scores of %d items", n);
+    }
+    if (s->tok && !(w->tok = ua_tokenizer_new(err))) {
+        ua_search_work_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+void ua_search_work_free(ua_search_work *w)
+{
+    ua_tokenizer_free(w->tok);
+    ua_tokens_free(&w->tokens);
+    ua_captions_free(&w->caps);
+    ua_embeddings_free(&w->q);
+    free(w->ids);
+    free(w->scores);
+    free(w->attn);
+    free(w->max_sim);
+    memset(w, 0, sizeof *w);
+}
+
+int ua_searcher_tokenize(const ua_searcher *s, ua_search_work *w, const char *text, size_t len, const char *source,
+                         ua_err *err)
+{
+    ua_captions_free(&w->caps);
+    w->tokens.n = 0;
+    if (!w->tok || s->v.n == 0) return ua_fail(err, "%s: this searcher was opened without text", source);
+    const char *nul = memchr(text, '\0', len);
+    if (nul) return ua_fail(err, "%s: a NUL byte at byte %zu", source, (size_t)(nul - text));
+    char *line = malloc(len + 1);
+    if (!line) return ua_fail(err, "%s: out of memory for a query of %zu bytes", source, len);
+    memcpy(line, text, len);
+    line[len] = '\0';
+    const char *one[1] = {line};
+    /* the ids as training and search make them (the vocabulary, <unk>, <start> and <end>), and the
+     * tokens themselves, to name the words */
+    int rc = ua_captions_from_lines(&w->caps, one, 1, source, &s->v, w->tok, err);
+    if (!rc) rc = ua_tokenize(w->tok, line, len, &w->tokens, err);
+    free(line);
+    if (rc) {
+        ua_captions_free(&w->caps);
+        w->tokens.n = 0;
+        return -1;
+    }
+    const int n = ua_caption_len(&w->caps, 0);
+    if (w->tokens.n != n - 2)
+        return ua_fail(err, "%s: %d tokens but %d ids (the tokenizer is not deterministic?)", source, w->tokens.n, n);
+    return n;
+}
+
+int ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *ids, int len, int shortlist, ua_err *err)
+{
+    ua_embeddings_free(&w->q);
+    w->n_scored = 0;
+    ua_captions caps = {1, (int[]){0, len}, (int *)ids, len, 0, len};
+    if (ua_encode(&s->m, NULL, 0, s->g.R, &caps, &w->q, err)) return -1;
+    int n = ua_gallery_rank_images(&s->g, &s->m.opt.attn, &w->q, shortlist, w->ids, w->scores, err);
+    if (n < 0) {
+        ua_embeddings_free(&w->q);
+        return -1;
+    }
+    return w->n_scored = n;
+}
+
+int ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, ua_err *err)
+{
+    w->n_scored = 0;
+    int n = ua_gallery_rank_captions(&s->g, &s->m.opt.attn, row, shortlist, w->ids, w->scores, err);
+    return n < 0 ? -1 : (w->n_scored = n);
+}
+
+int ua_searcher_attention(const ua_searcher *s, ua_search_work *w, int image, ua_err *err)
+{
+    const ua_gallery *g = &s->g;
+    if (!w->q.cap || w->q.n_cap != 1) return ua_fail(err, "attention: no text query ranked in this workspace");
+    if (image < 0 || image >= g->n_img) return ua_fail(err, "attention: image row %d: the index has %d images", image, g->n_img);
+    const int L = w->q.cap_len[0];
+    if (L > w->attn_cap) {
+        float *a = malloc((size_t)L * g->R * sizeof(float)), *m = malloc((size_t)L * sizeof(float));
+        if (!a || !m) {
+            free(a);
+            free(m);
+            return ua_fail(err, "out of memory for the attention of %d words", L);
+        }
+        free(w->attn);
+        free(w->max_sim);
+        w->attn = a;
+        w->max_sim = m;
+        w->attn_cap = L;
+    }
+    return ua_attention_of_pair(&s->m.opt.attn, g->img + (size_t)image * g->R * g->E, g->R, w->q.cap, L, g->E, w->attn,
+                                w->max_sim, err);
+}
+
+int ua_search_word_relevant(const ua_search_work *w, int R, int word) { return !isnan(w->attn[(size_t)word * R]); }

@@ -91,7 +91,33 @@ static int check_path(const char *path, ua_err *err)
 #endif
 }
 
+/* the input of ua_plot_regions */
+static int check_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
+                         int n_labels, ua_err *err)
+{
+    if (size < 16 || size > 1024) return ua_fail(err, "%s: a picture of regions of %d pixels (16..1024)", path, size);
+    if (n < 0 || n_labels < 0 || (n > 0 && !regions) || (n_labels > 0 && !labels))
+        return ua_fail(err, "%s: %d regions and %d labels", path, n, n_labels);
+    for (int i = 0; i < n; i++) {
+        const float *b = regions[i].box;
+        if (!isfinite(b[0]) || !isfinite(b[1]) || !isfinite(b[2]) || !isfinite(b[3]) || b[2] < b[0] || b[3] < b[1])
+            return ua_fail(err, "%s: region %d: the box (%g, %g, %g, %g) is not x0 <= x1, y0 <= y1", path, i, b[0], b[1],
+                           b[2], b[3]);
+    }
+    for (int j = 0; j < n_labels; j++)
+        if (!labels[j].text || !isfinite(labels[j].x) || !isfinite(labels[j].y))
+            return ua_fail(err, "%s: label %d has no text or no place", path, j);
+    return 0;
+}
+
 #ifndef UARDA_HAVE_CAIRO
+
+int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
+                    int n_labels, ua_err *err)
+{
+    if (check_regions(path ? path : "", size, regions, n, labels, n_labels, err)) return -1;
+    return check_path(path, err);
+}
 
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
                        const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
@@ -1074,6 +1100,55 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
     set_rgb(cr, INK);
     text(cr, bx + bw + 7 + maxw + 10, by + bh / 2, o->cbar_label ? o->cbar_label : "value", 12, 0, 0.5, 0, -M_PI / 2);
     note(texts, o->cbar_label ? o->cbar_label : "value");
+    return page_end(&pg, path, err);
+}
+
+/* ---- an image's regions ---------------------------------------------------------------- */
+
+static double clamp01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
+
+int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
+                    int n_labels, ua_err *err)
+{
+    if (check_path(path, err) || check_regions(path, size, regions, n, labels, n_labels, err)) return -1;
+    const int png = strcmp(ua_plot_format(path), "png") == 0;
+    const double side = png ? size / UA_PLOT_PNG_SCALE : size;   /* points */
+    page pg;
+    if (page_begin(&pg, path, side, side, err)) return -1;
+    cairo_t *cr = pg.cr;
+    cairo_set_source_rgb(cr, 0.94, 0.93, 0.90);
+    cairo_paint(cr);
+    const double px = png ? 1 / UA_PLOT_PNG_SCALE : 1;   /* one pixel, in points */
+    for (int i = 0; i < n; i++) {
+        const ua_plot_region *r = &regions[i];
+        double x0 = clamp01(r->box[0]) * side, y0 = clamp01(r->box[1]) * side;
+        double x1 = clamp01(r->box[2]) * side, y1 = clamp01(r->box[3]) * side;
+        cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);
+        cairo_set_source_rgba(cr, r->fill[0], r->fill[1], r->fill[2], clamp01(r->alpha));
+        cairo_fill_preserve(cr);
+        cairo_set_source_rgb(cr, r->line[0], r->line[1], r->line[2]);
+        cairo_set_line_width(cr, (r->line_width > 0 ? r->line_width : 1) * px);
+        cairo_stroke(cr);
+    }
+    const double fs = side / 12;
+    for (int j = 0; j < n_labels; j++) {
+        const double x = clamp01(labels[j].x) * side, y = clamp01(labels[j].y) * side;
+        font(cr, fs, 1);
+        cairo_text_extents_t te;
+        cairo_text_extents(cr, labels[j].text, &te);
+        /* kept inside the picture */
+        double left = x - te.x_advance / 2;
+        if (left + te.x_advance > side - 2 * px) left = side - 2 * px - te.x_advance;
+        if (left < 2 * px) left = 2 * px;
+        double top = y - fs / 2;
+        if (top < px) top = px;
+        if (top + fs > side - px) top = side - px - fs;
+        cairo_set_source_rgba(cr, 1, 1, 1, 0.75);
+        cairo_rectangle(cr, left - 2 * px, top, te.x_advance + 4 * px, fs * 1.05);
+        cairo_fill(cr);
+        set_rgb(cr, INK);
+        text(cr, left, top + fs * 0.52, labels[j].text, fs, 1, 0, 0.5, 0);
+    }
     return page_end(&pg, path, err);
 }
 

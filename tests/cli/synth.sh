@@ -46,7 +46,25 @@ grep -q '^seed            3$' "$d/README.synth.txt" || fail "README.synth.txt do
 # deterministic: the same seed gives the same bytes
 "$BIN" synth --preset tiny --data-path "$tmp/again" --vocab-path "$tmp/vocab2" --seed 3 >/dev/null
 for f in "$d"/*; do
-    cmp -s "$f" "$tmp/again/synth_tiny_precomp/$(basename "$f")" || fail "$(basename "$f") differs between runs"
+    if [ -d "$f" ]; then   # the thumbnails' folders
+        diff -r -q "$f" "$tmp/again/synth_tiny_precomp/$(basename "$f")" >/dev/null || fail "$(basename "$f")/ differs between runs"
+    else
+        cmp -s "$f" "$tmp/again/synth_tiny_precomp/$(basename "$f")" || fail "$(basename "$f") differs between runs"
+    fi
+done
+# pictures of the dev and test images, none of train's; --no-pictures writes none and changes nothing else
+for s in dev test; do
+    head -c 128 "$d/${s}_boxes.npy" | grep -aq "'shape': (16, 36, 4)" || fail "${s}_boxes.npy: wrong shape"
+    [ "$(ls "$d/${s}_images" | wc -l)" -eq 16 ] || fail "${s}_images: expected 16 thumbnails"
+    [ "$(wc -l <"$d/${s}_image_names.txt")" -eq 16 ] && [ "$(head -1 "$d/${s}_image_names.txt")" = 000000.png ] ||
+        fail "${s}_image_names.txt: $(head -2 "$d/${s}_image_names.txt")"
+    head -c 8 "$d/${s}_images/000015.png" | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a' || fail "${s}_images/000015.png is no PNG"
+done
+[ ! -e "$d/train_boxes.npy" ] && [ ! -e "$d/train_images" ] || fail "pictures written for the train split"
+"$BIN" synth --preset tiny --data-path "$tmp/nopic" --vocab-path "$tmp/vocab3" --seed 3 --no-pictures >/dev/null
+[ "$(ls "$tmp/nopic/synth_tiny_precomp" | grep -c -e boxes -e image)" -eq 0 ] || fail "--no-pictures wrote pictures"
+for f in "$tmp/nopic/synth_tiny_precomp"/*_*; do
+    cmp -s "$f" "$d/$(basename "$f")" || fail "$(basename "$f") differs with --no-pictures"
 done
 cmp -s "$tmp/vocab/synth_tiny_precomp_vocab.json" "$tmp/vocab2/synth_tiny_precomp_vocab.json" || fail "the vocabulary differs between runs"
 
