@@ -36,6 +36,8 @@ static const range_row ranges[] = {
     {"torch-max-seconds", 0, 1e9},  {"per-image", 1, 1000},          {"queries", 0, BIG},
     {"image-row", -1, BIG},         {"top-k", 1, BIG},               {"shortlist", 0, BIG},
     {"max-captions", 0, BIG},       {"caption", 0, BIG},             {"threshold", 1, BIG},
+    /* serve */
+    {"port", 0, 65535},             {"max-connections", 1, 100000},  {"timeout", 1, 3600},
 };
 #undef BIG
 

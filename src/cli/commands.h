@@ -15,6 +15,7 @@ int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_bench_shortlist(int argc, char **argv);   /* uarda bench shortlist */
 int cmd_plot(int argc, char **argv);
 
