@@ -86,6 +86,20 @@ static void test_data_unchanged(void **state)
         assert_false(exists(nopic, pictures[i]));
         if (!same_file(pic, again, pictures[i])) fail_msg("%s differs between two runs", pictures[i]);
     }
+    /* written again over the first: the same files, the folder replaced whole, nothing left over */
+    if (ua_plot_available()) {
+        char *extra = th_path(pic, "test_images/stale.png");
+        assert_int_equal(th_write(extra, "x", 1), 0);
+        free(extra);
+        ua_synth_config again_cfg;
+        assert_int_equal(ua_synth_preset("tiny", &again_cfg, &err), 0);
+        write_set(&again_cfg, "pic");
+        assert_false(exists(pic, "test_images/stale.png"));
+        assert_true(same_file(pic, again, "test_images/000009.png"));
+        char out[64];
+        assert_int_equal(th_run(out, sizeof out, "ls -A '%s' | grep -c -e tmp -e old", pic), 1);   /* grep: no match */
+        assert_int_equal(atoi(out), 0);
+    }
     assert_false(exists(pic, "train_boxes.npy"));
     assert_false(exists(pic, "train_images"));
     assert_false(exists(pic, "test_images/000016.png"));

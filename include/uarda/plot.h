@@ -10,6 +10,8 @@
 #ifndef UARDA_PLOT_H
 #define UARDA_PLOT_H
 
+#include <stddef.h>
+
 #include "uarda/error.h"
 
 /* Page sizes in points (1/72 in); a PNG has UA_PLOT_PNG_SCALE pixels per point. */
@@ -130,5 +132,9 @@ typedef struct ua_plot_label {
  * names it. Deterministic: the same input gives the same bytes. */
 int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
                     int n_labels, ua_err *err);
+/* The same PNG in memory (*png malloc'ed, *len bytes), for a caller that writes many (uarda
+ * synth's thumbnails: one folder written whole, then synced once). */
+int ua_plot_regions_png(int size, const ua_plot_region *regions, int n, const ua_plot_label *labels, int n_labels,
+                        unsigned char **png, size_t *len, ua_err *err);
 
 #endif

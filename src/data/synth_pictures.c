@@ -1,10 +1,20 @@
 /* Pictures of the synthetic images (synth.h, "Pictures"): where each region lies, and a small
  * thumbnail that draws the regions in colours tied to the concepts. Nothing here draws from the
- * streams of the features, captions or layouts: their bytes do not depend on the pictures. */
+ * streams of the features, captions or layouts: their bytes do not depend on the pictures.
+ *
+ * A split's thumbnails are written as one folder: into "<split>_images.tmp.<pid>", file by file
+ * without a sync each (a thousand fsyncs took 16 s where the data itself takes 1 s), then the
+ * file system synced once and the folder renamed into place, an earlier one removed first. */
+#define _GNU_SOURCE  /* syncfs */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/synth_internal.h"
 #include "uarda/npy.h"
@@ -114,6 +124,7 @@ static void colour_of(const char *word, int strong, float *rgb)
 
 /* ---- thumbnails ------------------------------------------------------------------------ */
 
+/* the thumbnail of p into `path` (a plain write: the folder is synced once) */
 static int draw_thumbnail(const char *path, const ua_synth_picture *p, const float *boxes, const float *centre,
                           ua_err *err)
 {
@@ -145,48 +156,136 @@ static int draw_thumbnail(const char *path, const ua_synth_picture *p, const flo
         snprintf(text[o], sizeof text[o], "%s%s%s", p->attr[o] ? p->attr[o] : "", p->attr[o] ? " " : "", p->noun[o]);
         labels[o] = (ua_plot_label){centre[2 * o], centre[2 * o + 1], text[o]};
     }
-    return ua_plot_regions(path, UA_SYNTH_PICTURE_SIZE, regions, n, labels, p->n_objects, err);
+    unsigned char *png;
+    size_t len;
+    if (ua_plot_regions_png(UA_SYNTH_PICTURE_SIZE, regions, n, labels, p->n_objects, &png, &len, err))
+        return ua_fail_prefix(err, "%s", path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = 0;
+    size_t done = 0;
+    while (fd >= 0 && done < len) {
+        ssize_t w = write(fd, png + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    if (fd < 0 || done < len || close(fd)) rc = ua_fail(err, "%s: cannot write: %s", path, strerror(errno));
+    free(png);
+    return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    return remove(path);
+}
+
+/* rm -r dir (nothing when it does not exist) */
+static int remove_tree(const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) return errno == ENOENT ? 0 : -1;
+    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* the folder tmp, written whole, synced and renamed to dir (an earlier dir removed first) */
+static int commit_folder(const char *tmp, const char *dir, ua_err *err)
+{
+    int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return ua_fail(err, "%s: cannot sync: %s", tmp, strerror(e));
+    }
+    close(fd);
+    char *old = ua_malloc(strlen(dir) + 32, err);
+    if (!old) return -1;
+    sprintf(old, "%s.old.%ld", dir, (long)getpid());
+    struct stat st;
+    int rc = 0;
+    if (lstat(dir, &st) == 0 && rename(dir, old) != 0)
+        rc = ua_fail(err, "%s: cannot move the earlier thumbnails away: %s", dir, strerror(errno));
+    if (!rc && rename(tmp, dir) != 0) rc = ua_fail(err, "%s: cannot rename %s to it: %s", dir, tmp, strerror(errno));
+    if (!rc && remove_tree(old) != 0) rc = ua_fail(err, "%s: cannot remove the earlier thumbnails: %s", old, strerror(errno));
+    free(old);
+    return rc;
 }
 
 /* ---- a split's pictures ---------------------------------------------------------------- */
+
+#define PICTURE_CHUNK 256   /* images laid out together, then drawn in parallel */
+
+typedef struct picture_job {
+    ua_synth_picture p;
+    float boxes[UA_SYNTH_REGIONS * 4], centre[2 * UA_SYNTH_MAX_CONCEPTS];
+    int failed;
+    ua_err err;
+} picture_job;
 
 int ua_synth_pictures_write(const ua_synth_config *cfg, ua_synth_split split, long n, ua_synth_picture_fn picture_of,
                             void *ctx, const char *dir, ua_err *err)
 {
     if (!cfg->pictures || n <= 0 || (split != UA_SYNTH_DEV && split != UA_SYNTH_TEST)) return 0;
     const int thumbs = ua_plot_available();
-    int rc = -1;
+    int rc = -1, made_tmp = 0;
     ua_npy_writer boxes_file = {0};
     ua_atomic_file names = {0};
     char *boxes_path = ua_synth_split_file(dir, split, "_boxes.npy", err);
     char *images_dir = boxes_path ? ua_synth_split_file(dir, split, "_images", err) : NULL;
     char *names_path = images_dir ? ua_synth_split_file(dir, split, "_image_names.txt", err) : NULL;
-    char *png = names_path ? ua_malloc(strlen(images_dir) + 32, err) : NULL;
-    if (!png) {
+    char *tmp = names_path ? ua_malloc(strlen(images_dir) + 32, err) : NULL;
+    picture_job *chunk = tmp ? ua_malloc(PICTURE_CHUNK * sizeof *chunk, err) : NULL;
+    if (!chunk || strlen(images_dir) > 4000) {
+        if (chunk) ua_fail(err, "%s: a folder name too long", images_dir);
         ua_fail_prefix(err, "synth");
         goto out;
     }
+    sprintf(tmp, "%s.tmp.%ld", images_dir, (long)getpid());
     const int64_t shape[3] = {n, UA_SYNTH_REGIONS, 4};
     if (ua_npy_writer_open(&boxes_file, boxes_path, 3, shape, err)) goto out;
-    if (thumbs && (ua_mkdir_p(images_dir, err) || ua_atomic_open(&names, names_path, err))) goto out;
-    for (long i = 0; i < n; i++) {
-        ua_synth_picture p;
-        float boxes[UA_SYNTH_REGIONS * 4], centre[2 * UA_SYNTH_MAX_CONCEPTS];
-        if (picture_of(ctx, i, &p, err)) goto out;
-        gen_boxes(cfg, &p, boxes, centre);
-        if (ua_npy_writer_append(&boxes_file, boxes, UA_SYNTH_REGIONS * 4, err)) goto out;
+    if (thumbs) {
+        if (remove_tree(tmp) != 0 || mkdir(tmp, 0755) != 0) {
+            ua_fail(err, "%s: cannot make the thumbnails' folder: %s", tmp, strerror(errno));
+            goto out;
+        }
+        made_tmp = 1;
+        if (ua_atomic_open(&names, names_path, err)) goto out;
+    }
+    for (long start = 0; start < n; start += PICTURE_CHUNK) {
+        const int m = (int)(n - start < PICTURE_CHUNK ? n - start : PICTURE_CHUNK);
+        for (int i = 0; i < m; i++) {
+            if (picture_of(ctx, start + i, &chunk[i].p, err)) goto out;
+            gen_boxes(cfg, &chunk[i].p, chunk[i].boxes, chunk[i].centre);
+        }
+        for (int i = 0; i < m; i++)
+            if (ua_npy_writer_append(&boxes_file, chunk[i].boxes, UA_SYNTH_REGIONS * 4, err)) goto out;
         if (!thumbs) continue;
-        sprintf(png, "%s/%06ld.png", images_dir, i);
-        if (draw_thumbnail(png, &p, boxes, centre, err)) goto out;
-        fprintf(names.fp, "%06ld.png\n", i);
+        /* the thumbnails in parallel (cairo draws separate surfaces from any thread); the first
+         * failure, in image order, is the one reported */
+        int failed = -1;
+        #pragma omp parallel for schedule(dynamic, 4)
+        for (int i = 0; i < m; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%06ld.png", tmp, start + i);
+            chunk[i].failed = draw_thumbnail(path, &chunk[i].p, chunk[i].boxes, chunk[i].centre, &chunk[i].err) != 0;
+        }
+        for (int i = 0; i < m && failed < 0; i++)
+            if (chunk[i].failed) failed = i;
+        if (failed >= 0) {
+            *err = chunk[failed].err;
+            goto out;
+        }
+        for (int i = 0; i < m; i++) fprintf(names.fp, "%06ld.png\n", start + i);
     }
     if (ua_npy_writer_commit(&boxes_file, err)) goto out;
+    if (thumbs && commit_folder(tmp, images_dir, err)) goto out;
+    made_tmp = 0;
     if (thumbs && ua_atomic_commit(&names, err)) goto out;
     rc = 0;
 out:
+    if (made_tmp) remove_tree(tmp);
     ua_npy_writer_abort(&boxes_file);
     ua_atomic_abort(&names);
-    free(png);
+    free(chunk);
+    free(tmp);
     free(names_path);
     free(images_dir);
     free(boxes_path);

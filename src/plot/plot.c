@@ -119,6 +119,14 @@ int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, i
     return check_path(path, err);
 }
 
+int ua_plot_regions_png(int size, const ua_plot_region *regions, int n, const ua_plot_label *labels, int n_labels,
+                        unsigned char **png, size_t *len, ua_err *err)
+{
+    *png = NULL;
+    *len = 0;
+    return ua_plot_regions("regions.png", size, regions, n, labels, n_labels, err);
+}
+
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
                        const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
                        ua_plot_texts *texts, ua_err *err)
@@ -212,10 +220,13 @@ static void page_abort(page *pg)
     memset(pg, 0, sizeof *pg);
 }
 
-static int page_end(page *pg, const char *path, ua_err *err)
+/* the picture's bytes (malloc'ed into *data, *len), the page closed */
+static int page_bytes(page *pg, const char *path, unsigned char **data, size_t *len, ua_err *err)
 {
     int rc = -1;
     membuf out = {0};
+    *data = NULL;
+    *len = 0;
     cairo_status_t st = cairo_status(pg->cr);
     if (st != CAIRO_STATUS_SUCCESS) {
         ua_fail(err, "%s: drawing failed: %s", path, cairo_status_to_string(st));
@@ -223,7 +234,7 @@ static int page_end(page *pg, const char *path, ua_err *err)
     }
     cairo_destroy(pg->cr);
     pg->cr = NULL;
-    const membuf *bytes = &out;
+    membuf *bytes = &out;
     if (pg->png) {
         st = cairo_surface_write_to_png_stream(pg->surface, membuf_write, &out);
     } else {
@@ -236,11 +247,23 @@ static int page_end(page *pg, const char *path, ua_err *err)
                 bytes->oom ? "out of memory" : cairo_status_to_string(st));
         goto done;
     }
-    if (ua_mkdir_parent(path, err) || ua_write_file_atomic(path, bytes->data, bytes->len, err)) goto done;
+    *data = bytes->data;
+    *len = bytes->len;
+    bytes->data = NULL;   /* the caller's now */
     rc = 0;
 done:
     free(out.data);
     page_abort(pg);
+    return rc;
+}
+
+static int page_end(page *pg, const char *path, ua_err *err)
+{
+    unsigned char *data;
+    size_t len;
+    if (page_bytes(pg, path, &data, &len, err)) return -1;
+    int rc = ua_mkdir_parent(path, err) || ua_write_file_atomic(path, data, len, err) ? -1 : 0;
+    free(data);
     return rc;
 }
 
@@ -1107,15 +1130,15 @@ int ua_plot_heatmap_ex(const char *path, const float *values, int rows, int cols
 
 static double clamp01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
-int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
-                    int n_labels, ua_err *err)
+/* draws the picture of regions into pg's page (begun here: path names the format) */
+static int draw_regions(page *pg, const char *path, int size, const ua_plot_region *regions, int n,
+                        const ua_plot_label *labels, int n_labels, ua_err *err)
 {
     if (check_path(path, err) || check_regions(path, size, regions, n, labels, n_labels, err)) return -1;
     const int png = strcmp(ua_plot_format(path), "png") == 0;
     const double side = png ? size / UA_PLOT_PNG_SCALE : size;   /* points */
-    page pg;
-    if (page_begin(&pg, path, side, side, err)) return -1;
-    cairo_t *cr = pg.cr;
+    if (page_begin(pg, path, side, side, err)) return -1;
+    cairo_t *cr = pg->cr;
     cairo_set_source_rgb(cr, 0.94, 0.93, 0.90);
     cairo_paint(cr);
     const double px = png ? 1 / UA_PLOT_PNG_SCALE : 1;   /* one pixel, in points */
@@ -1149,7 +1172,25 @@ int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, i
         set_rgb(cr, INK);
         text(cr, left, top + fs * 0.52, labels[j].text, fs, 1, 0, 0.5, 0);
     }
+    return 0;
+}
+
+int ua_plot_regions(const char *path, int size, const ua_plot_region *regions, int n, const ua_plot_label *labels,
+                    int n_labels, ua_err *err)
+{
+    page pg;
+    if (draw_regions(&pg, path, size, regions, n, labels, n_labels, err)) return -1;
     return page_end(&pg, path, err);
+}
+
+int ua_plot_regions_png(int size, const ua_plot_region *regions, int n, const ua_plot_label *labels, int n_labels,
+                        unsigned char **png, size_t *len, ua_err *err)
+{
+    page pg;
+    *png = NULL;
+    *len = 0;
+    if (draw_regions(&pg, "regions.png", size, regions, n, labels, n_labels, err)) return -1;
+    return page_bytes(&pg, "regions.png", png, len, err);
 }
 
 #endif /* UARDA_HAVE_CAIRO */
