@@ -1153,7 +1153,7 @@ static int draw_regions(page *pg, const char *path, int size, const ua_plot_regi
         cairo_set_line_width(cr, (r->line_width > 0 ? r->line_width : 1) * px);
         cairo_stroke(cr);
     }
-    const double fs = side / 12;
+    const double fs = side / 14;
     for (int j = 0; j < n_labels; j++) {
         const double x = clamp01(labels[j].x) * side, y = clamp01(labels[j].y) * side;
         font(cr, fs, 1);

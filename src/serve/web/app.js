@@ -124,12 +124,12 @@ function light(li, w) {
   }
   const max = Math.max(...a.weights) || 1;
   const order = a.weights.map((v, r) => [v, r]).sort((x, y) => y[0] - x[0]);
-  for (const [v, r] of order) {
+  order.forEach(([v, r], i) => {
     const b = boxes[r];
     b.classList.add("lit");
     b.style.setProperty("--w", (v / max).toFixed(3));
-    if (v >= 0.05) b.firstChild.textContent = fmt(v, 2);
-  }
+    if (i < 4 && v >= 0.05) b.firstChild.textContent = fmt(v, 2);   // the weights of the strongest
+  });
   list.textContent = "\u201c" + word + "\u201d attends to " +
     order.slice(0, 3).filter((x) => x[0] > 0).map((x) => "region " + x[1] + " (" + fmt(x[0], 2) + ")").join(", ");
 }
