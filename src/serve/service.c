@@ -330,8 +330,9 @@ static int bool_arg(const ua_serve_request *rq, const char *key, int *out, ua_se
     *out = 0;
     if (!a) return 0;
     const char *v = a->value ? a->value : "";
-    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) *out = 1;
-    else if (strcmp(v, "0") != 0 && strcmp(v, "false") != 0) {
+    const int text = strlen(v) == a->len;   /* no NUL byte inside */
+    if (text && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)) *out = 1;
+    else if (!text || (strcmp(v, "0") != 0 && strcmp(v, "false") != 0)) {
         reply_error(rp, 400, "%s must be 0 or 1", key);
         return -1;
     }

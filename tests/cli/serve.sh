@@ -128,6 +128,7 @@ expect 400 "more than 8 arguments" "/api/search?q=a&k=1&a=1&b=2&c=3&d=4&e=5&f=6&
 expect 400 "give q or image, not both" "/api/search?q=a&image=1"
 expect 400 "attention is for text queries" "/api/search?image=1&attention=1"
 expect 400 "attention must be 0 or 1" "/api/search?q=a&attention=yes"
+expect 400 "attention must be 0 or 1" "/api/search?q=a&attention=1%00x"
 expect 404 "image 16: the gallery has 16 images (0..15)" "/api/search?image=16"
 expect 400 "image must be a whole number" "/api/search?image=-1"
 expect 404 "no such path: /api/nope" /api/nope

@@ -33,11 +33,12 @@ serve_make_fixture() {
 serve_start() {
     local name=$1; shift
     SERVE_NAME=$name
+    : >"$T/$name.out"   # there before the background shell opens it, for the sed below
     "$B" serve --port 0 --host 127.0.0.1 "$@" >"$T/$name.out" 2>"$T/$name.err" &
     PID=$!
     local port=""
     for _ in $(seq 200); do
-        port=$(sed -n 's|^uarda serve: http://127\.0\.0\.1:\([0-9]*\)/ .*|\1|p' "$T/$name.out")
+        port=$(sed -n 's|^uarda serve: http://127\.0\.0\.1:\([0-9]*\)/ .*|\1|p' "$T/$name.out" || true)
         [ -n "$port" ] && break
         kill -0 "$PID" 2>/dev/null || fail "uarda serve $* exited at start: $(cat "$T/$name.err")"
         sleep 0.05
