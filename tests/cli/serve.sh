@@ -140,10 +140,12 @@ expect 405 "POST is not served" /api/search -X POST -d q=dog
 expect 405 "DELETE is not served" /api/health -X DELETE
 expect 400 "a GET request carries no body" /api/search -G -d q=dog -H "Content-Length: 5" --data-binary hello -X GET
 # raw: the request on a connection of its own, the first 200 bytes of the reply
-raw() { (exec 3<>"/dev/tcp/127.0.0.1/${URL##*:}"; cat >&3; timeout 5 head -c 200 <&3 || true); }
+# (the server may close before all of it is sent: a broken pipe there is expected)
+raw() { (exec 3<>"/dev/tcp/127.0.0.1/${URL##*:}"; cat >&3 2>/dev/null || true; timeout 5 head -c 200 <&3 || true); }
 # a 1 MB query never reaches the service: libmicrohttpd refuses the request line itself (curl
 # does not send a URL that long)
-reply=$({ printf 'GET /api/search?q='; cat "$T/big"; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } | raw)
+{ printf 'GET /api/search?q='; cat "$T/big"; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } > "$T/big_request"
+reply=$(raw < "$T/big_request")
 [[ "$reply" =~ ^HTTP/1\.1\ 414 ]] || fail "a 1 MB query: $reply"
 # not HTTP: a bad request line gets a 400, a line without a target is closed unanswered
 reply=$(printf '\001\002 x y\r\n\r\n' | raw)
