@@ -56,8 +56,9 @@
  * S > t, r is normalised over the regions per word, and the score is the mean over the regions.
  * The backward is that of the training form (the test form's switch s'_q < 0 is a constant like
  * every mask; H gets no gradient); qn is not used (dqn is left alone). Skipping: the relevance
- * part has no threshold, so no query can be left out exactly; skip and full are no-ops (the
- * scores are the same with skip on and off). */
+ * part and the negative branch have no mask and are computed for every query (they need only S);
+ * with skip on, the feature part skips the queries with no entry above t and visits only the
+ * entries above t (the exponentials, and w^T G w over them alone): the same bits as skip off. */
 #ifndef UARDA_ATTENTION_H
 #define UARDA_ATTENTION_H
 

@@ -95,9 +95,8 @@ int cmd_eval(int argc, char **argv)
         }
         if (ua_grounding_agreement(&models[0], &s, gpath, &gs, &err)) goto fail;
     }
-    int skip_on = strcmp(skip, "on") == 0, thresholded = 0, naaf = 0;
+    int skip_on = strcmp(skip, "on") == 0, thresholded = 0;
     for (int k = 0; k < n_loaded; k++) {
-        naaf |= models[k].opt.attn.score == UA_SCORE_NAAF;   /* skipping is a no-op for NAAF's score */
         ua_attn_set_skip(&models[k].opt.attn, skip_on);
         thresholded |= models[k].opt.attn.irr != UA_IRR_SCAN || models[k].opt.attn.score == UA_SCORE_NAAF;
     }
@@ -106,7 +105,7 @@ int cmd_eval(int argc, char **argv)
     if (ua_evaluate_split(ptrs, n_loaded, &s, fold5, &r, &err)) goto fail;
     double secs = ua_now() - t0;
     /* UARDA: the same similarities with and without skipping, timed, and how much was skipped */
-    int compared = thresholded && skip_on && !fold5 && !naaf;
+    int compared = thresholded && skip_on && !fold5;
     ua_skip_comparison cmp = {0};
     if (compared && ua_compare_skipping(ptrs, n_loaded, &s, &cmp, &err)) goto fail;
     const ua_sim_stats stats = cmp.stats;

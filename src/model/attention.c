@@ -48,7 +48,13 @@ void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q
     int irr = 0, masked = 0;
     const float t = (float)cfg->threshold;
     const int naaf = cfg->score == UA_SCORE_NAAF;   /* the same layout (attention_naaf.inc) */
-    if (cfg->irr != UA_IRR_SCAN || naaf)
+    if (naaf)   /* the queries whose feature part is skipped: no entry above t */
+        for (int k = 0; k < q; k++) {
+            int any = 0;
+            for (int ci = 0; ci < c; ci++) any |= X[(size_t)k * c + ci] > t;
+            irr += !any;
+        }
+    else if (cfg->irr != UA_IRR_SCAN)
         for (int k = 0; k < q; k++) irr += rel[k] == 0;
     if (cfg->mask == UA_MASK_HARD || naaf)
         for (size_t o = 0; o < (size_t)c * q; o++) masked += !(X[o] > t);
