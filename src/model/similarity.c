@@ -343,7 +343,7 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
         for (int i = 0; i < n_img; i++)
             gram_backward(w->dgram + (size_t)i * R * R, R, img_emb + (size_t)i * R * E, d_img_emb + (size_t)i * R * E, E);
         /* word norms: sum the per-image partials in a fixed order, then d|u| u / |u| */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(dynamic, 16)
         for (int j = 0; j < n_cap; j++)
             for (int t = 0; t < lengths[j]; t++) {
                 size_t wi = (size_t)j * L + t;
@@ -360,7 +360,7 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
         for (int j = 0; j < n_cap; j++)
             gram_backward(w->dgram + (size_t)j * L * L, lengths[j], cap_emb + (size_t)j * L * E,
                           d_cap_emb + (size_t)j * L * E, E);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(dynamic, 256)
         for (size_t r = 0; r < (size_t)n_img * R; r++) {
             float g = 0;
             for (int j = 0; j < n_cap; j++) g += w->dqn_part[(size_t)j * n_img * R + r];
