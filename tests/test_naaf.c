@@ -297,6 +297,43 @@ static void test_skip_is_exact(void **state)
     ua_embeddings_free(&e);
 }
 
+/* --model uarda presets the project's reconstruction: NAAF's score at SCAN's lambda for the
+ * direction set before it, the mixture estimator on random negatives, tested at t_tr; the run
+ * options stay SCAN's; the kind round-trips */
+static void test_uarda_preset(void **state)
+{
+    (void)state;
+    for (int dir = 0; dir < 2; dir++) {
+        ua_options o;
+        ua_options_default(&o);
+        o.model.attn.direction = (ua_direction)dir;
+        assert_int_equal(ua_options_apply_model_kind(&o, "uarda"), 0);
+        const ua_attn_cfg *a = &o.model.attn;
+        assert_int_equal(a->score, UA_SCORE_NAAF);
+        assert_int_equal(a->form, UA_FORM_TEST);
+        assert_true(a->lambda_softmax == (dir == UA_I2T ? 4 : 9));
+        assert_true(a->agg == UA_AGG_MEAN && a->norm == UA_NORM_CLIPPED_L2NORM);
+        assert_int_equal(o.rel.t_mode, UA_T_ADAPTIVE);
+        assert_int_equal(o.rel.t_est, UA_T_EST_MIXTURE);
+        assert_int_equal(o.rel.neg_src, UA_NEG_RANDOM);
+        assert_int_equal(o.rel.t_test, UA_T_TEST_TRAIN);
+        assert_true(o.learning_rate == 2e-4 && o.num_epochs == 30);   /* SCAN's */
+        assert_string_equal(o.model_kind, "uarda");
+        ua_err err;
+        assert_int_equal(ua_options_check_score(&o, "x", &err), 0);
+        char *js = ua_options_to_json(&o);
+        assert_non_null(js);
+        ua_options back;
+        ua_options_default(&back);
+        assert_int_equal(ua_options_from_json(&back, js, "ckpt", &err), 0);
+        assert_string_equal(back.model_kind, "uarda");
+        assert_int_equal(back.model.attn.score, UA_SCORE_NAAF);
+        assert_true(back.model.attn.lambda_softmax == a->lambda_softmax);
+        assert_int_equal(back.rel.t_est, UA_T_EST_MIXTURE);
+        free(js);
+    }
+}
+
 /* --model naaf presets NAAF's scoring and recipe; the options round-trip through JSON; an old
  * checkpoint's options without the keys score as SCAN; NAAF's score refuses UARDA switches */
 static void test_preset_and_options(void **state)
@@ -603,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_float_matches_double),
         cmocka_unit_test(test_skip_is_exact),
+        cmocka_unit_test(test_uarda_preset),
         cmocka_unit_test(test_preset_and_options),
         cmocka_unit_test(test_step_parity),
         cmocka_unit_test(test_pairs_parity),

@@ -24,7 +24,9 @@ typedef struct ua_model_flags {
 /* UARDA's switches (spec uarda.md 4.10); --model uarda presets the faithful setting (A3) and
  * every switch given alongside still wins */
 #define UA_UARDA_FLAG_OPTS(o, f)                                                                              \
-    {"model", UA_OPT_CHOICE, &(f).model, "scan|uarda|naaf", "scan: SCAN exactly; uarda: clip uarda, mask hard, irr zero, t-mode adaptive, t-est naaf_compat, t-test safe; " \
+    {"model", UA_OPT_CHOICE, &(f).model, "scan|uarda|naaf", "scan: SCAN exactly; uarda: the project's UARDA (NAAF's three-part score in both directions at SCAN's lambda-softmax, " \
+     "9 t2i or 4 i2t; t-mode adaptive, t-est mixture, neg-src random, alpha 2, ema 0.7, min-samples 200, t-test train, exact " \
+     "skipping at test; the faithful A3 setting is --clip uarda --mask hard --irr zero --t-mode adaptive --t-est naaf_compat); " \
      "naaf: NAAF's released score (negative branch, masked feature part, threshold-free relevance part; mean over the words), " \
      "lambda-softmax 20, t-mode adaptive, t-est naaf_compat, neg-src least, alpha 2, ema 0.7, min-samples 200, t-test safe, " \
      "margin 0.2, max-violation, learning-rate 5e-4, lr-update 10, num-epochs 20 (flags given alongside win)", 0}, \
