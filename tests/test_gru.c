@@ -379,7 +379,7 @@ static void test_threads(void **state)
     /* a large W_hh: each thread owns a range of hidden units (3 threads: an uneven split) */
     threads_check((ua_gru_shape){8, 272, 2, 1}, 64, 4, 51);
     /* a small W_hh: chunks of captions, whichever thread is free (gru.c, "by rows") */
-    threads_check((ua_gru_shape){8, 256, 2, 1}, 63, 5, 52);
+    threads_check((ua_gru_shape){8, 256, 2, 1}, 64, 5, 52);   /* 64 x 256: parallel (GRU_PAR_MIN) */
 }
 
 /* ---- padding ------------------------------------------------------------------------------- */
