@@ -74,11 +74,11 @@ int main(int argc, char **argv)
     ua_model m;
     ua_recall r;
     if (ua_checkpoint_open(ckpt, &lo, &m, &err)) return die("checkpoint", &err);
-    if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &test, 0, &r, &err)) return die("evaluate", &err);
+    if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &test, 0, &r, NULL, &err)) return die("evaluate", &err);
     printf("test: i2t R@1 %.1f, t2i R@1 %.1f, rsum %.1f\n", r.i2t[0], r.t2i[0], r.rsum);
     /* the evaluation's scores of caption 15 against every test image, for the search to match */
     float *column = malloc((size_t)test.n_images * sizeof *column);
-    if (!column || ua_split_similarity((const ua_model *const[]){&m}, 1, &test, 0, test.n_images, 15, 1, column, &err))
+    if (!column || ua_split_similarity((const ua_model *const[]){&m}, 1, &test, 0, test.n_images, 15, 1, column, NULL, &err))
         return die("similarity", &err);
 
     /* 4. a gallery index of the test images, then one caption of image 3 as a text query */
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     if (ua_check_regions_finite(ua_split_image(&test, 0), test.n_images, test.n_regions, test.img_dim, 0, test.ims_path,
                                 &err))
         return die("regions", &err);
-    if (ua_encode(&m, ua_split_image(&test, 0), test.n_images, test.n_regions, NULL, &e, &err)) return die("encode", &err);
+    if (ua_encode(&m, ua_split_image(&test, 0), test.n_images, test.n_regions, NULL, &e, NULL, &err)) return die("encode", &err);
     if (ua_gallery_write(index, &m, &e, NULL, NULL, 0, &err)) return die("index", &err);
     ua_embeddings_free(&e);
     ua_model_free(&m);

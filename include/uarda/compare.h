@@ -17,7 +17,7 @@ typedef struct ua_grounding_stats {
  * max_r u_w . v_r > t (m's test threshold, the kernel's strict comparison in float), against the
  * generator's grounding file (grounding_path: one 0/1 per caption token). 0 / -1. */
 int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
-                           ua_err *err);
+                           const ua_progress_cb *progress, ua_err *err);
 
 typedef struct ua_skip_comparison {
     double seconds_skip_off, seconds_skip_on, seconds_scan;
@@ -28,6 +28,6 @@ typedef struct ua_skip_comparison {
 /* The split's similarity matrix of each model with skipping off and on, and with SCAN's own
  * attention (no threshold), each timed; the stats summed over the models. 0 / -1. */
 int ua_compare_skipping(const ua_model *const *models, int n_models, const ua_split *s, ua_skip_comparison *c,
-                        ua_err *err);
+                        const ua_progress_cb *progress, ua_err *err);
 
 #endif

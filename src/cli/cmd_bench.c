@@ -250,9 +250,9 @@ static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua
             double t = ua_now();
             ua_embeddings e;
             ua_recall rec;
-            int bad = ua_encode(m, images, n_img, regions, &caps, &e, err);
+            int bad = ua_encode(m, images, n_img, regions, &caps, &e, NULL, err);
             enc_times[k] = ua_now() - t;
-            if (bad || ua_similarity_matrix_stats(&cfg, &e, sims, c->thresholded ? &st : NULL, err) ||
+            if (bad || ua_similarity_matrix_stats(&cfg, &e, sims, c->thresholded ? &st : NULL, NULL, err) ||
                 ua_recall_compute(sims, n_img, n_img * im_div, im_div, &rec, NULL, NULL, err))
                 rc = -1;
             ua_embeddings_free(&e);

@@ -54,7 +54,8 @@ int cmd_eval(int argc, char **argv)
     if (st >= 0) return st;
     if (ckpts.n == 0) { fprintf(stderr, "uarda eval: --checkpoint is required\n"); return 2; }
     ua_cli_set_threads(threads);
-    ua_cli_eval_progress_begin("eval");
+    ua_cli_eval_progress ep;
+    const ua_progress_cb *progress = ua_cli_eval_progress_begin(&ep, "eval");
     ua_err err;
     ua_model models[UA_MULTI_MAX];
     const ua_model *ptrs[UA_MULTI_MAX];
@@ -93,7 +94,7 @@ int cmd_eval(int argc, char **argv)
                     gpath ? gpath : split);
             goto fail;
         }
-        if (ua_grounding_agreement(&models[0], &s, gpath, &gs, &err)) goto fail;
+        if (ua_grounding_agreement(&models[0], &s, gpath, &gs, progress, &err)) goto fail;
     }
     int skip_on = strcmp(skip, "on") == 0, thresholded = 0, naaf = 0;
     for (int k = 0; k < n_loaded; k++) {
@@ -103,12 +104,12 @@ int cmd_eval(int argc, char **argv)
     }
     double t0 = ua_now();
     ua_recall r;
-    if (ua_evaluate_split(ptrs, n_loaded, &s, fold5, &r, &err)) goto fail;
+    if (ua_evaluate_split(ptrs, n_loaded, &s, fold5, &r, progress, &err)) goto fail;
     double secs = ua_now() - t0;
     /* UARDA: the same similarities with and without skipping, timed, and how much was skipped */
     int compared = thresholded && skip_on && !fold5 && !naaf;
     ua_skip_comparison cmp = {0};
-    if (compared && ua_compare_skipping(ptrs, n_loaded, &s, &cmp, &err)) goto fail;
+    if (compared && ua_compare_skipping(ptrs, n_loaded, &s, &cmp, progress, &err)) goto fail;
     const ua_sim_stats stats = cmp.stats;
     const double t_off = cmp.seconds_skip_off, t_on = cmp.seconds_skip_on, t_scan = cmp.seconds_scan,
                  max_diff = cmp.max_abs_difference;
@@ -191,11 +192,11 @@ int cmd_eval(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     ua_cli_error("eval", &err);
     rc = usage ? 2 : 1;
 done:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     ua_split_close(&s);
     ua_vocab_free(&vocab);
     free(vocab_file);

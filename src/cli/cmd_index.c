@@ -77,7 +77,8 @@ int cmd_index(int argc, char **argv)
     }
     if (!ckpt || !images || !output) { fprintf(stderr, "uarda index: --checkpoint, --images and --output are required\n"); return 2; }
     ua_cli_set_threads(threads);
-    ua_cli_eval_progress_begin("index");
+    ua_cli_eval_progress ep;
+    const ua_progress_cb *progress = ua_cli_eval_progress_begin(&ep, "index");
     ua_err err;
     ua_options o;
     ua_options_default(&o);
@@ -101,7 +102,7 @@ int cmd_index(int argc, char **argv)
         if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &v, tok, &err)) goto fail;
     }
     double t0 = ua_now();
-    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, &err)) goto fail;
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, progress, &err)) goto fail;
     if (captions) {
         cJSON *arr = cJSON_CreateStringArray((const char *const *)lines, n_lines);
         caps_json = arr ? cJSON_PrintUnformatted(arr) : NULL;
@@ -116,11 +117,11 @@ int cmd_index(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     ua_cli_error("index", &err);
     rc = usage ? 2 : 1;
 done:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     free(caps_json);
     ua_cli_free_lines(lines, n_lines);
     ua_embeddings_free(&e);

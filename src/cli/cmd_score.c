@@ -52,7 +52,8 @@ int cmd_score(int argc, char **argv)
         return 2;
     }
     ua_cli_set_threads(threads);
-    ua_cli_eval_progress_begin("score");
+    ua_cli_eval_progress ep;
+    const ua_progress_cb *progress = ua_cli_eval_progress_begin(&ep, "score");
     ua_err err;
     ua_options o;
     ua_options_default(&o);
@@ -75,21 +76,21 @@ int cmd_score(int argc, char **argv)
     if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (ua_check_regions_finite(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (!(tok = ua_tokenizer_new(&err)) || ua_captions_load(&caps, captions, &v, tok, &err)) goto fail;
-    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) goto fail;
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, progress, &err)) goto fail;
     sims = malloc((size_t)e.n_img * e.n_cap * sizeof(float));
     if (!sims) { ua_fail(&err, "out of memory"); goto fail; }
-    if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err) || ua_check_scores(sims, e.n_img, e.n_cap, &err)) goto fail;
+    if (ua_similarity_matrix_stats(&m.opt.attn, &e, sims, NULL, progress, &err) || ua_check_scores(sims, e.n_img, e.n_cap, &err)) goto fail;
     int64_t shape[2] = {e.n_img, e.n_cap};
     if (ua_npy_write_f32(output, sims, 2, shape, &err)) goto fail;
     fprintf(stderr, "uarda score: %d images x %d captions -> %s\n", e.n_img, e.n_cap, output);
     rc = 0;
     goto done;
 fail:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     ua_cli_error("score", &err);
     rc = usage ? 2 : 1;
 done:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     free(sims);
     ua_embeddings_free(&e);
     ua_captions_free(&caps);

@@ -41,7 +41,7 @@ static int answer_text(search_ctx *c, const char *text, const int *tok, int len,
     ua_captions caps = {1, (int[]){0, len}, (int *)tok, len, 0, len};
     ua_embeddings q;
     double t0 = ua_now();
-    if (ua_encode(c->m, NULL, 0, g->R, &caps, &q, err)) return -1;
+    if (ua_encode(c->m, NULL, 0, g->R, &caps, &q, NULL, err)) return -1;
     int n = ua_gallery_rank_images(g, &c->m->opt.attn, &q, c->shortlist, c->ids, c->scores, err);
     *secs = ua_now() - t0;
     if (n < 0) { ua_embeddings_free(&q); return -1; }

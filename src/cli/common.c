@@ -330,49 +330,41 @@ void ua_progress_end(ua_progress *p)
     if (p->tty && !p->quiet) fputc('\n', stderr);
 }
 
-static struct {
-    ua_progress p;
-    const char *cmd, *phase;
-    char label[96];
-    int shown;
-    long long last_done;
-} g_eval_prog;
-
-static void eval_progress(void *ctx, const char *phase, long long done, long long total)
+static void eval_progress(void *user, const char *phase, long long done, long long total)
 {
-    (void)ctx;
+    ua_cli_eval_progress *ep = user;
     /* a new phase, or the same one again (eval times the similarity with and without skipping) */
-    if (!g_eval_prog.phase || strcmp(g_eval_prog.phase, phase) != 0 || done < g_eval_prog.last_done) {
-        if (g_eval_prog.shown) ua_progress_end(&g_eval_prog.p);
-        ua_progress_init(&g_eval_prog.p);
-        g_eval_prog.p.last_print = g_eval_prog.p.start;   /* the first line once an interval has passed */
-        g_eval_prog.phase = phase;
-        g_eval_prog.shown = 0;
-        snprintf(g_eval_prog.label, sizeof g_eval_prog.label, "%s: %s", g_eval_prog.cmd, phase);
+    if (!ep->phase || strcmp(ep->phase, phase) != 0 || done < ep->last_done) {
+        if (ep->shown) ua_progress_end(&ep->p);
+        ua_progress_init(&ep->p);
+        ep->p.last_print = ep->p.start;   /* the first line once an interval has passed */
+        ep->phase = phase;
+        ep->shown = 0;
+        snprintf(ep->label, sizeof ep->label, "%s: %s", ep->cmd, phase);
     }
-    g_eval_prog.last_done = done;
-    double before = g_eval_prog.p.last_print;
-    ua_progress_update(&g_eval_prog.p, g_eval_prog.label, done, total, "", g_eval_prog.shown && done == total);
-    if (g_eval_prog.p.last_print != before) g_eval_prog.shown = 1;
-    if (done == total && g_eval_prog.shown) {   /* the phase's last line, closed */
-        ua_progress_end(&g_eval_prog.p);
-        g_eval_prog.shown = 0;
+    ep->last_done = done;
+    double before = ep->p.last_print;
+    ua_progress_update(&ep->p, ep->label, done, total, "", ep->shown && done == total);
+    if (ep->p.last_print != before) ep->shown = 1;
+    if (done == total && ep->shown) {   /* the phase's last line, closed */
+        ua_progress_end(&ep->p);
+        ep->shown = 0;
     }
 }
 
-void ua_cli_eval_progress_begin(const char *cmd)
+const ua_progress_cb *ua_cli_eval_progress_begin(ua_cli_eval_progress *ep, const char *cmd)
 {
-    memset(&g_eval_prog, 0, sizeof g_eval_prog);
-    g_eval_prog.cmd = cmd;
-    ua_eval_set_progress(eval_progress, NULL);
+    memset(ep, 0, sizeof *ep);
+    ep->cmd = cmd;
+    ep->cb = (ua_progress_cb){eval_progress, ep};
+    return &ep->cb;
 }
 
-void ua_cli_eval_progress_end(void)
+void ua_cli_eval_progress_end(ua_cli_eval_progress *ep)
 {
-    ua_eval_set_progress(NULL, NULL);
-    if (g_eval_prog.shown) ua_progress_end(&g_eval_prog.p);
-    g_eval_prog.shown = 0;
-    g_eval_prog.phase = NULL;
+    if (ep->shown) ua_progress_end(&ep->p);
+    ep->shown = 0;
+    ep->phase = NULL;
 }
 
 int ua_jsonl_append(const char *path, void *json_object, ua_err *err)

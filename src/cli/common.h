@@ -11,6 +11,7 @@
 #include "uarda/searcher.h"
 #include "uarda/options.h"
 #include "uarda/precomp.h"
+#include "uarda/progress.h"
 #include "uarda/tokenize.h"
 #include "uarda/vocab.h"
 
@@ -142,11 +143,20 @@ void   ua_progress_init(ua_progress *p);
 /* prints when due (always when force); done/total drive the ETA; rate_unit names the items */
 void   ua_progress_update(ua_progress *p, const char *label, long long done, long long total, const char *extra, int force);
 void   ua_progress_end(ua_progress *p);
-/* The evaluation module's progress (ua_eval_set_progress) as "<cmd>: <phase> done/total" lines on
- * stderr: live on a terminal, every 10 s otherwise (a phase shorter than that prints nothing).
- * end: the hook removed, a live line closed. */
-void ua_cli_eval_progress_begin(const char *cmd);
-void ua_cli_eval_progress_end(void);
+/* The library's progress reports (include/uarda/progress.h) as "<cmd>: <phase> done/total" lines
+ * on stderr: live on a terminal, every 10 s otherwise (a phase shorter than that prints nothing).
+ * The command owns the state; begin returns the context to pass to the library's calls, end
+ * closes a live line. */
+typedef struct ua_cli_eval_progress {
+    ua_progress p;
+    const char *cmd, *phase;
+    char label[96];
+    int shown;
+    long long last_done;
+    ua_progress_cb cb;
+} ua_cli_eval_progress;
+const ua_progress_cb *ua_cli_eval_progress_begin(ua_cli_eval_progress *ep, const char *cmd);
+void ua_cli_eval_progress_end(ua_cli_eval_progress *ep);
 /* The lines of a text file without their "\n" / "\r\n" (malloc'ed; free with ua_cli_free_lines),
  * *n of them; NULL with a message when the file cannot be read or memory runs out. An empty
  * file gives a valid empty list. */

@@ -39,5 +39,5 @@ int ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const ch
 {
     memset(e, 0, sizeof *e);
     if (ua_captions_from_lines(caps, lines, n, source, &s->v, s->tok, err)) return -1;
-    return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, err);
+    return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, NULL, err);
 }

@@ -156,7 +156,7 @@ int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
 int ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err)
 {
     t->m.opt.attn.threshold = t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0;
-    return ua_evaluate_split((const ua_model *const[]){&t->m}, 1, t->dev, 0, r, err);
+    return ua_evaluate_split((const ua_model *const[]){&t->m}, 1, t->dev, 0, r, NULL, err);
 }
 
 int ua_trainer_end_epoch(ua_trainer *t, const ua_recall *r)
