@@ -100,24 +100,21 @@ int main(int argc, char **argv)
     line[strcspn(line, "\n")] = 0;
     const char *query = line;
     ua_captions q;
-    ua_embeddings qe;
-    if (ua_searcher_encode(&s, (const char *const[]){query}, 1, "query", &q, &qe, &err)) return die("query", &err);
-    int *ids = malloc((size_t)s.g.n_img * sizeof *ids);
-    float *scores = malloc((size_t)s.g.n_img * sizeof *scores);
-    int n = ids && scores ? ua_gallery_rank_images(&s.g, &s.m.opt.attn, &qe, 0, ids, scores, &err) : -1;
-    if (n < 0) return die("search", &err);
-    int rank = -1, same = n == test.n_images;
-    for (int k = 0; k < n; k++) {
-        if (ids[k] == 3) rank = k;
-        float d = scores[k] - column[ids[k]];
-        same &= (d < 0 ? -d : d) < 1e-5f && (k == 0 || scores[k] <= scores[k - 1]);
+    if (ua_captions_from_lines(&q, (const char *const[]){query}, 1, "query", &s.v, s.tok, &err)) return die("query", &err);
+    ua_search_answer a;   /* every image, best first, as data */
+    if (ua_searcher_answer_text(&s, ua_caption_ids(&q, 0), ua_caption_len(&q, 0), s.g.n_img, 0, 1, &a, &err))
+        return die("search", &err);
+    int rank = -1, same = a.n == test.n_images && a.n_words == ua_caption_len(&q, 0);
+    for (int k = 0; k < a.n; k++) {
+        if (a.ids[k] == 3) rank = k;
+        float d = a.scores[k] - column[a.ids[k]];
+        same &= (d < 0 ? -d : d) < 1e-5f && (k == 0 || a.scores[k] <= a.scores[k - 1]);
     }
-    printf("query \"%s\": its image ranks %d of %d (top: image %d, score %.4f); the ranking %s the evaluation's\n",
-           query, rank + 1, n, ids[0], scores[0], same ? "equals" : "DIFFERS FROM");
+    printf("query \"%s\": its image ranks %d of %d (top: image %d, score %.4f; its first word attends to region %d); "
+           "the ranking %s the evaluation's\n", query, rank + 1, a.n, a.ids[0], a.scores[0], a.region[1],
+           same ? "equals" : "DIFFERS FROM");
     free(column);
-    free(ids);
-    free(scores);
-    ua_embeddings_free(&qe);
+    ua_search_answer_free(&a);
     ua_captions_free(&q);
     ua_searcher_close(&s);
     ua_split_close(&train);

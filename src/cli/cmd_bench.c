@@ -23,6 +23,7 @@
 #include "uarda/eval.h"
 #include "uarda/rng.h"
 #include "uarda/train.h"
+#include "uarda/trainer.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -113,7 +114,9 @@ static void row_init(bench_row *r, const char *what)
 
 static const char *model_kind(const bench_ctx *c) { return c->thresholded ? "uarda" : "scan"; }
 
-static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
+/* one training batch of random features and captions, through the library's trainer (the
+ * step, the clipping, Adam and the threshold, as uarda train runs them) */
+static int bench_train(bench_ctx *c, ua_rng *r, ua_err *err)
 {
     const ua_options *o = &c->o;
     const int regions = c->regions, mean_len = c->mean_len, repeats = c->repeats;
@@ -121,44 +124,36 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
     int rc = 0, Bi = o->batch_size, max_len = mean_len + 3;
     float *images = malloc((size_t)Bi * regions * o->model.img_dim * sizeof(float));
     int *lengths = malloc((size_t)Bi * sizeof(int)), *tokens = calloc((size_t)Bi * max_len, sizeof(int));
-    float *grads = malloc(m->n_params * sizeof(float)), *ea = calloc(m->n_params, sizeof(float)),
-          *eas = calloc(m->n_params, sizeof(float));
     double *times = malloc((size_t)(repeats + 1) * sizeof(double));
     float *params0 = NULL;
-    ua_step_work *w = NULL;
-    if (!images || !lengths || !tokens || !grads || !ea || !eas || !times) {
+    ua_trainer t = {0};
+    if (!images || !lengths || !tokens || !times) {
         rc = ua_fail(err, "out of memory for the training batch");
         goto done;
     }
     for (size_t i = 0; i < (size_t)Bi * regions * o->model.img_dim; i++) images[i] = ua_rng_unif(r);
     random_lengths(r, lengths, Bi, mean_len, max_len);
+    const int T = lengths[0];   /* the longest caption: the batch's rows are T tokens apart, as a batcher's */
     double tok_sum = 0;
     for (int i = 0; i < Bi; i++) {
         tok_sum += lengths[i];
-        tokens[i * max_len] = 1;
-        for (int t = 1; t < lengths[i] - 1; t++) tokens[i * max_len + t] = 4 + (int)ua_rng_below(r, (uint32_t)o->model.vocab_size - 4);
-        tokens[i * max_len + lengths[i] - 1] = 2;
+        tokens[i * T] = 1;
+        for (int k = 1; k < lengths[i] - 1; k++) tokens[i * T + k] = 4 + (int)ua_rng_below(r, (uint32_t)o->model.vocab_size - 4);
+        tokens[i * T + lengths[i] - 1] = 2;
     }
-    int T = lengths[0];
     double L = tok_sum / Bi;
-    w = ua_step_work_new(m, Bi, T, regions, err);
-    if (!w) { rc = -1; goto done; }
+    if (ua_trainer_open_batches(&t, o, T, regions, err)) { rc = -1; goto done; }
     /* every step starts from the initial weights (Adam's moments go on): the steps after the first
      * then do the same work, which a thresholded model's would not once the weights move */
-    params0 = malloc(m->n_params * sizeof(float));
+    params0 = malloc(t.m.n_params * sizeof(float));
     if (!params0) { rc = ua_fail(err, "out of memory for the initial weights"); goto done; }
-    memcpy(params0, m->params, m->n_params * sizeof(float));
-    ua_adam adam;
-    ua_adam_default(&adam, 2e-4);
+    memcpy(params0, t.m.params, t.m.n_params * sizeof(float));
     for (int k = 0; k <= repeats; k++) {
-        memcpy(m->params, params0, m->n_params * sizeof(float));
-        ua_sim_stats_reset(ua_step_sim(w));
-        double t = ua_now(), loss;
-        memset(grads, 0, m->n_params * sizeof(float));
-        if (ua_step(m, images, regions, tokens, lengths, Bi, T, &loss, grads, w, err)) { rc = -1; break; }
-        ua_clip_grad_norm(grads, m->n_params, 2.0, NULL);
-        ua_adam_update(&adam, m->params, grads, ea, eas, m->n_params);
-        if (k > 0) times[k - 1] = ua_now() - t;  /* the first run warms up */
+        memcpy(t.m.params, params0, t.m.n_params * sizeof(float));
+        double t0 = ua_now();
+        ua_step_metrics sm;
+        if (ua_trainer_step_batch(&t, images, regions, tokens, lengths, Bi, T, &sm, err)) { rc = -1; break; }
+        if (k > 0) times[k - 1] = ua_now() - t0;  /* the first run warms up */
     }
     if (!rc) {
         double sec = median(times, repeats);
@@ -175,15 +170,14 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
         row->mean_len = L;
         row->rss_mb = peak_rss_mb();
         if (c->thresholded) {
-            ua_sim_stats st;
-            ua_sim_stats_get(ua_step_sim(w), &st);
-            row->irr_fraction = st.queries ? (double)st.irrelevant / (double)st.queries : 0;
-            row->masked_fraction = st.entries ? (double)st.masked / (double)st.entries : 0;
+            const ua_sim_stats *st = &t.ut.stats;   /* the last step's */
+            row->irr_fraction = st->queries ? (double)st->irrelevant / (double)st->queries : 0;
+            row->masked_fraction = st->entries ? (double)st->masked / (double)st->entries : 0;
         }
         if (!c->json) {
             char uarda[64] = "", extra[128] = "";
             if (c->thresholded) {
-                snprintf(uarda, sizeof uarda, " uarda t=%.3g", o->model.attn.threshold);
+                snprintf(uarda, sizeof uarda, " uarda t=%.3g", t.ut.t_step);
                 snprintf(extra, sizeof extra, "; %.1f%% of queries irrelevant, %.1f%% of entries masked",
                          100 * row->irr_fraction, 100 * row->masked_fraction);
             }
@@ -195,15 +189,17 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
         }
     }
 done:
-    ua_step_work_free(w);
-    if (params0) memcpy(m->params, params0, m->n_params * sizeof(float));
-    free(params0); free(times); free(images); free(lengths); free(tokens); free(grads); free(ea); free(eas);
+    ua_trainer_close(&t);
+    free(params0); free(times); free(images); free(lengths); free(tokens);
     return rc;
 }
 
-static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua_err *err)
+static int bench_eval(bench_ctx *c, ua_rng *r, const char *skip, ua_err *err)
 {
     const ua_options *o = &c->o;
+    ua_model model, *m = &model;
+    if (ua_model_create(m, &o->model, err)) return -1;
+    ua_model_init_weights(m, 1);
     const int regions = c->regions, mean_len = c->mean_len, repeats = c->repeats, n_img = c->n_img, n_cap = c->n_cap;
     const double R = regions, D = o->model.img_dim, E = o->model.embed_size, W = o->model.word_dim;
     int rc = 0, im_div = n_cap / n_img;
@@ -299,6 +295,7 @@ static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua
 done:
     free(times); free(enc_times); free(sims); free(images); free(lengths);
     ua_captions_free(&caps);
+    ua_model_free(m);
     return rc;
 }
 
@@ -708,13 +705,9 @@ int cmd_bench(int argc, char **argv)
     if (json) printf("{\"bench\":\"sgemm\",\"gflops\":%.3f,\"threads\":%d}\n", c->peak, c->threads);
     else printf("SGEMM peak (2048^3): %.1f GFLOP/s\n", c->peak);
     if (strcmp(what, "sgemm") == 0) return 0;
-    ua_model m;
-    if (ua_model_create(&m, &o->model, &err)) return ua_cli_error("bench", &err);
-    ua_model_init_weights(&m, 1);
     ua_rng r;
     ua_rng_seed(&r, 7, 77);
-    int rc = strcmp(what, "train") == 0 ? bench_train(c, &m, &r, &err) : bench_eval(c, &m, &r, skip, &err);
-    ua_model_free(&m);
+    int rc = strcmp(what, "train") == 0 ? bench_train(c, &r, &err) : bench_eval(c, &r, skip, &err);
     if (rc) return ua_cli_error("bench", &err);
     if (vs_torch) {
         if (run_torch(c, what, tool, torch_max_seconds, torch_variants, &err)) return ua_cli_error("bench", &err);

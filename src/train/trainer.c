@@ -38,6 +38,36 @@ static int load_resume(ua_trainer *t, const char *resume, ua_err *err)
     return 0;
 }
 
+/* the model (fresh, or resume's), the gradients, both moments and the threshold state */
+static int open_model(ua_trainer *t, const char *resume, ua_err *err)
+{
+    if (resume) {
+        if (load_resume(t, resume, err)) return -1;
+    } else {
+        if (ua_model_create(&t->m, &t->o.model, err)) return -1;
+        ua_model_init_weights(&t->m, (uint64_t)t->o.seed);
+    }
+    size_t n = t->m.n_params;
+    if (!t->exp_avg) {
+        t->exp_avg = calloc(n, sizeof(float));
+        t->exp_avg_sq = calloc(n, sizeof(float));
+    }
+    t->grads = malloc(n * sizeof(float));
+    if (!t->exp_avg || !t->exp_avg_sq || !t->grads) return ua_fail(err, "out of memory for %zu parameters", n);
+    if (ua_uarda_trainer_init(&t->ut, &t->o.rel, ua_options_thresholded(&t->o), t->o.batch_size, (uint64_t)t->o.seed,
+                              err))
+        return -1;
+    if (resume && !t->weights_only) {   /* the threshold state as it was, random negatives' generator included */
+        ua_rng seeded = t->ut.st.rng;
+        ua_relevance_free(&t->ut.st);
+        if (ua_checkpoint_load_relevance(resume, &t->o, &t->m, &t->ut.st, err)) return -1;
+        if (t->ut.st.rng.inc == 0) t->ut.st.rng = seeded;   /* a checkpoint from before the generator was saved */
+    }
+    ua_adam_default(&t->adam, t->o.learning_rate);
+    t->adam.step = t->state.adam_step;
+    return 0;
+}
+
 int ua_trainer_open(ua_trainer *t, const ua_options *o, const ua_split *train, const ua_split *dev, const char *resume,
                     ua_err *err)
 {
@@ -56,35 +86,21 @@ int ua_trainer_open(ua_trainer *t, const ua_options *o, const ua_split *train, c
         goto fail;
     }
     t->o.model.img_dim = train->img_dim;
-    if (resume) {
-        if (load_resume(t, resume, err)) goto fail;
-    } else {
-        if (ua_model_create(&t->m, &t->o.model, err)) goto fail;
-        ua_model_init_weights(&t->m, (uint64_t)t->o.seed);
-    }
-    size_t n = t->m.n_params;
-    if (!t->exp_avg) {
-        t->exp_avg = calloc(n, sizeof(float));
-        t->exp_avg_sq = calloc(n, sizeof(float));
-    }
-    t->grads = malloc(n * sizeof(float));
-    if (!t->exp_avg || !t->exp_avg_sq || !t->grads) {
-        ua_fail(err, "out of memory for %zu parameters", n);
-        goto fail;
-    }
-    if (ua_uarda_trainer_init(&t->ut, &t->o.rel, ua_options_thresholded(&t->o), t->o.batch_size, (uint64_t)t->o.seed,
-                              err))
-        goto fail;
-    if (resume && !t->weights_only) {   /* the threshold state as it was, random negatives' generator included */
-        ua_rng seeded = t->ut.st.rng;
-        ua_relevance_free(&t->ut.st);
-        if (ua_checkpoint_load_relevance(resume, &t->o, &t->m, &t->ut.st, err)) goto fail;
-        if (t->ut.st.rng.inc == 0) t->ut.st.rng = seeded;   /* a checkpoint from before the generator was saved */
-    }
+    if (open_model(t, resume, err)) goto fail;
     if (ua_batcher_init(&t->batcher, train->n_items, t->o.batch_size, 1, (uint64_t)t->o.seed, err)) goto fail;
     if (!(t->w = ua_step_work_new(&t->m, t->o.batch_size, train->caps.max_len, train->n_regions, err))) goto fail;
-    ua_adam_default(&t->adam, t->o.learning_rate);
-    t->adam.step = t->state.adam_step;
+    return 0;
+fail:
+    ua_trainer_close(t);
+    return -1;
+}
+
+int ua_trainer_open_batches(ua_trainer *t, const ua_options *o, int max_len, int n_regions, ua_err *err)
+{
+    memset(t, 0, sizeof *t);
+    t->o = *o;
+    if (open_model(t, NULL, err)) goto fail;
+    if (!(t->w = ua_step_work_new(&t->m, t->o.batch_size, max_len, n_regions, err))) goto fail;
     return 0;
 fail:
     ua_trainer_close(t);
@@ -124,37 +140,48 @@ static int check_step(const ua_model *m, long long iter, double loss, double gno
                    ua_nonfinite_name(m->params[k]));
 }
 
+int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
+                          ua_step_metrics *sm, ua_err *err)
+{
+    const int epoch = t->state.epoch;
+    t->adam.lr = ua_lr_at_epoch(t->o.learning_rate, t->o.lr_update, epoch);
+    memset(t->grads, 0, t->m.n_params * sizeof(float));
+    double loss;
+    t->m.opt.max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
+    if (ua_uarda_step(&t->ut, &t->m, images, R, tokens, lengths, B, T, &loss, t->grads, t->w, err)) return -1;
+    ua_sim_stats_add(&t->epoch_stats, &t->ut.stats);
+    if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at) t->grads[0] = NAN;
+    double coef = 1.0, gnorm = ua_clip_grad_norm(t->grads, t->m.n_params, t->o.grad_clip, &coef);
+    ua_adam_update(&t->adam, t->m.params, t->grads, t->exp_avg, t->exp_avg_sq, t->m.n_params);
+    t->state.iters++;
+    t->state.adam_step = t->adam.step;
+    *sm = (ua_step_metrics){epoch, t->state.iters, loss, t->adam.lr, gnorm, coef, t->ut.t_step, 0};
+    return check_step(&t->m, t->state.iters, loss, gnorm, err);
+}
+
 int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
 {
+    if (!t->train) return ua_fail(err, "the trainer has no training split: give it batches (ua_trainer_step_batch)");
     if (ua_trainer_finished(t)) return ua_fail(err, "the run has finished its %d epochs", t->o.num_epochs);
     const int epoch = t->state.epoch, k = t->state.batch;
     if (k == 0 || t->batcher.epoch != epoch) {   /* an epoch starts (or resumes mid-way) */
         ua_batcher_set_epoch(&t->batcher, epoch);
         if (k == 0) memset(&t->epoch_stats, 0, sizeof t->epoch_stats);
     }
-    t->adam.lr = ua_lr_at_epoch(t->o.learning_rate, t->o.lr_update, epoch);
     const ua_split *s = t->train;
     if (ua_batcher_get(&t->batcher, k, s, 1, &t->batch, err)) return -1;
-    memset(t->grads, 0, t->m.n_params * sizeof(float));
-    double loss;
-    t->m.opt.max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
-    if (ua_uarda_step(&t->ut, &t->m, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.size,
-                      t->batch.max_len, &loss, t->grads, t->w, err))
-        return -1;
-    ua_sim_stats_add(&t->epoch_stats, &t->ut.stats);
-    if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at) t->grads[0] = NAN;
-    double coef = 1.0, gnorm = ua_clip_grad_norm(t->grads, t->m.n_params, t->o.grad_clip, &coef);
-    ua_adam_update(&t->adam, t->m.params, t->grads, t->exp_avg, t->exp_avg_sq, t->m.n_params);
-    t->state.iters++;
+    const long long before = t->state.iters;
+    int rc = ua_trainer_step_batch(t, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.size,
+                                   t->batch.max_len, sm, err);
+    if (t->state.iters == before) return rc;   /* failed before the update: the loop state has not moved */
     t->state.batch = k + 1;
-    t->state.adam_step = t->adam.step;
-    *sm = (ua_step_metrics){epoch, t->state.iters, loss, t->adam.lr, gnorm, coef, t->ut.t_step,
-                            t->state.batch == t->batcher.n_batches};
-    return check_step(&t->m, t->state.iters, loss, gnorm, err);
+    sm->epoch_end = t->state.batch == t->batcher.n_batches;
+    return rc;
 }
 
 int ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err)
 {
+    if (!t->dev) return ua_fail(err, "the trainer has no dev split to validate on");
     t->m.opt.attn.threshold = t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0;
     return ua_evaluate_split((const ua_model *const[]){&t->m}, 1, t->dev, 0, r, NULL, err);
 }
