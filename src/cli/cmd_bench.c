@@ -610,8 +610,6 @@ int cmd_bench(int argc, char **argv)
     memset(c, 0, sizeof *c);
     ua_options *o = &c->o;
     ua_options_default(o);
-    ua_model_flags f;
-    ua_cli_model_flags_from(o, &f);
     int repeats = 5, threads = 0, mean_len = 14, regions = 36, n_img = 1000, n_cap = 5000, vs_torch = 0, json = 0;
     double torch_max_seconds = 120;
     const char *skip = "on", *torch_variants = "scan,vectorized";
@@ -619,8 +617,7 @@ int cmd_bench(int argc, char **argv)
     /* at random initialisation the word-region similarities are about N(0, 0.03^2): t = 0.05 makes
      * about a quarter of the words irrelevant and 90% of the entries masked (t2i) */
     o->rel.t_fixed = 0.05;
-    ua_opt opts[] = {
-        {"batch-size", UA_OPT_INT, &o->batch_size, NULL, "training batch", 0},
+    const ua_opt own[] = {
         {"vocab-size", UA_OPT_INT, &o->model.vocab_size, NULL, "vocabulary size", 0},
         {"regions", UA_OPT_INT, &regions, NULL, "regions per image", 0},
         {"mean-len", UA_OPT_INT, &mean_len, NULL, "mean caption length in tokens (<start>/<end> included)", 0},
@@ -628,8 +625,6 @@ int cmd_bench(int argc, char **argv)
         {"captions", UA_OPT_INT, &n_cap, NULL, "eval: captions (a multiple of --images)", 0},
         {"repeats", UA_OPT_INT, &repeats, NULL, "timed repetitions (the median is reported)", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        UA_MODEL_FLAG_OPTS((*o), f),
-        UA_UARDA_FLAG_OPTS((*o), f),
         {"skip", UA_OPT_CHOICE, &skip, "on|off|both", "eval of a thresholded model: skip irrelevant queries and masked entries", 0},
         {"vs-torch", UA_OPT_BOOL, &vs_torch, NULL, "also run tools/bench_torch.py (PyTorch, same dims, threads and repeats) and compare", 0},
         {"torch-variants", UA_OPT_STR, &torch_variants, NULL, "--vs-torch: scan (SCAN's per-caption loop), vectorized, or both", 0},
@@ -638,6 +633,10 @@ int cmd_bench(int argc, char **argv)
         {"json", UA_OPT_BOOL, &json, NULL, "print JSON lines instead of text", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
+    ua_cli_flags opts = {0};
+    ua_cli_flags_add_option(&opts, o, "batch-size");
+    ua_cli_flags_add(&opts, own);
+    ua_cli_flags_add_options(&opts, o, UA_OC_LOSS | UA_OC_SHAPE | UA_OC_SCORE | UA_OC_UARDA | UA_OC_TEST);
     ua_cmd_spec spec = {"bench", "Benchmarks at SCAN's full dimensions (36 x 2048 regions to 1024, word_dim 300):\n"
                         "  train   one training batch (forward, backward, clipping, Adam)\n"
                         "  eval    encoding + similarity + recalls of an images x captions split (the encoding's\n"
@@ -647,7 +646,7 @@ int cmd_bench(int argc, char **argv)
                         "A thresholded model (--model uarda or any UARDA switch) uses the fixed threshold --t-fixed.\n"
                         "--vs-torch runs tools/bench_torch.py with $UARDA_PYTHON (default /usr/bin/python3); the tool is\n"
                         "looked for in $UARDA_TOOLS, ./tools, then beside the binary's folder (../tools).",
-                        "usage: uarda bench {train|eval|sgemm|shortlist} [options]", opts, 1};
+                        "usage: uarda bench {train|eval|sgemm|shortlist} [options]", ua_cli_flags_done(&opts), 1};
     int n_pos = 0, st = ua_cli_parse(&spec, argc, argv, &n_pos);
     if (st >= 0) return st;
     if (n_pos != 1 || (strcmp(argv[1], "train") && strcmp(argv[1], "eval") && strcmp(argv[1], "sgemm"))) {
@@ -658,9 +657,8 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "uarda bench: --captions %d must be a multiple of --images %d\n", n_cap, n_img);
         return 2;
     }
-    ua_cli_apply_model_flags(o, &f, NULL);
     ua_err err;
-    if (ua_cli_apply_uarda_flags(o, &f, &spec, &err)) { fprintf(stderr, "uarda bench: %s\n", err.msg); return 2; }
+    if (ua_cli_apply_uarda_flags(o, &spec, &err)) { fprintf(stderr, "uarda bench: %s\n", err.msg); return 2; }
     c->thresholded = ua_options_thresholded(o);
     if (c->thresholded) {
         /* the bench measures a fixed threshold (the PyTorch reference knows no other) */

@@ -14,12 +14,11 @@
 /* the command line */
 typedef struct eval_args {
     ua_multi ckpts;
-    const char *data_path, *data_name, *vocab_path, *split, *skip, *t_test;
+    const char *data_path, *data_name, *vocab_path, *split, *skip, *t_test, *model;
     int fold5, json, threads, full_dev, grounding;
     double t_fixed;
-    ua_options flags;      /* defaults with the model flags given parsed over them */
-    ua_model_flags f;
-    ua_opt opts[64];
+    ua_options flags;      /* defaults with the shape and scoring flags given parsed over them */
+    ua_cli_flags opts;
     ua_cmd_spec spec;
 } eval_args;
 
@@ -55,9 +54,7 @@ static int parse_eval(eval_args *a, int argc, char **argv)
     a->split = "test";
     a->skip = "on";
     ua_options_default(&a->flags);
-    ua_cli_model_flags_from(&a->flags, &a->f);
-    a->f.model = NULL;   /* --model: none unless given (the checkpoint's own score then) */
-    ua_opt opts[] = {
+    const ua_opt own[] = {
         {"checkpoint", UA_OPT_MULTI, &a->ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
         {"data-path", UA_OPT_STR, &a->data_path, NULL, "root of the <data-name> folder (default: the checkpoint's)", 0},
         {"data-name", UA_OPT_STR, &a->data_name, NULL, "dataset folder (default: the checkpoint's)", 0},
@@ -74,17 +71,15 @@ static int parse_eval(eval_args *a, int argc, char **argv)
          "UARDA: the threshold at test instead of the checkpoint's choice: safe t_te, train t_tr, or --t-fixed", 0},
         {"t-fixed", UA_OPT_FLOAT, &a->t_fixed, NULL, "UARDA: the threshold for --t-test fixed", 0},
         {"threads", UA_OPT_INT, &a->threads, NULL, "threads (0: OpenMP's default)", 0},
-        UA_INFERENCE_MODEL_OPT(a->f),
-        UA_SHAPE_FLAG_OPTS(a->flags, a->f),
-        UA_SCORE_FLAG_OPTS(a->flags, a->f),
+        UA_INFERENCE_MODEL_OPT(a->model),   /* none unless given: the checkpoint's own score then */
         {NULL, 0, NULL, NULL, NULL, 0},
     };
-    _Static_assert(sizeof opts <= sizeof a->opts, "eval_args.opts is too small");
-    memcpy(a->opts, opts, sizeof opts);
+    ua_cli_flags_add(&a->opts, own);
+    ua_cli_flags_add_options(&a->opts, &a->flags, UA_OC_SHAPE | UA_OC_SCORE);
     a->spec = (ua_cmd_spec){"eval", "R@1/5/10, medr and meanr in both directions, and rsum, of a checkpoint (or the average of\n"
                             "several checkpoints' similarity matrices) on a split.",
                             "usage: uarda eval --checkpoint FILE [--checkpoint FILE2] [--split test] [--fold5] [--json] "
-                            "[--grounding]", a->opts, 0, ua_cli_limits_help()};
+                            "[--grounding]", ua_cli_flags_done(&a->opts), 0, ua_cli_limits_help()};
     ua_cli_annotate_inference(&a->spec);
     int st = ua_cli_parse(&a->spec, argc, argv, NULL);
     if (st >= 0) return st;
@@ -104,7 +99,7 @@ static int open_run(const eval_args *a, eval_run *run, int *usage, ua_err *err)
         run->ptrs[k] = &run->models[k];
         run->n_loaded++;
         ua_options given = a->flags;
-        if (ua_cli_inference_flags(&run->o[k], &run->models[k], &given, &a->f, &a->spec, path, err)) {
+        if (ua_cli_inference_flags(&run->o[k], &run->models[k], &given, a->model, &a->spec, path, err)) {
             *usage = 1;
             return -1;
         }

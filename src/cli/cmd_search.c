@@ -97,9 +97,7 @@ int cmd_search(int argc, char **argv)
     int image_row = -1, top_k = 5, json = 0, threads = 0, shortlist = 0, attention = 0, verify = 0;
     ua_options flags;
     ua_options_default(&flags);
-    ua_model_flags f;
-    ua_cli_model_flags_from(&flags, &f);
-    ua_opt opts[] = {
+    const ua_opt own[] = {
         {"index", UA_OPT_STR, &index, NULL, "a gallery made by uarda index", 0},
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "the model that made the index", 0},
         {"query", UA_OPT_STR, &query, NULL, "a text query: returns the best images", 0},
@@ -114,17 +112,19 @@ int cmd_search(int argc, char **argv)
         {"verify", UA_OPT_BOOL, &verify, NULL, "read the whole index first: its checksum and every value finite", 0},
         {"json", UA_OPT_BOOL, &json, NULL, "print one JSON object per query", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        UA_SHAPE_FLAG_OPTS(flags, f),
-        /* the scoring options that the index's embeddings do not depend on */
-        {"agg-func", UA_OPT_CHOICE, &f.agg_func, "LogSumExp|Mean|Max|Sum", "aggregation of the relevances", 0},
-        {"lambda-lse", UA_OPT_FLOAT, &flags.model.attn.lambda_lse, NULL, "LogSumExp temperature (lambda_2)", 0},
-        {"lambda-softmax", UA_OPT_FLOAT, &flags.model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
+    ua_cli_flags opts = {0};
+    ua_cli_flags_add(&opts, own);
+    ua_cli_flags_add_options(&opts, &flags, UA_OC_SHAPE);
+    /* the scoring options that the index's embeddings do not depend on */
+    ua_cli_flags_add_option(&opts, &flags, "agg-func");
+    ua_cli_flags_add_option(&opts, &flags, "lambda-lse");
+    ua_cli_flags_add_option(&opts, &flags, "lambda-softmax");
     ua_cmd_spec spec = {"search", "Top-k images for text queries, or top-k captions for an image, against an index.",
                         "usage: uarda search --index G --checkpoint C (--query TEXT | --queries FILE | --image-row N)\n"
                         "                    [--top-k 5] [--shortlist K] [--attention] [--json] [--verify]",
-                        opts, 0};
+                        ua_cli_flags_done(&opts), 0};
     ua_cli_annotate_inference(&spec);
     spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
@@ -150,7 +150,7 @@ int cmd_search(int argc, char **argv)
         return 1;
     }
     if (se.m.unverified) ua_cli_warn_no_checksum("search", ckpt);
-    if (ua_cli_inference_flags(&se.o, &se.m, &flags, &f, &spec, ckpt, &err)) {
+    if (ua_cli_inference_flags(&se.o, &se.m, &flags, NULL, &spec, ckpt, &err)) {
         ua_cli_error("search", &err);
         ua_searcher_close(&se);
         return 2;

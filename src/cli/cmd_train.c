@@ -19,9 +19,6 @@
 #include "uarda/train.h"
 #include "uarda/trainer.h"
 
-/* on --resume, the flags that may change a checkpoint's run; the others must agree with it */
-#define TRAIN_RESUME_HONOURS (UA_FLAGS_SCORE | UA_FLAGS_LOSS | UA_FLAGS_RUN | UA_FLAGS_TEST)
-
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
 
@@ -62,23 +59,19 @@ static int claim_folders(ua_run_lock *lock, const char *model_name, const char *
 }
 
 /* --resume: the checkpoint's options, with the flags given on the command line merged over them
- * (scoring, loss and run flags win; shape and UARDA flags must agree: a usage error) */
+ * (those whose row overrides on resume win: scoring, loss, run, the test threshold; shape and
+ * UARDA flags must agree: a usage error); the folders are this run's */
 static int resume_options(const char *resume, const ua_options *given, const ua_cmd_spec *spec, ua_options *o,
                           int *usage, ua_err *err)
 {
     ua_options from = *o;
     if (ua_checkpoint_read_options(resume, &from, err)) return -1;   /* the trainer reads and verifies it whole */
     ua_options run = from;
-    if (ua_cli_merge_flags(&run, given, spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, err)) {
+    if (ua_cli_merge_flags(&run, given, spec, UA_OC_ALL & ~UA_OC_PATH, UA_OVR_RESUME, resume, err)) {
         *usage = 1;
         return -1;
     }
-    /* paths are this run's */
-    snprintf(run.data_path, sizeof run.data_path, "%s", given->data_path);
-    snprintf(run.data_name, sizeof run.data_name, "%s", given->data_name);
-    snprintf(run.vocab_path, sizeof run.vocab_path, "%s", given->vocab_path);
-    snprintf(run.logger_name, sizeof run.logger_name, "%s", given->logger_name);
-    snprintf(run.model_name, sizeof run.model_name, "%s", given->model_name);
+    ua_options_copy_classes(&run, given, UA_OC_PATH);
     *o = run;
     return 0;
 }
@@ -199,11 +192,11 @@ static int end_epoch(ua_trainer *t, const ua_step_metrics *sm, run_clock *c, ua_
 
 /* the command line */
 typedef struct train_args {
-    ua_options o, defaults;   /* defaults: the flags' default strings, never o's own buffers, which they fill */
-    ua_model_flags f;
-    const char *data_path, *data_name, *vocab_path, *logger_name, *model_name, *resume;
+    ua_options o;              /* every option of the table, given or default */
+    ua_options typed;          /* o as parsed: the folders as given, before they are made absolute */
+    const char *resume;
     int save_step, threads, max_steps, quiet, kill_after, warmup_epochs, overwrite, nan_at;
-    ua_opt opts[96];
+    ua_cli_flags flags;
     ua_cmd_spec spec;
 } train_args;
 
@@ -225,31 +218,11 @@ static int parse_train(train_args *a, int argc, char **argv)
     memset(a, 0, sizeof *a);
     ua_options *o = &a->o;
     ua_options_default(o);
-    ua_options_default(&a->defaults);
-    ua_cli_model_flags_from(o, &a->f);
-    a->data_path = a->defaults.data_path, a->data_name = a->defaults.data_name, a->vocab_path = a->defaults.vocab_path;
-    a->logger_name = "./runs/runX/log", a->model_name = "./runs/runX/checkpoint";
-    ua_opt opts[] = {
-        {"data-path", UA_OPT_STR, &a->data_path, NULL, "root of the <data-name> folder", 0},
-        {"data-name", UA_OPT_STR, &a->data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
-        {"vocab-path", UA_OPT_STR, &a->vocab_path, NULL, "vocabulary folder (file <data-name>_vocab.json) or .json file", 0},
-        {"num-epochs", UA_OPT_INT, &o->num_epochs, NULL, "number of training epochs", 0},
-        {"batch-size", UA_OPT_INT, &o->batch_size, NULL, "size of a training mini-batch", 0},
-        {"grad-clip", UA_OPT_FLOAT, &o->grad_clip, NULL, "gradient norm clipping threshold (<= 0: off)", 0},
-        {"learning-rate", UA_OPT_FLOAT, &o->learning_rate, NULL, "initial learning rate (Adam)", 0},
-        {"lr-update", UA_OPT_INT, &o->lr_update, NULL, "divide the learning rate by 10 every this many epochs", 0},
-        {"workers", UA_OPT_INT, &o->workers, NULL, "accepted for SCAN compatibility; unused (use --threads)", 0},
-        {"log-step", UA_OPT_INT, &o->log_step, NULL, "write a metrics line every this many iterations", 0},
-        {"val-step", UA_OPT_INT, &o->val_step, NULL, "also validate every this many iterations (0: off)", 0},
-        {"logger-name", UA_OPT_STR, &a->logger_name, NULL, "folder of the JSON-lines metrics log (train.jsonl)", 0},
-        {"model-name", UA_OPT_STR, &a->model_name, NULL, "folder of checkpoint.safetensors and model_best.safetensors", 0},
+    const ua_opt own[] = {
         {"resume", UA_OPT_STR, &a->resume, NULL, "continue from this checkpoint (or start from a weights-only one)", 0},
         {"overwrite", UA_OPT_BOOL, &a->overwrite, NULL, "replace an earlier run in --model-name / --logger-name (its "
          "checkpoints and train.jsonl) instead of refusing to start", 0},
-        UA_MODEL_FLAG_OPTS((*o), a->f),
-        UA_UARDA_FLAG_OPTS((*o), a->f),
         {"warmup-epochs", UA_OPT_INT, &a->warmup_epochs, NULL, "sum over all negatives (not the hardest) for the first N epochs (0: SCAN)", 0},
-        {"seed", UA_OPT_LONG, &o->seed, NULL, "seed of the initialisation and the data order", 0},
         {"save-step", UA_OPT_INT, &a->save_step, NULL, "also save checkpoint.safetensors every this many iterations", 0},
         {"max-steps", UA_OPT_INT, &a->max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
         {"threads", UA_OPT_INT, &a->threads, NULL, "threads (0: OpenMP's default)", 0},
@@ -258,17 +231,18 @@ static int parse_train(train_args *a, int argc, char **argv)
         {"debug-nan-at", UA_OPT_INT, &a->nan_at, NULL, "testing: make one gradient NaN at this iteration (the guard stops the run)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
-    _Static_assert(sizeof opts <= sizeof a->opts, "train_args.opts is too small");
-    memcpy(a->opts, opts, sizeof opts);
+    ua_cli_flags_add_options(&a->flags, o, UA_OC_ALL);
+    ua_cli_flags_add(&a->flags, own);
     a->spec = (ua_cmd_spec){"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
-                            "usage: uarda train --data-path DIR --data-name NAME [options]", a->opts, 0, ua_cli_limits_help()};
-    ua_cli_annotate_flags(&a->spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, " (on --resume: overrides the checkpoint's)",
+                            "usage: uarda train --data-path DIR --data-name NAME [options]", ua_cli_flags_done(&a->flags), 0,
+                            ua_cli_limits_help()};
+    ua_cli_annotate_flags(&a->spec, UA_OC_ALL & ~UA_OC_PATH, UA_OVR_RESUME, " (on --resume: overrides the checkpoint's)",
                           " (on --resume: must match the checkpoint's)");
     int st = ua_cli_parse(&a->spec, argc, argv, NULL);
     if (st >= 0) return st;
-    ua_cli_apply_model_flags(o, &a->f, NULL);
+    a->typed = *o;
     ua_err e0;
-    if (ua_cli_apply_uarda_flags(o, &a->f, &a->spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
+    if (ua_cli_apply_uarda_flags(o, &a->spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
     if (ua_args_given(&a->spec, "t-fixed") && o->rel.t_mode != UA_T_FIXED && o->rel.t_test != UA_T_TEST_FIXED) {
         fprintf(stderr, "uarda train: --t-fixed %g applies with --t-mode fixed (or --t-test fixed); the threshold "
                 "here is %s\n", o->rel.t_fixed, ua_t_mode_name(o->rel.t_mode));
@@ -283,21 +257,21 @@ static int parse_train(train_args *a, int argc, char **argv)
 static int open_train(train_args *a, train_run *run, int *usage, ua_err *err)
 {
     ua_options *o = &a->o;
-    absolute_path(o->data_path, sizeof o->data_path, a->data_path);
-    snprintf(o->data_name, sizeof o->data_name, "%s", a->data_name);
-    absolute_path(o->vocab_path, sizeof o->vocab_path, a->vocab_path);
-    snprintf(run->ckpt_path, sizeof run->ckpt_path, "%s/checkpoint.safetensors", a->model_name);
-    snprintf(run->best_path, sizeof run->best_path, "%s/model_best.safetensors", a->model_name);
-    snprintf(run->log_path, sizeof run->log_path, "%s/train.jsonl", a->logger_name);
-    if (!(run->vocab_file = ua_vocab_file(a->vocab_path, a->data_name))) return ua_fail(err, "out of memory");
+    const ua_options *typed = &a->typed;
+    absolute_path(o->data_path, sizeof o->data_path, typed->data_path);
+    absolute_path(o->vocab_path, sizeof o->vocab_path, typed->vocab_path);
+    snprintf(run->ckpt_path, sizeof run->ckpt_path, "%s/checkpoint.safetensors", typed->model_name);
+    snprintf(run->best_path, sizeof run->best_path, "%s/model_best.safetensors", typed->model_name);
+    snprintf(run->log_path, sizeof run->log_path, "%s/train.jsonl", typed->logger_name);
+    if (!(run->vocab_file = ua_vocab_file(typed->vocab_path, typed->data_name))) return ua_fail(err, "out of memory");
     /* the folders first: a second run into them stops here, before it reads anything */
-    if (claim_folders(&run->lock, a->model_name, a->logger_name, !a->resume, a->overwrite, err)) return -1;
-    absolute_path(o->logger_name, sizeof o->logger_name, a->logger_name);
-    absolute_path(o->model_name, sizeof o->model_name, a->model_name);
+    if (claim_folders(&run->lock, typed->model_name, typed->logger_name, !a->resume, a->overwrite, err)) return -1;
+    absolute_path(o->logger_name, sizeof o->logger_name, typed->logger_name);
+    absolute_path(o->model_name, sizeof o->model_name, typed->model_name);
     const ua_options given = *o;
     if (ua_vocab_load(&run->vocab, run->vocab_file, err) ||
-        ua_split_open(&run->train, a->data_path, a->data_name, "train", &run->vocab, 0, err) ||
-        ua_split_open(&run->dev, a->data_path, a->data_name, "dev", &run->vocab, 0, err))
+        ua_split_open(&run->train, typed->data_path, typed->data_name, "train", &run->vocab, 0, err) ||
+        ua_split_open(&run->dev, typed->data_path, typed->data_name, "dev", &run->vocab, 0, err))
         return -1;
     if (ua_args_given(&a->spec, "img-dim") && o->model.img_dim != run->train.img_dim)
         return ua_fail(err, "--img-dim %d but %s has %d-dim regions", o->model.img_dim, run->train.ims_path,
@@ -332,8 +306,8 @@ static void announce(const train_args *a, const train_run *run)
     else if (a->resume)
         fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", a->resume, t->state.epoch,
                 t->state.batch, t->state.iters);
-    fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", a->data_path,
-            a->data_name, run->train.n_items, ua_split_images_used(&run->dev), t->m.n_params,
+    fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n",
+            a->typed.data_path, a->typed.data_name, run->train.n_items, ua_split_images_used(&run->dev), t->m.n_params,
             ua_direction_name(t->m.opt.attn.direction), ua_feature_norm_name(t->m.opt.attn.norm),
             ua_agg_name(t->m.opt.attn.agg));
 }

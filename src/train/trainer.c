@@ -7,20 +7,6 @@
 
 #include "uarda/finite.h"
 
-/* the options a resumed run may change over its checkpoint's model: the loss and the scoring */
-static void apply_run_model_options(ua_model_opt *m, const ua_model_opt *o)
-{
-    m->margin = o->margin;
-    m->max_violation = o->max_violation;
-    m->no_imgnorm = o->no_imgnorm;
-    m->no_txtnorm = o->no_txtnorm;
-    m->attn.direction = o->attn.direction;
-    m->attn.norm = o->attn.norm;
-    m->attn.agg = o->attn.agg;
-    m->attn.lambda_softmax = o->attn.lambda_softmax;
-    m->attn.lambda_lse = o->attn.lambda_lse;
-}
-
 static int load_resume(ua_trainer *t, const char *resume, ua_err *err)
 {
     ua_options from = t->o;
@@ -31,7 +17,8 @@ static int load_resume(ua_trainer *t, const char *resume, ua_err *err)
     if (from.model.img_dim != t->train->img_dim)
         return ua_fail(err, "%s: the checkpoint expects %d-dim regions, the data has %d", resume, from.model.img_dim,
                        t->train->img_dim);
-    apply_run_model_options(&t->m.opt, &t->o.model);
+    /* the options a resumed run may change over its checkpoint's model: the loss and the scoring */
+    ua_model_opt_copy_classes(&t->m.opt, &t->o.model, UA_OC_LOSS | UA_OC_SCORE);
     t->o.model = t->m.opt;
     t->weights_only = t->exp_avg == NULL;
     if (t->weights_only) memset(&t->state, 0, sizeof t->state);
