@@ -74,11 +74,12 @@ int main(int argc, char **argv)
     ua_model m;
     ua_recall r;
     if (ua_checkpoint_open(ckpt, &lo, &m, &err)) return die("checkpoint", &err);
-    if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &test, 0, &r, NULL, &err)) return die("evaluate", &err);
+    const ua_scorer sc = ua_scorer_of(&m, m.opt.attn.threshold);   /* at the checkpoint's test threshold */
+    if (ua_evaluate_split(&sc, 1, &test, 0, &r, NULL, &err)) return die("evaluate", &err);
     printf("test: i2t R@1 %.1f, t2i R@1 %.1f, rsum %.1f\n", r.i2t[0], r.t2i[0], r.rsum);
     /* the evaluation's scores of caption 15 against every test image, for the search to match */
     float *column = malloc((size_t)test.n_images * sizeof *column);
-    if (!column || ua_split_similarity((const ua_model *const[]){&m}, 1, &test, 0, test.n_images, 15, 1, column, NULL, &err))
+    if (!column || ua_split_similarity(&sc, 1, &test, 0, test.n_images, 15, 1, column, NULL, &err))
         return die("similarity", &err);
 
     /* 4. a gallery index of the test images, then one caption of image 3 as a text query */
@@ -102,7 +103,7 @@ int main(int argc, char **argv)
     ua_captions q;
     if (ua_captions_from_lines(&q, (const char *const[]){query}, 1, "query", &s.v, s.tok, &err)) return die("query", &err);
     ua_search_answer a;   /* every image, best first, as data */
-    if (ua_searcher_answer_text(&s, ua_caption_ids(&q, 0), ua_caption_len(&q, 0), s.g.n_img, 0, 1, &a, &err))
+    if (ua_searcher_answer_text(&s, NULL, ua_caption_ids(&q, 0), ua_caption_len(&q, 0), s.g.n_img, 0, 1, &a, &err))
         return die("search", &err);
     int rank = -1, same = a.n == test.n_images && a.n_words == ua_caption_len(&q, 0);
     for (int k = 0; k < a.n; k++) {

@@ -56,15 +56,25 @@ typedef struct ua_recall {
 int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_recall *r, int *ranks_i2t,
                       int *ranks_t2i, ua_err *err);
 
+/* What one caller scores with: a model, read only (several callers, threads included, may share
+ * it), and the attention its similarity blocks run, with the threshold in force and the skip
+ * switches: the caller's own copy, passed to the similarity block explicitly. */
+typedef struct ua_scorer {
+    const ua_model *m;
+    ua_attn_cfg attn;
+} ua_scorer;
+/* m's attention at threshold t, skipping off (ua_attn_set_skip on .attn switches it) */
+ua_scorer ua_scorer_of(const ua_model *m, double threshold);
+
 /* Similarity of images [first_img, first_img + n_img) x captions [first_cap, first_cap + n_cap)
- * of a split, averaged over n_models models (an ensemble: each model with its own direction and
- * options, as SCAN's paper averages them). sims is [n_img, n_cap]. */
-int ua_split_similarity(const ua_model *const *models, int n_models, const ua_split *s, int first_img, int n_img,
-                        int first_cap, int n_cap, float *sims, const ua_progress_cb *progress, ua_err *err);
+ * of a split, averaged over n scorers (an ensemble: each model with its own direction, options
+ * and threshold, as SCAN's paper averages them). sims is [n_img, n_cap]. */
+int ua_split_similarity(const ua_scorer *scorers, int n, const ua_split *s, int first_img, int n_img, int first_cap,
+                        int n_cap, float *sims, const ua_progress_cb *progress, ua_err *err);
 
 /* SCAN's evaluation of a split: all of it, or with fold5 the MS-COCO 1K protocol (five folds of
  * 1000 images / 5000 captions, metrics averaged). The dev cap applies as in ua_split_open. */
-int ua_evaluate_split(const ua_model *const *models, int n_models, const ua_split *s, int fold5, ua_recall *r,
+int ua_evaluate_split(const ua_scorer *scorers, int n, const ua_split *s, int fold5, ua_recall *r,
                       const ua_progress_cb *progress, ua_err *err);
 
 /* ---- similarity samples and attention maps (uarda plot) ------------------------------------ */

@@ -51,11 +51,15 @@ typedef struct ua_search_answer {
 
 /* The caption ids[0..len) (<start> ... <end>, e.g. from ua_captions_from_lines) against the
  * index's images: encoded, ranked (shortlist 0: every image; else two stages, see gallery.h),
- * the top_k kept, with attention when asked. 0 / -1; free the answer with ua_search_answer_free. */
-int  ua_searcher_answer_text(ua_searcher *s, const int *ids, int len, int top_k, int shortlist, int attention,
-                             ua_search_answer *a, ua_err *err);
+ * the top_k kept, with attention when asked. attn: the attention to score with (a caller's own
+ * threshold and skip switches; ua_scorer_of), or NULL for the searcher's model's (its test
+ * threshold, skipping as opened). The searcher is only read: threads may answer at once, each
+ * with its own attn. 0 / -1; free the answer with ua_search_answer_free. */
+int  ua_searcher_answer_text(const ua_searcher *s, const ua_attn_cfg *attn, const int *ids, int len, int top_k,
+                             int shortlist, int attention, ua_search_answer *a, ua_err *err);
 /* Image `row` of the index against its captions. */
-int  ua_searcher_answer_image(ua_searcher *s, int row, int top_k, int shortlist, ua_search_answer *a, ua_err *err);
+int  ua_searcher_answer_image(const ua_searcher *s, const ua_attn_cfg *attn, int row, int top_k, int shortlist,
+                              ua_search_answer *a, ua_err *err);
 void ua_search_answer_free(ua_search_answer *a);
 
 #endif

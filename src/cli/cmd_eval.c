@@ -40,7 +40,7 @@ typedef struct eval_answer {
 /* the models and what the evaluation needs of them */
 typedef struct eval_run {
     ua_model models[UA_MULTI_MAX];
-    const ua_model *ptrs[UA_MULTI_MAX];
+    ua_scorer scorers[UA_MULTI_MAX];   /* each model at its test threshold, skipping per --skip */
     ua_options o[UA_MULTI_MAX];
     int n_loaded;
     ua_vocab vocab;
@@ -96,7 +96,6 @@ static int open_run(const eval_args *a, eval_run *run, int *usage, ua_err *err)
         ua_options_default(&run->o[k]);
         if (ua_checkpoint_open(path, &run->o[k], &run->models[k], err)) return -1;
         if (run->models[k].unverified) ua_cli_warn_no_checksum("eval", path);
-        run->ptrs[k] = &run->models[k];
         run->n_loaded++;
         ua_options given = a->flags;
         if (ua_cli_inference_flags(&run->o[k], &run->models[k], &given, a->model, &a->spec, path, err)) {
@@ -133,7 +132,7 @@ static int grounding(const eval_args *a, eval_run *run, eval_answer *ans, const 
     if (!ans->grounding_file || stat(ans->grounding_file, &sb) != 0)
         return ua_fail(err, "--grounding needs %s, which does not exist (only synthetic data has grounding files)",
                        ans->grounding_file ? ans->grounding_file : a->split);
-    return ua_grounding_agreement(&run->models[0], &run->s, ans->grounding_file, &ans->gs, progress, err);
+    return ua_grounding_agreement(&run->scorers[0], &run->s, ans->grounding_file, &ans->gs, progress, err);
 }
 
 /* the recalls (timed), and for a thresholded model with skipping the timed skip comparison */
@@ -144,24 +143,26 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     ans->n_models = run->n_loaded;
     ans->n_img = ua_split_images_used(&run->s);
     ans->im_div = run->s.im_div;
-    if (a->grounding && grounding(a, run, ans, progress, err)) return -1;
     ans->skip_on = strcmp(a->skip, "on") == 0;
     int naaf = 0;
     for (int k = 0; k < run->n_loaded; k++) {
-        ua_attn_cfg *c = &run->models[k].opt.attn;
-        naaf |= c->score == UA_SCORE_NAAF;   /* skipping is a no-op for NAAF's score */
-        ua_attn_set_skip(c, ans->skip_on);
-        ans->thresholded |= c->irr != UA_IRR_SCAN || c->score == UA_SCORE_NAAF;
+        /* the threshold resolved from the checkpoint and --t-test / --t-fixed when it was opened */
+        ua_scorer *sc = &run->scorers[k];
+        *sc = ua_scorer_of(&run->models[k], run->models[k].opt.attn.threshold);
+        ua_attn_set_skip(&sc->attn, ans->skip_on);
+        naaf |= sc->attn.score == UA_SCORE_NAAF;   /* skipping is a no-op for NAAF's score */
+        ans->thresholded |= sc->attn.irr != UA_IRR_SCAN || sc->attn.score == UA_SCORE_NAAF;
     }
-    const ua_attn_cfg *first = &run->models[0].opt.attn;
+    if (a->grounding && grounding(a, run, ans, progress, err)) return -1;
+    const ua_attn_cfg *first = &run->scorers[0].attn;
     ans->threshold = first->threshold;
     ans->score = first->score;
     ans->form = first->form;
     double t0 = ua_now();
-    if (ua_evaluate_split(run->ptrs, run->n_loaded, &run->s, a->fold5, &ans->r, progress, err)) return -1;
+    if (ua_evaluate_split(run->scorers, run->n_loaded, &run->s, a->fold5, &ans->r, progress, err)) return -1;
     ans->seconds = ua_now() - t0;
     ans->compared = ans->thresholded && ans->skip_on && !a->fold5 && !naaf;
-    return ans->compared ? ua_compare_skipping(run->ptrs, run->n_loaded, &run->s, &ans->cmp, progress, err) : 0;
+    return ans->compared ? ua_compare_skipping(run->scorers, run->n_loaded, &run->s, &ans->cmp, progress, err) : 0;
 }
 
 static double percent(long long part, long long whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }

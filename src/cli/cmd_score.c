@@ -69,7 +69,9 @@ int cmd_score(int argc, char **argv)
     if (ua_cli_inference_flags(&o, &m, &flags, model, &spec, ckpt, &err)) { usage = 1; goto fail; }
     const double *tf = ua_args_given(&spec, "t-fixed") ? &t_fixed : NULL;
     if ((t_test || tf) && ua_cli_eval_threshold(ckpt, &o, &m, t_test, tf, &err)) goto fail;
-    ua_attn_set_skip(&m.opt.attn, strcmp(skip, "on") == 0);
+    /* the model at the threshold resolved from the checkpoint and the flags, skipping per --skip */
+    ua_scorer sc = ua_scorer_of(&m, m.opt.attn.threshold);
+    ua_attn_set_skip(&sc.attn, strcmp(skip, "on") == 0);
     if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;
     if (ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
@@ -78,7 +80,7 @@ int cmd_score(int argc, char **argv)
     if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, progress, &err)) goto fail;
     sims = malloc((size_t)e.n_img * e.n_cap * sizeof(float));
     if (!sims) { ua_fail(&err, "out of memory"); goto fail; }
-    if (ua_similarity_matrix_stats(&m.opt.attn, &e, sims, NULL, progress, &err) || ua_check_scores(sims, e.n_img, e.n_cap, &err)) goto fail;
+    if (ua_similarity_matrix_stats(&sc.attn, &e, sims, NULL, progress, &err) || ua_check_scores(sims, e.n_img, e.n_cap, &err)) goto fail;
     int64_t shape[2] = {e.n_img, e.n_cap};
     if (ua_npy_write_f32(output, sims, 2, shape, &err)) goto fail;
     fprintf(stderr, "uarda score: %d images x %d captions -> %s\n", e.n_img, e.n_cap, output);

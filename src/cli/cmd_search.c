@@ -165,7 +165,7 @@ int cmd_search(int argc, char **argv)
     if (image_row >= 0) {
         const char *meta = ua_st_meta(&g->f, "captions");
         texts = cJSON_Parse(meta ? meta : "[]");
-        if (ua_searcher_answer_image(&se, image_row, top_k, shortlist, &a, &err)) goto fail;
+        if (ua_searcher_answer_image(&se, NULL, image_row, top_k, shortlist, &a, &err)) goto fail;
         print_image_answer(&a, image_row, texts, json);
         total = a.seconds;
         answered = 1;
@@ -181,7 +181,7 @@ int cmd_search(int argc, char **argv)
         for (int q = 0; q < caps.n; q++) {
             const int *ids = ua_caption_ids(&caps, q);
             ua_search_answer_free(&a);
-            if (ua_searcher_answer_text(&se, ids, ua_caption_len(&caps, q), top_k, shortlist, attention, &a, &err))
+            if (ua_searcher_answer_text(&se, NULL, ids, ua_caption_len(&caps, q), top_k, shortlist, attention, &a, &err))
                 goto fail;
             print_text_answer(&a, queries ? lines[q] : query, ids, &se.v, json);
             total += a.seconds;

@@ -169,8 +169,10 @@ int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
 int ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err)
 {
     if (!t->dev) return ua_fail(err, "the trainer has no dev split to validate on");
-    t->m.opt.attn.threshold = t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0;
-    return ua_evaluate_split((const ua_model *const[]){&t->m}, 1, t->dev, 0, r, NULL, err);
+    /* the test threshold of the run so far, passed to the similarity blocks (the model's own
+     * threshold is the training step's) */
+    const ua_scorer sc = ua_scorer_of(&t->m, t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0);
+    return ua_evaluate_split(&sc, 1, t->dev, 0, r, NULL, err);
 }
 
 int ua_trainer_end_epoch(ua_trainer *t, const ua_recall *r)
