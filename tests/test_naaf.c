@@ -276,7 +276,7 @@ static void test_skip_is_exact(void **state)
             cfg.direction = (ua_direction)dir;
             ua_sim_stats st;
             ua_attn_set_skip(&cfg, 0);
-            assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, &err), 0);
+            assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, NULL, &err), 0);
             ua_attn_set_skip(&cfg, 1);
             assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
             cfg.skip = cfg.full = 0;
@@ -589,7 +589,7 @@ static void test_score_command_on_a_scan_checkpoint(void **state)
     ua_captions caps;
     if (!tok || ua_captions_load(&caps, caps_path, &v, tok, &err)) fail_msg("%s", err.msg);
     ua_embeddings e;
-    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) fail_msg("%s", err.msg);
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, NULL, &err)) fail_msg("%s", err.msg);
     const size_t n = (size_t)e.n_img * e.n_cap;
     float *want = malloc(n * sizeof(float));
     const double X = 0.3;   /* some words of every caption fall below it, some do not */
