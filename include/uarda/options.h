@@ -14,15 +14,17 @@ typedef struct ua_options {
     double learning_rate, grad_clip;
     int num_epochs, batch_size, lr_update, log_step, val_step, workers;
     long long seed;
-    /* UARDA: "scan" (default: SCAN exactly), "uarda" (presets the faithful setting, spec A3) or
+    /* UARDA: "scan" (default: SCAN exactly), "uarda" (the project's reconstruction) or
      * "naaf" (NAAF's released score and recipe, spec 2.2-2.7); the attention switches are
      * model.attn.{score, form, clip, mask, logit, irr}; the threshold's are rel */
     char model_kind[16];
     ua_relevance_cfg rel;
 } ua_options;
 
-/* --model uarda: score scan, clip uarda, mask hard, irr zero, t_mode adaptive, t_est naaf_compat,
- * t_test safe, sep none (spec uarda.md A3). --model scan: score scan, clip scan, mask off, irr scan,
+/* --model uarda: score naaf (form test; switches scan/off/scanlike/scan), clipped_l2norm, Mean,
+ * lambda_softmax 9 (t2i) or 4 (i2t: the direction set before the preset), t_mode adaptive, t_est
+ * mixture, neg_src random, alpha 2, ema 0.7, min_samples 200, t_test train, sep none (the
+ * project's reconstruction, docs/results.md; the faithful A3 setting is its switches). --model scan: score scan, clip scan, mask off, irr scan,
  * t zero. --model naaf: score naaf (switches scan/off/scanlike/scan), clipped_l2norm, Mean,
  * lambda_softmax 20, t_mode adaptive, t_est naaf_compat, neg_src least, alpha 2, ema 0.7,
  * min_samples 200, t_test safe, sep none, margin 0.2, max_violation, grad_clip 2, learning_rate

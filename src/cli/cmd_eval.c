@@ -144,13 +144,11 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     ans->n_img = ua_split_images_used(&run->s);
     ans->im_div = run->s.im_div;
     ans->skip_on = strcmp(a->skip, "on") == 0;
-    int naaf = 0;
     for (int k = 0; k < run->n_loaded; k++) {
         /* the threshold resolved from the checkpoint and --t-test / --t-fixed when it was opened */
         ua_scorer *sc = &run->scorers[k];
         *sc = ua_scorer_of(&run->models[k], run->models[k].opt.attn.threshold);
         ua_attn_set_skip(&sc->attn, ans->skip_on);
-        naaf |= sc->attn.score == UA_SCORE_NAAF;   /* skipping is a no-op for NAAF's score */
         ans->thresholded |= sc->attn.irr != UA_IRR_SCAN || sc->attn.score == UA_SCORE_NAAF;
     }
     if (a->grounding && grounding(a, run, ans, progress, err)) return -1;
@@ -161,7 +159,7 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     double t0 = ua_now();
     if (ua_evaluate_split(run->scorers, run->n_loaded, &run->s, a->fold5, &ans->r, progress, err)) return -1;
     ans->seconds = ua_now() - t0;
-    ans->compared = ans->thresholded && ans->skip_on && !a->fold5 && !naaf;
+    ans->compared = ans->thresholded && ans->skip_on && !a->fold5;
     return ans->compared ? ua_compare_skipping(run->scorers, run->n_loaded, &run->s, &ans->cmp, progress, err) : 0;
 }
 

@@ -54,6 +54,7 @@ static int compare_one(const ua_scorer *sc, const ua_split *s, ua_skip_compariso
         if (d > c->max_abs_difference) c->max_abs_difference = d;
     }
     /* SCAN's attention on the same embeddings: no threshold machinery */
+    scan.score = UA_SCORE_SCAN;
     scan.clip = UA_CLIP_SCAN;
     scan.mask = UA_MASK_OFF;
     scan.logit = UA_LOGIT_SCANLIKE;
