@@ -115,13 +115,10 @@ int ua_cli_apply_uarda_flags(ua_options *o, const ua_cmd_spec *spec, ua_err *err
     if (ua_options_thresholded(o) && !ua_args_given(spec, "t-mode") && !ua_args_given(spec, "model") &&
         o->rel.t_mode == UA_T_ZERO && ua_args_given(spec, "t-fixed"))
         o->rel.t_mode = UA_T_FIXED;
-    /* the kind is the preset given, else what the switches make */
-    if (ua_args_given(spec, "model")) {
-        /* the preset's name, set with it */
-    } else if (a->score == UA_SCORE_NAAF) {
-        snprintf(o->model_kind, sizeof o->model_kind, "%s", "naaf");
-    } else if (ua_options_thresholded(o)) {
-        snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
+    /* the kind is the preset given (set with it above), else what the switches make */
+    if (!ua_args_given(spec, "model")) {
+        if (a->score == UA_SCORE_NAAF) snprintf(o->model_kind, sizeof o->model_kind, "%s", "naaf");
+        else if (ua_options_thresholded(o)) snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
     }
     if (a->irr == UA_IRR_SCAN && a->mask == UA_MASK_HARD)
         return ua_fail(err, "--irr scan needs --mask off (a fully masked query has no attention; use --irr zero or neg)");
