@@ -251,18 +251,6 @@ static inline float gru_tanh(float x)
  * when a step's products reach GRU_PAR_MIN_MACS (one caption at SCAN's hidden size 1024: 3 M) */
 #define GRU_PAR_MIN 16384
 #define GRU_PAR_MIN_MACS (1L << 20)
-/* The two ways to share a recurrence between threads.
- *  - By rows: every caption's recurrence is its own, so chunks of GRU_ROW_CHUNK captions run
- *    their whole sequence with no barrier at all, taken by whichever thread is free (a thread
- *    that shares its CPU with another process takes fewer). Each chunk's step reads all of W_hh,
- *    so this is the way while W_hh is small: up to GRU_ROW_MAX_W floats (H = 256: 0.8 MB).
- *  - By hidden units: each thread owns a range of them for every caption, and W_hh is read once
- *    per step in all; one barrier per step, before the next step reads the whole h. The way for
- *    a large W_hh (SCAN's H = 1024: 12 MB) and for a few captions (a search query).
- * A chunk is a fixed number of captions whatever the thread count, so the results do not depend
- * on it. */
-#define GRU_ROW_CHUNK 16
-#define GRU_ROW_MAX_W (3L * 256 * 256)
 
 /* columns [j0, j1) of [0, H) owned by thread tid of nt, in units of 16 */
 static void col_range(int H, int tid, int nt, int *j0, int *j1)
@@ -273,103 +261,78 @@ static void col_range(int H, int tid, int nt, int *j0, int *j1)
     *j1 = u1 * 16 < H ? u1 * 16 : H;
 }
 
-static int gru_by_rows(int n0, int H) { return n0 > UA_FEW_ROWS && 3L * H * H <= GRU_ROW_MAX_W; }
-
 /* ---- forward ------------------------------------------------------------------------------- */
 
-/* what one direction of one layer's steps read and write */
-typedef struct gru_fwd {
-    const ua_gru_work *w;
-    const float *Whh, *bih, *bhh, *GI;
-    float *G, *Hp, *Y, *GH;
-    int d, few;
-} gru_fwd;
-
-/* step st for the captions [b0, b1) (all active at st) and the hidden units [j0, j1): their
- * r, z, n rows of the recurrent product (single-threaded GEMMs: OpenBLAS runs single-threaded
- * inside a parallel region), the gates and h, and h copied to the next step's h_prev */
-static void forward_step(const gru_fwd *f, int st, int b0, int b1, int j0, int j1)
-{
-    const ua_gru_work *w = f->w;
-    const int H = w->shape.hidden, steps = w->steps, cw = j1 - j0, nb = b1 - b0;
-    const int *len = w->lengths, *n_at = w->n_at, *off = w->off;
-    const size_t H3 = 3 * (size_t)H, DH = (size_t)w->dirs * H;
-    if (cw <= 0 || nb <= 0) return;
-    const float *hp_s = f->Hp + ((size_t)off[st] + b0) * H;
-    float *hp_next = st + 1 < steps ? f->Hp + (size_t)off[st + 1] * H : NULL;
-    float *g_s = f->G + (size_t)off[st] * 4 * H;
-    float *GH = f->GH + (size_t)b0 * H3;
-    for (int gate = 0; gate < 3; gate++) {
-        float *c = GH + (size_t)gate * H + j0;
-        if (st == 0)
-            for (int b = 0; b < nb; b++) memset(c + b * H3, 0, sizeof(float) * cw);
-        else if (f->few)
-            ua_dots_few(hp_s, nb, f->Whh + ((size_t)gate * H + j0) * H, cw, H, c, H3, 1);
-        else
-            ua_sgemm(CblasNoTrans, CblasTrans, nb, cw, H, 1.0f, hp_s, H, f->Whh + ((size_t)gate * H + j0) * H, H,
-                     0.0f, c, 3 * H);
-    }
-    const float *bih = f->bih, *bhh = f->bhh;
-    for (int b = b0; b < b1; b++) {
-        const int t = f->d ? len[b] - 1 - st : st;
-        const size_t trow = (size_t)off[t] + b;
-        const float *gi = f->GI + trow * H3, *gh = f->GH + (size_t)b * H3;
-        const float *hp = f->Hp + ((size_t)off[st] + b) * H;
-        float *g = g_s + (size_t)b * 4 * H;
-        float *y = f->Y + trow * DH + (size_t)f->d * H;
-#pragma omp simd
-        for (int j = j0; j < j1; j++) {
-            const float r = gru_sigmoid(gi[j] + bih[j] + gh[j] + bhh[j]);
-            const float z = gru_sigmoid(gi[H + j] + bih[H + j] + gh[H + j] + bhh[H + j]);
-            const float hn = gh[2 * H + j] + bhh[2 * H + j];
-            const float nn = gru_tanh(gi[2 * H + j] + bih[2 * H + j] + r * hn);
-            g[j] = r;
-            g[H + j] = z;
-            g[2 * H + j] = nn;
-            g[3 * H + j] = hn;
-            y[j] = (1.0f - z) * nn + z * hp[j];
-        }
-        if (b < n_at[st + 1]) memcpy(hp_next + (size_t)b * H + j0, y + j0, sizeof(float) * cw);
-    }
-}
-
-/* One direction of one layer: X [rows, in] time-packed -> its half of Y [rows, dirs*H]. */
+/* One direction of one layer: X [rows, in] time-packed -> its half of Y [rows, dirs*H].
+ * The recurrence runs in one parallel region; each thread owns a range of hidden units and
+ * computes their r, z, n rows of the recurrent product (single-threaded GEMMs, as OpenBLAS
+ * runs single-threaded inside a parallel region) and their elementwise math: one barrier per
+ * step, before the next step reads the whole h. */
 static void forward_dir(const ua_gru_work *w, const float *params, int l, int d, const float *X)
 {
     const ua_gru_shape *s = &w->shape;
     const int H = s->hidden, dirs = w->dirs, steps = w->steps;
     const gru_block blk = block_of(s, l, d);
-    const float *Wih = params + blk.w_ih;
-    const int *n_at = w->n_at;
-    gru_fwd f = {w, params + blk.w_hh, params + blk.b_ih, params + blk.b_hh, w->gi,
-                 w->gates[l * dirs + d], w->hprev[l * dirs + d], w->y[l], w->gh, d, n_at[0] <= UA_FEW_ROWS};
+    const float *Wih = params + blk.w_ih, *Whh = params + blk.w_hh;
+    const float *bih = params + blk.b_ih, *bhh = params + blk.b_hh;
+    const int *len = w->lengths, *n_at = w->n_at, *off = w->off;
+    float *G = w->gates[l * dirs + d], *Hp = w->hprev[l * dirs + d], *Y = w->y[l];
+    float *GI = w->gi, *GH = w->gh;
+    const size_t H3 = 3 * (size_t)H, DH = (size_t)dirs * H;
 
     /* input projections of every step at once: GI = X W_ih^T. A few captions (a search query)
      * take the few-rows products here and in the steps: a GEMM would pack all of W first. */
+    const int few = n_at[0] <= UA_FEW_ROWS;
     if (w->rows <= UA_FEW_ROWS)
-        ua_dots_few(X, w->rows, Wih, 3 * H, blk.in, w->gi, 3 * (size_t)H, 1);
+        ua_dots_few(X, w->rows, Wih, 3 * H, blk.in, GI, 3 * (size_t)H, 1);
     else
-        ua_sgemm(CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in, Wih, blk.in, 0.0f, w->gi, 3 * H);
-    memset(f.Hp, 0, sizeof(float) * (size_t)n_at[0] * H);  /* h_{-1} = 0 */
+        ua_sgemm(CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in,
+                    Wih, blk.in, 0.0f, GI, 3 * H);
+    memset(Hp, 0, sizeof(float) * (size_t)n_at[0] * H);  /* h_{-1} = 0 */
 
-    if (gru_by_rows(n_at[0], H)) {
-        const int chunks = (n_at[0] + GRU_ROW_CHUNK - 1) / GRU_ROW_CHUNK;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)n_at[0] * H >= GRU_PAR_MIN)
-        for (int ch = 0; ch < chunks; ch++) {
-            const int b0 = ch * GRU_ROW_CHUNK;
-            for (int st = 0; st < steps && n_at[st] > b0; st++) {
-                const int b1 = b0 + GRU_ROW_CHUNK < n_at[st] ? b0 + GRU_ROW_CHUNK : n_at[st];
-                forward_step(&f, st, b0, b1, 0, H);
-            }
-        }
-        return;
-    }
-#pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN || (f.few && 3L * H * H >= GRU_PAR_MIN_MACS))
+#pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN || (few && 3L * H * H >= GRU_PAR_MIN_MACS))
     {
         int j0, j1;
         col_range(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+        const int cw = j1 - j0;
         for (int st = 0; st < steps; st++) {
-            forward_step(&f, st, 0, n_at[st], j0, j1);
+            const int n = n_at[st], n_next = n_at[st + 1];
+            const float *hp_s = Hp + (size_t)off[st] * H;
+            float *hp_next = st + 1 < steps ? Hp + (size_t)off[st + 1] * H : NULL;
+            float *g_s = G + (size_t)off[st] * 4 * H;
+            if (cw > 0) {
+                for (int gate = 0; gate < 3; gate++) {
+                    float *c = GH + (size_t)gate * H + j0;
+                    if (st == 0)
+                        for (int b = 0; b < n; b++) memset(c + b * H3, 0, sizeof(float) * cw);
+                    else if (few)
+                        ua_dots_few(hp_s, n, Whh + ((size_t)gate * H + j0) * H, cw, H, c, H3, 1);
+                    else
+                        ua_sgemm(CblasNoTrans, CblasTrans, n, cw, H, 1.0f, hp_s, H,
+                                    Whh + ((size_t)gate * H + j0) * H, H, 0.0f, c, 3 * H);
+                }
+                for (int b = 0; b < n; b++) {
+                    const int t = d ? len[b] - 1 - st : st;
+                    const size_t trow = (size_t)off[t] + b;
+                    const float *gi = GI + trow * H3, *gh = GH + (size_t)b * H3;
+                    const float *hp = hp_s + (size_t)b * H;
+                    float *g = g_s + (size_t)b * 4 * H;
+                    float *y = Y + trow * DH + (size_t)d * H;
+#pragma omp simd
+                    for (int j = j0; j < j1; j++) {
+                        const float r = gru_sigmoid(gi[j] + bih[j] + gh[j] + bhh[j]);
+                        const float z = gru_sigmoid(gi[H + j] + bih[H + j] + gh[H + j] + bhh[H + j]);
+                        const float hn = gh[2 * H + j] + bhh[2 * H + j];
+                        const float nn = gru_tanh(gi[2 * H + j] + bih[2 * H + j] + r * hn);
+                        g[j] = r;
+                        g[H + j] = z;
+                        g[2 * H + j] = nn;
+                        g[3 * H + j] = hn;
+                        y[j] = (1.0f - z) * nn + z * hp[j];
+                    }
+                    if (b < n_next) memcpy(hp_next + (size_t)b * H + j0, y + j0, sizeof(float) * cw);
+                }
+            }
 #pragma omp barrier
         }
     }
@@ -425,7 +388,7 @@ int ua_gru_forward(const ua_gru_shape *s, const float *params, const float *x, c
 static void col_sums(const float *D, int rows, int ncol, float *db)
 {
     const int nblk = (ncol + 63) / 64;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)rows * ncol >= 4 * GRU_PAR_MIN)
+#pragma omp parallel for schedule(static) if ((long)rows * ncol >= 4 * GRU_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
         const int c0 = blk * 64, c1 = c0 + 64 < ncol ? c0 + 64 : ncol;
         double acc[64] = {0};
@@ -437,100 +400,60 @@ static void col_sums(const float *D, int rows, int ncol, float *db)
     }
 }
 
-/* what one direction of one layer's backward steps read and write */
-typedef struct gru_bwd {
-    const ua_gru_work *w;
-    const float *Whh, *G, *Hp, *dY;
-    float *dGI, *dGH, *carry;
-    int d;
-} gru_bwd;
-
-/* step st, captions [b0, b1) (all active at st), hidden units [j0, j1): the gate gradients */
-static void backward_gates(const gru_bwd *f, int st, int b0, int b1, int j0, int j1)
-{
-    const ua_gru_work *w = f->w;
-    const int H = w->shape.hidden;
-    const int *len = w->lengths, *off = w->off;
-    const size_t H3 = 3 * (size_t)H, DH = (size_t)w->dirs * H;
-    const float *g_s = f->G + (size_t)off[st] * 4 * H, *hp_s = f->Hp + (size_t)off[st] * H;
-    float *dgh_s = f->dGH + (size_t)off[st] * H3;
-    for (int b = b0; b < b1 && j1 > j0; b++) {
-        const int t = f->d ? len[b] - 1 - st : st;
-        const size_t trow = (size_t)off[t] + b;
-        const float *dy = f->dY + trow * DH + (size_t)f->d * H;
-        const float *g = g_s + (size_t)b * 4 * H, *hp = hp_s + (size_t)b * H;
-        float *dgi = f->dGI + trow * H3, *dgh = dgh_s + (size_t)b * H3;
-        float *cr = f->carry + (size_t)b * H;
-#pragma omp simd
-        for (int j = j0; j < j1; j++) {
-            const float dh = dy[j] + cr[j];
-            const float r = g[j], z = g[H + j], nn = g[2 * H + j], hn = g[3 * H + j];
-            const float dn = dh * (1.0f - z) * (1.0f - nn * nn);
-            const float dz = dh * (hp[j] - nn) * z * (1.0f - z);
-            const float dr = dn * hn * r * (1.0f - r);
-            dgi[j] = dr;
-            dgi[H + j] = dz;
-            dgi[2 * H + j] = dn;
-            dgh[j] = dr;
-            dgh[H + j] = dz;
-            dgh[2 * H + j] = dn * r;
-            cr[j] = dh * z;
-        }
-    }
-}
-
-/* dh_prev for step st, captions [b0, b1), hidden units [j0, j1): carry += dGH W_hh (reads all
- * of these captions' dGH) */
-static void backward_carry(const gru_bwd *f, int st, int b0, int b1, int j0, int j1)
-{
-    const int H = f->w->shape.hidden;
-    if (st == 0 || b1 <= b0 || j1 <= j0) return;   /* h_prev at step 0 is the constant 0 */
-    const float *dgh = f->dGH + ((size_t)f->w->off[st] + b0) * 3 * H;
-    ua_sgemm(CblasNoTrans, CblasNoTrans, b1 - b0, j1 - j0, 3 * H, 1.0f, dgh, 3 * H, f->Whh + j0, H, 1.0f,
-             f->carry + (size_t)b0 * H + j0, H);
-}
-
 /* One direction of one layer. dY [rows, dirs*H] time-packed; X the layer input; dX (may be NULL)
- * [rows, in] gets (beta ? += : =) the input gradient. The recurrence is shared as in
- * forward_dir: by chunks of captions, or by hidden units (their gate gradients, then, after a
- * barrier, as the product reads all of dGH, their columns of dh_prev). */
+ * [rows, in] gets (beta ? += : =) the input gradient. As in forward_dir, each thread owns a
+ * range of hidden units: their gate gradients, then (after a barrier, as the product reads all
+ * of dGH) their columns of dh_prev += dGH W_hh. */
 static void backward_dir(ua_gru_work *w, const float *params, float *d_params, int l, int d,
                          const float *X, const float *dY, float *dX, float beta)
 {
     const ua_gru_shape *s = &w->shape;
     const int H = s->hidden, dirs = w->dirs, steps = w->steps, rows = w->rows;
     const gru_block blk = block_of(s, l, d);
-    const float *Wih = params + blk.w_ih;
-    const int *n_at = w->n_at;
-    float *dGI = w->gi, *dGH = w->dgh;
-    const float *Hp = w->hprev[l * dirs + d];
-    const size_t H3 = 3 * (size_t)H;
-    const gru_bwd f = {w, params + blk.w_hh, w->gates[l * dirs + d], Hp, dY, dGI, dGH, w->carry, d};
+    const float *Wih = params + blk.w_ih, *Whh = params + blk.w_hh;
+    const int *len = w->lengths, *n_at = w->n_at, *off = w->off;
+    const float *G = w->gates[l * dirs + d], *Hp = w->hprev[l * dirs + d];
+    float *dGI = w->gi, *dGH = w->dgh, *carry = w->carry;
+    const size_t H3 = 3 * (size_t)H, DH = (size_t)dirs * H;
 
-    memset(w->carry, 0, sizeof(float) * (size_t)n_at[0] * H);
-    if (gru_by_rows(n_at[0], H)) {
-        const int chunks = (n_at[0] + GRU_ROW_CHUNK - 1) / GRU_ROW_CHUNK;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)n_at[0] * H >= GRU_PAR_MIN)
-        for (int ch = 0; ch < chunks; ch++) {
-            const int b0 = ch * GRU_ROW_CHUNK;
-            for (int st = steps - 1; st >= 0; st--) {
-                if (n_at[st] <= b0) continue;
-                const int b1 = b0 + GRU_ROW_CHUNK < n_at[st] ? b0 + GRU_ROW_CHUNK : n_at[st];
-                backward_gates(&f, st, b0, b1, 0, H);
-                backward_carry(&f, st, b0, b1, 0, H);
-            }
-        }
-    } else {
+    memset(carry, 0, sizeof(float) * (size_t)n_at[0] * H);
 #pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN)
-        {
-            int j0, j1;
-            col_range(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-            for (int st = steps - 1; st >= 0; st--) {
-                backward_gates(&f, st, 0, n_at[st], j0, j1);
-                if (st > 0) {
-#pragma omp barrier
-                    backward_carry(&f, st, 0, n_at[st], j0, j1);
+    {
+        int j0, j1;
+        col_range(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+        const int cw = j1 - j0;
+        for (int st = steps - 1; st >= 0; st--) {
+            const int n = n_at[st];
+            const float *g_s = G + (size_t)off[st] * 4 * H, *hp_s = Hp + (size_t)off[st] * H;
+            float *dgh_s = dGH + (size_t)off[st] * H3;
+            for (int b = 0; b < n && cw > 0; b++) {
+                const int t = d ? len[b] - 1 - st : st;
+                const size_t trow = (size_t)off[t] + b;
+                const float *dy = dY + trow * DH + (size_t)d * H;
+                const float *g = g_s + (size_t)b * 4 * H, *hp = hp_s + (size_t)b * H;
+                float *dgi = dGI + trow * H3, *dgh = dgh_s + (size_t)b * H3;
+                float *cr = carry + (size_t)b * H;
+#pragma omp simd
+                for (int j = j0; j < j1; j++) {
+                    const float dh = dy[j] + cr[j];
+                    const float r = g[j], z = g[H + j], nn = g[2 * H + j], hn = g[3 * H + j];
+                    const float dn = dh * (1.0f - z) * (1.0f - nn * nn);
+                    const float dz = dh * (hp[j] - nn) * z * (1.0f - z);
+                    const float dr = dn * hn * r * (1.0f - r);
+                    dgi[j] = dr;
+                    dgi[H + j] = dz;
+                    dgi[2 * H + j] = dn;
+                    dgh[j] = dr;
+                    dgh[H + j] = dz;
+                    dgh[2 * H + j] = dn * r;
+                    cr[j] = dh * z;
                 }
+            }
+            if (st > 0) {  /* h_prev at step 0 is the constant 0 */
+#pragma omp barrier
+                if (cw > 0)
+                    ua_sgemm(CblasNoTrans, CblasNoTrans, n, cw, 3 * H, 1.0f, dgh_s,
+                                3 * H, Whh + j0, H, 1.0f, carry + j0, H);
             }
         }
     }
