@@ -195,6 +195,30 @@ void ua_relevance_cfg_default(ua_relevance_cfg *cfg)
     *cfg = o.rel;
 }
 
+/* NAAF's three-part score (which replaces the UARDA switches, so they are SCAN's) with the mean
+ * over the words and clipped_l2norm, at temperature lambda, its threshold adaptive with NAAF's
+ * alpha 2, EMA 0.7 and 200 samples: what the uarda and naaf presets share */
+static void naaf_score_preset(ua_options *o, double lambda, ua_t_est est, ua_neg_src neg, ua_t_test t_test)
+{
+    ua_attn_cfg *a = &o->model.attn;
+    a->score = UA_SCORE_NAAF;
+    a->clip = UA_CLIP_SCAN;
+    a->mask = UA_MASK_OFF;
+    a->logit = UA_LOGIT_SCANLIKE;
+    a->irr = UA_IRR_SCAN;
+    a->norm = UA_NORM_CLIPPED_L2NORM;
+    a->agg = UA_AGG_MEAN;
+    a->lambda_softmax = lambda;
+    o->rel.t_mode = UA_T_ADAPTIVE;
+    o->rel.t_est = est;
+    o->rel.neg_src = neg;
+    o->rel.alpha = 2.0;
+    o->rel.ema = 0.7;
+    o->rel.min_samples = 200;
+    o->rel.t_test = t_test;
+    o->rel.sep = UA_SEP_NONE;
+}
+
 int ua_options_apply_model_kind(ua_options *o, const char *kind)
 {
     if (strcmp(kind, "scan") == 0) {
@@ -214,24 +238,8 @@ int ua_options_apply_model_kind(ua_options *o, const char *kind)
          * negatives; tested at t_tr, where exact skipping leaves out most of the feature part.
          * Run options (learning rate, epochs) stay SCAN's. The faithful A3 setting is reachable
          * by its switches (--clip uarda --mask hard --irr zero --t-mode adaptive ...). */
-        ua_attn_cfg *a = &o->model.attn;
-        a->score = UA_SCORE_NAAF;
-        a->form = UA_FORM_TEST;
-        a->clip = UA_CLIP_SCAN;
-        a->mask = UA_MASK_OFF;
-        a->logit = UA_LOGIT_SCANLIKE;
-        a->irr = UA_IRR_SCAN;
-        a->norm = UA_NORM_CLIPPED_L2NORM;
-        a->agg = UA_AGG_MEAN;
-        a->lambda_softmax = a->direction == UA_I2T ? 4 : 9;
-        o->rel.t_mode = UA_T_ADAPTIVE;
-        o->rel.t_est = UA_T_EST_MIXTURE;
-        o->rel.neg_src = UA_NEG_RANDOM;
-        o->rel.alpha = 2.0;
-        o->rel.ema = 0.7;
-        o->rel.min_samples = 200;
-        o->rel.t_test = UA_T_TEST_TRAIN;
-        o->rel.sep = UA_SEP_NONE;
+        o->model.attn.form = UA_FORM_TEST;
+        naaf_score_preset(o, o->model.attn.direction == UA_I2T ? 4 : 9, UA_T_EST_MIXTURE, UA_NEG_RANDOM, UA_T_TEST_TRAIN);
     } else if (strcmp(kind, "naaf") == 0) {
         /* NAAF's released scoring and recipe (spec uarda.md 2.2-2.7): its three-part score (which
          * replaces the UARDA switches, so they are SCAN's), lambda 20 in both softmaxes, the mean
@@ -239,23 +247,7 @@ int ua_options_apply_model_kind(ua_options *o, const char *kind)
          * negative, alpha 2, EMA 0.7, an update once more than 200 words are collected, t_safe at
          * test; the hinge loss with margin 0.2 on the hardest negatives, gradient clip 2; Adam at
          * 5e-4 divided by 10 after 10 epochs, 20 epochs */
-        ua_attn_cfg *a = &o->model.attn;
-        a->score = UA_SCORE_NAAF;
-        a->clip = UA_CLIP_SCAN;
-        a->mask = UA_MASK_OFF;
-        a->logit = UA_LOGIT_SCANLIKE;
-        a->irr = UA_IRR_SCAN;
-        a->norm = UA_NORM_CLIPPED_L2NORM;
-        a->agg = UA_AGG_MEAN;
-        a->lambda_softmax = 20;
-        o->rel.t_mode = UA_T_ADAPTIVE;
-        o->rel.t_est = UA_T_EST_NAAF_COMPAT;
-        o->rel.neg_src = UA_NEG_LEAST;
-        o->rel.alpha = 2.0;
-        o->rel.ema = 0.7;
-        o->rel.min_samples = 200;
-        o->rel.t_test = UA_T_TEST_SAFE;
-        o->rel.sep = UA_SEP_NONE;
+        naaf_score_preset(o, 20, UA_T_EST_NAAF_COMPAT, UA_NEG_LEAST, UA_T_TEST_SAFE);
         o->model.margin = 0.2;
         o->model.max_violation = 1;
         o->grad_clip = 2.0;
