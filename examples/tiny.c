@@ -74,11 +74,12 @@ int main(int argc, char **argv)
     ua_model m;
     ua_recall r;
     if (ua_checkpoint_open(ckpt, &lo, &m, &err)) return die("checkpoint", &err);
-    if (ua_evaluate_split((const ua_model *const[]){&m}, 1, &test, 0, &r, &err)) return die("evaluate", &err);
+    const ua_scorer sc = ua_scorer_of(&m, m.opt.attn.threshold);   /* at the checkpoint's test threshold */
+    if (ua_evaluate_split(&sc, 1, &test, 0, &r, NULL, &err)) return die("evaluate", &err);
     printf("test: i2t R@1 %.1f, t2i R@1 %.1f, rsum %.1f\n", r.i2t[0], r.t2i[0], r.rsum);
     /* the evaluation's scores of caption 15 against every test image, for the search to match */
     float *column = malloc((size_t)test.n_images * sizeof *column);
-    if (!column || ua_split_similarity((const ua_model *const[]){&m}, 1, &test, 0, test.n_images, 15, 1, column, &err))
+    if (!column || ua_split_similarity(&sc, 1, &test, 0, test.n_images, 15, 1, column, NULL, &err))
         return die("similarity", &err);
 
     /* 4. a gallery index of the test images, then one caption of image 3 as a text query */
@@ -86,7 +87,7 @@ int main(int argc, char **argv)
     if (ua_check_regions_finite(ua_split_image(&test, 0), test.n_images, test.n_regions, test.img_dim, 0, test.ims_path,
                                 &err))
         return die("regions", &err);
-    if (ua_encode(&m, ua_split_image(&test, 0), test.n_images, test.n_regions, NULL, &e, &err)) return die("encode", &err);
+    if (ua_encode(&m, ua_split_image(&test, 0), test.n_images, test.n_regions, NULL, &e, NULL, &err)) return die("encode", &err);
     if (ua_gallery_write(index, &m, &e, NULL, NULL, 0, &err)) return die("index", &err);
     ua_embeddings_free(&e);
     ua_model_free(&m);
@@ -100,24 +101,21 @@ int main(int argc, char **argv)
     line[strcspn(line, "\n")] = 0;
     const char *query = line;
     ua_captions q;
-    ua_embeddings qe;
-    if (ua_searcher_encode(&s, (const char *const[]){query}, 1, "query", &q, &qe, &err)) return die("query", &err);
-    int *ids = malloc((size_t)s.g.n_img * sizeof *ids);
-    float *scores = malloc((size_t)s.g.n_img * sizeof *scores);
-    int n = ids && scores ? ua_gallery_rank_images(&s.g, &s.m.opt.attn, &qe, 0, ids, scores, &err) : -1;
-    if (n < 0) return die("search", &err);
-    int rank = -1, same = n == test.n_images;
-    for (int k = 0; k < n; k++) {
-        if (ids[k] == 3) rank = k;
-        float d = scores[k] - column[ids[k]];
-        same &= (d < 0 ? -d : d) < 1e-5f && (k == 0 || scores[k] <= scores[k - 1]);
+    if (ua_captions_from_lines(&q, (const char *const[]){query}, 1, "query", &s.v, s.tok, &err)) return die("query", &err);
+    ua_search_answer a;   /* every image, best first, as data */
+    if (ua_searcher_answer_text(&s, NULL, ua_caption_ids(&q, 0), ua_caption_len(&q, 0), s.g.n_img, 0, 1, &a, &err))
+        return die("search", &err);
+    int rank = -1, same = a.n == test.n_images && a.n_words == ua_caption_len(&q, 0);
+    for (int k = 0; k < a.n; k++) {
+        if (a.ids[k] == 3) rank = k;
+        float d = a.scores[k] - column[a.ids[k]];
+        same &= (d < 0 ? -d : d) < 1e-5f && (k == 0 || a.scores[k] <= a.scores[k - 1]);
     }
-    printf("query \"%s\": its image ranks %d of %d (top: image %d, score %.4f); the ranking %s the evaluation's\n",
-           query, rank + 1, n, ids[0], scores[0], same ? "equals" : "DIFFERS FROM");
+    printf("query \"%s\": its image ranks %d of %d (top: image %d, score %.4f; its first word attends to region %d); "
+           "the ranking %s the evaluation's\n", query, rank + 1, a.n, a.ids[0], a.scores[0], a.region[1],
+           same ? "equals" : "DIFFERS FROM");
     free(column);
-    free(ids);
-    free(scores);
-    ua_embeddings_free(&qe);
+    ua_search_answer_free(&a);
     ua_captions_free(&q);
     ua_searcher_close(&s);
     ua_split_close(&train);

@@ -14,7 +14,7 @@
 
 /* room for one pair's kernel work (ua_attn_pair_work(c, q)) as a constant, for stack arrays in
  * tests; test_attention checks it against the function */
-#define UA_TEST_PAIR_WORK(c, q) (4 * (c) * (q) + 7 * (q) + 4 * (c))
+#define UA_TEST_PAIR_WORK(c, q) (4 * (c) * (q) + 7 * (q) + 4 * (c) + (q) * (q))
 
 /* a fresh folder under $TMPDIR (or /tmp); caller frees; removed by th_rmrf */
 char *th_tmpdir(void);

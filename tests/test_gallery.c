@@ -56,15 +56,61 @@ static void make_gallery(ua_model *m, ua_embeddings *e)
         caps.offsets[j + 1] = caps.offsets[j] + len;
         if (len > caps.max_len) caps.max_len = len;
     }
-    if (ua_encode(m, images, N_IMG, R, &caps, e, &err)) fail_msg("%s", err.msg);
+    if (ua_encode(m, images, N_IMG, R, &caps, e, NULL, &err)) fail_msg("%s", err.msg);
     /* captions alone (a search's queries) carry their size too (it was once left 0) */
     ua_embeddings c;
-    if (ua_encode(m, NULL, 0, R, &caps, &c, &err)) fail_msg("%s", err.msg);
+    if (ua_encode(m, NULL, 0, R, &caps, &c, NULL, &err)) fail_msg("%s", err.msg);
     assert_int_equal(c.E, o.embed_size);
     assert_memory_equal(c.cap, e->cap, sizeof(float) * (size_t)c.cap_offset[N_CAP] * o.embed_size);
     ua_embeddings_free(&c);
     free(images);
     ua_captions_free(&caps);
+}
+
+/* progress goes to the context passed in, and nowhere else (issue 12: no process-wide hook) */
+typedef struct { int calls; long long last_images, last_captions, last_similarity; } progress_log;
+static void log_progress(void *user, const char *phase, long long done, long long total)
+{
+    progress_log *l = user;
+    l->calls++;
+    assert_true(done > 0 && done <= total);
+    if (strcmp(phase, "encoding images") == 0) l->last_images = done;
+    else if (strcmp(phase, "encoding captions") == 0) l->last_captions = done;
+    else if (strcmp(phase, "similarity") == 0) l->last_similarity = done;
+    else fail_msg("unknown phase %s", phase);
+}
+
+static void test_progress_per_call(void **state)
+{
+    (void)state;
+    ua_model m;
+    ua_embeddings e, e2;
+    make_gallery(&m, &e);   /* NULL progress: nothing to report to */
+    ua_err err;
+    progress_log a = {0}, b = {0};
+    const ua_progress_cb pa = {log_progress, &a}, pb = {log_progress, &b};
+    ua_captions caps = {0};
+    caps.n = 2;
+    caps.offsets = (int[]){0, 3, 7};
+    caps.ids = (int[]){1, 5, 2, 1, 6, 7, 2};
+    caps.max_len = 4;
+    float *images = calloc((size_t)N_IMG * R * m.opt.img_dim, sizeof(float));
+    if (ua_encode(&m, images, N_IMG, R, &caps, &e2, &pa, &err)) fail_msg("%s", err.msg);
+    assert_true(a.calls > 0);
+    assert_int_equal(a.last_images, N_IMG);
+    assert_int_equal(a.last_captions, 2);
+    assert_int_equal(a.last_similarity, 0);
+    float *sims = malloc(sizeof(float) * N_IMG * N_CAP);
+    const int calls_a = a.calls;
+    if (ua_similarity_matrix_stats(&m.opt.attn, &e, sims, NULL, &pb, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(a.calls, calls_a);   /* the other call's context heard nothing */
+    assert_int_equal(b.last_similarity, N_CAP);
+    assert_int_equal(b.last_images, 0);
+    free(sims);
+    free(images);
+    ua_embeddings_free(&e2);
+    ua_embeddings_free(&e);
+    ua_model_free(&m);
 }
 
 static void test_round_trip_and_ranking(void **state)
@@ -338,6 +384,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_ranking),
+        cmocka_unit_test(test_progress_per_call),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_verify_and_nonfinite),
     };

@@ -1,6 +1,6 @@
 /* NAAF's score (attention.h, "NAAF's score"; spec uarda.md 2.2-2.5): the pair kernel against a
  * direct computation from the vectors, finite differences of its backward in double, float
- * against double, skipping as a no-op, the --model naaf preset and its checkpoint options, and
+ * against double, skipping exact, the --model naaf preset and its checkpoint options, and
  * parity with the PyTorch reference (tools/naaf_reference.py, fixtures in tests/fixtures/naaf
  * made by tools/make_naaf_fixtures.py): the training form through the encoders (scores, loss,
  * every parameter's gradient, one Adam step), the test form, and single pairs in double. */
@@ -254,9 +254,11 @@ static void test_float_matches_double(void **state)
     }
 }
 
-/* skipping is a no-op for NAAF's score (its relevance part has no threshold): the same bits with
- * skip on, off and the full computation, in both directions and both forms */
-static void test_skip_is_a_noop(void **state)
+/* skipping is exact for NAAF's score (only the feature part skips: the words with no region above
+ * t, and the masked entries; the sparse G product below a quarter of the entries): the same bits
+ * with skip on, off and the full computation, in both directions, both forms, and thresholds from
+ * few to most entries masked */
+static void test_skip_is_exact(void **state)
 {
     (void)state;
     enum { NI = 9, NC = 11, R = 7, LMAX = 8, E = 12 };
@@ -266,22 +268,24 @@ static void test_skip_is_a_noop(void **state)
     th_random_embeddings(&e, &r, NI, NC, R, LMAX, E, 1.2);
     float *a = malloc(NI * NC * sizeof(float)), *b = malloc(NI * NC * sizeof(float)), *c = malloc(NI * NC * sizeof(float));
     ua_err err;
+    const double ts[3] = {0.2, 0.45, 0.7};
+    for (int ti = 0; ti < 3; ti++)
     for (int dir = 0; dir < 2; dir++)
         for (int form = 0; form < 2; form++) {
-            ua_attn_cfg cfg = naaf_cfg((ua_score_form)form, 0.45);
+            ua_attn_cfg cfg = naaf_cfg((ua_score_form)form, ts[ti]);
             cfg.direction = (ua_direction)dir;
             ua_sim_stats st;
             ua_attn_set_skip(&cfg, 0);
-            assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, &err), 0);
+            assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, NULL, &err), 0);
             ua_attn_set_skip(&cfg, 1);
             assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
             cfg.skip = cfg.full = 0;
             assert_int_equal(ua_similarity_matrix(&cfg, &e, c, &err), 0);
             if (memcmp(a, b, NI * NC * sizeof(float)) != 0 || memcmp(a, c, NI * NC * sizeof(float)) != 0)
-                fail_msg("dir %d form %d: skip changes NAAF's scores", dir, form);
+                fail_msg("t %g dir %d form %d: skip changes NAAF's scores", ts[ti], dir, form);
             for (int i = 0; i < NI * NC; i++) assert_true(isfinite(a[i]));
-            /* the statistics count the words whose negative branch is on */
-            assert_true(st.irrelevant > 0 && st.irrelevant < st.queries);
+            /* the statistics count the words with no entry above t (their feature part skipped) */
+            assert_true(st.irrelevant < st.queries && (ti == 0 || st.irrelevant > 0));
             assert_true(st.masked > 0 && st.masked < st.entries);
         }
     /* the two forms differ (the smoothing switches some words) */
@@ -291,6 +295,43 @@ static void test_skip_is_a_noop(void **state)
     assert_true(memcmp(a, b, NI * NC * sizeof(float)) != 0);
     free(a); free(b); free(c);
     ua_embeddings_free(&e);
+}
+
+/* --model uarda presets the project's reconstruction: NAAF's score at SCAN's lambda for the
+ * direction set before it, the mixture estimator on random negatives, tested at t_tr; the run
+ * options stay SCAN's; the kind round-trips */
+static void test_uarda_preset(void **state)
+{
+    (void)state;
+    for (int dir = 0; dir < 2; dir++) {
+        ua_options o;
+        ua_options_default(&o);
+        o.model.attn.direction = (ua_direction)dir;
+        assert_int_equal(ua_options_apply_model_kind(&o, "uarda"), 0);
+        const ua_attn_cfg *a = &o.model.attn;
+        assert_int_equal(a->score, UA_SCORE_NAAF);
+        assert_int_equal(a->form, UA_FORM_TEST);
+        assert_true(a->lambda_softmax == (dir == UA_I2T ? 4 : 9));
+        assert_true(a->agg == UA_AGG_MEAN && a->norm == UA_NORM_CLIPPED_L2NORM);
+        assert_int_equal(o.rel.t_mode, UA_T_ADAPTIVE);
+        assert_int_equal(o.rel.t_est, UA_T_EST_MIXTURE);
+        assert_int_equal(o.rel.neg_src, UA_NEG_RANDOM);
+        assert_int_equal(o.rel.t_test, UA_T_TEST_TRAIN);
+        assert_true(o.learning_rate == 2e-4 && o.num_epochs == 30);   /* SCAN's */
+        assert_string_equal(o.model_kind, "uarda");
+        ua_err err;
+        assert_int_equal(ua_options_check_score(&o, "x", &err), 0);
+        char *js = ua_options_to_json(&o);
+        assert_non_null(js);
+        ua_options back;
+        ua_options_default(&back);
+        assert_int_equal(ua_options_from_json(&back, js, "ckpt", &err), 0);
+        assert_string_equal(back.model_kind, "uarda");
+        assert_int_equal(back.model.attn.score, UA_SCORE_NAAF);
+        assert_true(back.model.attn.lambda_softmax == a->lambda_softmax);
+        assert_int_equal(back.rel.t_est, UA_T_EST_MIXTURE);
+        free(js);
+    }
 }
 
 /* --model naaf presets NAAF's scoring and recipe; the options round-trip through JSON; an old
@@ -548,7 +589,7 @@ static void test_score_command_on_a_scan_checkpoint(void **state)
     ua_captions caps;
     if (!tok || ua_captions_load(&caps, caps_path, &v, tok, &err)) fail_msg("%s", err.msg);
     ua_embeddings e;
-    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, &err)) fail_msg("%s", err.msg);
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], &caps, &e, NULL, &err)) fail_msg("%s", err.msg);
     const size_t n = (size_t)e.n_img * e.n_cap;
     float *want = malloc(n * sizeof(float));
     const double X = 0.3;   /* some words of every caption fall below it, some do not */
@@ -598,7 +639,8 @@ int main(void)
         cmocka_unit_test(test_test_form_needs_query_gram),
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_float_matches_double),
-        cmocka_unit_test(test_skip_is_a_noop),
+        cmocka_unit_test(test_skip_is_exact),
+        cmocka_unit_test(test_uarda_preset),
         cmocka_unit_test(test_preset_and_options),
         cmocka_unit_test(test_step_parity),
         cmocka_unit_test(test_pairs_parity),

@@ -353,14 +353,14 @@ static void test_relevance_samples(void **state)
     float *pos, *neg;
     int n_pos, n_neg;
     const int max_caps = 23; /* not a multiple of 5: the last image is partial */
-    if (ua_relevance_samples(&f.m, &f.s, max_caps, &pos, &n_pos, &neg, &n_neg, &err)) fail_msg("%s", err.msg);
+    if (ua_relevance_samples(&f.m, &f.s, max_caps, &pos, &n_pos, &neg, &n_neg, NULL, &err)) fail_msg("%s", err.msg);
     int total = 0;
     for (int c = 0; c < max_caps; c++) total += ua_caption_len(&f.s.caps, c);
     assert_int_equal(n_pos, total);
     assert_int_equal(n_neg, total);
     ua_embeddings e;
     int n_img = ua_split_images_used(&f.s);
-    if (ua_encode_split(&f.m, &f.s, 0, n_img, 0, max_caps, &e, &err)) fail_msg("%s", err.msg);
+    if (ua_encode_split(&f.m, &f.s, 0, n_img, 0, max_caps, &e, NULL, &err)) fail_msg("%s", err.msg);
     for (int c = 0; c < max_caps; c++) {
         int i = ua_split_image_of(&f.s, c);
         for (int w = 0; w < e.cap_len[c]; w++) {
@@ -373,7 +373,7 @@ static void test_relevance_samples(void **state)
     free(pos);
     free(neg);
     /* all captions (0) */
-    if (ua_relevance_samples(&f.m, &f.s, 0, &pos, &n_pos, &neg, &n_neg, &err)) fail_msg("%s", err.msg);
+    if (ua_relevance_samples(&f.m, &f.s, 0, &pos, &n_pos, &neg, &n_neg, NULL, &err)) fail_msg("%s", err.msg);
     assert_int_equal(n_pos, (int)(f.s.caps.n_tokens + 2LL * f.s.n_items));
     free(pos);
     free(neg);
@@ -389,8 +389,8 @@ static void test_grounding_samples(void **state)
     char *gpath = ua_split_path(g_root, "synth_tiny_precomp", "dev", "caps_grounding.txt");
     float *g, *u, *pos, *neg;
     int ng, nu, n_pos, n_neg;
-    if (ua_grounding_samples(&f.m, &f.s, gpath, 10, &g, &ng, &u, &nu, &err)) fail_msg("%s", err.msg);
-    if (ua_relevance_samples(&f.m, &f.s, 10, &pos, &n_pos, &neg, &n_neg, &err)) fail_msg("%s", err.msg);
+    if (ua_grounding_samples(&f.m, &f.s, gpath, 10, &g, &ng, &u, &nu, NULL, &err)) fail_msg("%s", err.msg);
+    if (ua_relevance_samples(&f.m, &f.s, 10, &pos, &n_pos, &neg, &n_neg, NULL, &err)) fail_msg("%s", err.msg);
     assert_int_equal(ng + nu, n_pos - 2 * 10);
     assert_true(ng > 0 && nu > 0);
     /* the first grounded / ungrounded values are those of the first flagged tokens */
@@ -417,15 +417,15 @@ static void test_grounding_samples(void **state)
     strcpy(b + first_len, " 1");
     strcat(b, nl);
     assert_int_equal(th_write(bad, b, strlen(b)), 0);
-    assert_int_equal(ua_grounding_samples(&f.m, &f.s, bad, 10, &g, &ng, &u, &nu, &err), -1);
+    assert_int_equal(ua_grounding_samples(&f.m, &f.s, bad, 10, &g, &ng, &u, &nu, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "bad_grounding.txt:1: "));
     assert_non_null(strstr(err.msg, "grounding flags for a caption of"));
     b[0] = 'x';
     assert_int_equal(th_write(bad, b, first_len + 1), 0);
-    assert_int_equal(ua_grounding_samples(&f.m, &f.s, bad, 10, &g, &ng, &u, &nu, &err), -1);
+    assert_int_equal(ua_grounding_samples(&f.m, &f.s, bad, 10, &g, &ng, &u, &nu, NULL, &err), -1);
     assert_non_null(strstr(err.msg, ":1: 'x' is not a 0/1 grounding flag"));
     assert_int_equal(th_write(bad, txt, first_len + 1), 0);
-    assert_int_equal(ua_grounding_samples(&f.m, &f.s, bad, 10, &g, &ng, &u, &nu, &err), -1);
+    assert_int_equal(ua_grounding_samples(&f.m, &f.s, bad, 10, &g, &ng, &u, &nu, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "1 lines, the split has 10 captions"));
     free(b);
     free(bad);
@@ -448,7 +448,7 @@ static void test_attention_map(void **state)
         assert_int_equal(W, ua_caption_len(&f.s.caps, cap));
         assert_int_equal(R, f.s.n_regions);
         ua_embeddings e;
-        if (ua_encode_split(&f.m, &f.s, ua_split_image_of(&f.s, cap), 1, cap, 1, &e, &err)) fail_msg("%s", err.msg);
+        if (ua_encode_split(&f.m, &f.s, ua_split_image_of(&f.s, cap), 1, cap, 1, &e, NULL, &err)) fail_msg("%s", err.msg);
         for (int w = 0; w < W; w++) {
             double sum = 0;
             for (int r = 0; r < R; r++) {

@@ -146,11 +146,46 @@ static void test_finishes_and_guards(void **state)
     assert_non_null(strstr(err.msg, "more than the"));
 }
 
+/* a trainer without splits, stepped on batches of the caller's (uarda bench train, a data-parallel
+ * rank), is the same trainer: fed the batcher's batches, its losses and parameters are those of
+ * ua_trainer_step, bit for bit */
+static void test_batches_of_the_caller(void **state)
+{
+    fixture *f = *state;
+    ua_err err;
+    ua_trainer a, b;
+    ua_options o = f->o;
+    o.model.img_dim = f->train.img_dim;
+    if (ua_trainer_open(&a, &o, &f->train, &f->dev, NULL, &err)) fail_msg("open: %s", err.msg);
+    if (ua_trainer_open_batches(&b, &o, f->train.caps.max_len, f->train.n_regions, &err)) fail_msg("open: %s", err.msg);
+    assert_null(b.train);
+    ua_step_metrics sm;
+    assert_int_equal(ua_trainer_step(&b, &sm, &err), -1);   /* no split to draw batches from */
+    ua_recall r;
+    assert_int_equal(ua_trainer_validate(&b, &r, &err), -1);
+    for (int k = 0; k < 5; k++) {
+        ua_step_metrics ma, mb;
+        if (ua_trainer_step(&a, &ma, &err)) fail_msg("step: %s", err.msg);
+        const ua_batch *x = &a.batch;   /* the batch a just trained on */
+        if (ua_trainer_step_batch(&b, x->images, f->train.n_regions, x->tokens, x->lengths, x->size, x->max_len, &mb, &err))
+            fail_msg("step_batch: %s", err.msg);
+        assert_int_equal(memcmp(&ma.loss, &mb.loss, sizeof ma.loss), 0);
+        assert_int_equal(memcmp(&ma.t, &mb.t, sizeof ma.t), 0);
+        assert_int_equal(ma.iter, mb.iter);
+        assert_int_equal(mb.epoch_end, 0);
+    }
+    assert_int_equal(memcmp(a.m.params, b.m.params, a.m.n_params * sizeof(float)), 0);
+    assert_int_equal(b.state.batch, 0);   /* the loop's batch is the batcher's, not moved */
+    ua_trainer_close(&a);
+    ua_trainer_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_finishes_and_guards),
+        cmocka_unit_test(test_batches_of_the_caller),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

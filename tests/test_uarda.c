@@ -181,7 +181,7 @@ static void test_skip_is_exact(void **state)
                                    .lambda_softmax = 9, .lambda_lse = 6, .clip = UA_CLIP_UARDA, .mask = masks[v],
                                    .logit = logits[v], .irr = irrs[v], .threshold = thresholds[th]};
                 ua_sim_stats st;
-                assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, &err), 0);
+                assert_int_equal(ua_similarity_matrix_stats(&cfg, &e, a, &st, NULL, &err), 0);
                 ua_attn_set_skip(&cfg, 1);
                 assert_int_equal(ua_similarity_matrix(&cfg, &e, b, &err), 0);
                 if (memcmp(a, b, NI * NC * sizeof(float)) != 0) fail_msg("t %g norm %d dir %d variant %d agg %d: skip changes scores", thresholds[th], nm, dir, v, agg);

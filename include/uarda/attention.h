@@ -56,8 +56,9 @@
  * S > t, r is normalised over the regions per word, and the score is the mean over the regions.
  * The backward is that of the training form (the test form's switch s'_q < 0 is a constant like
  * every mask; H gets no gradient); qn is not used (dqn is left alone). Skipping: the relevance
- * part has no threshold, so no query can be left out exactly; skip and full are no-ops (the
- * scores are the same with skip on and off). */
+ * part and the negative branch have no mask and are computed for every query (they need only S);
+ * with skip on, the feature part skips the queries with no entry above t and visits only the
+ * entries above t (the exponentials, and w^T G w over them alone): the same bits as skip off. */
 #ifndef UARDA_ATTENTION_H
 #define UARDA_ATTENTION_H
 
@@ -156,6 +157,17 @@ float ua_attn_pair_forward_qgram(const ua_attn_cfg *cfg, const float *S, size_t 
 void ua_attn_pair_backward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                                  const float *G, const float *H, const float *qn, float d_score, float *dS, float *dG,
                                  float *dqn, float *work);
+/* The same with NAAF's smoothing weights P (q x q, ua_attn_query_smoothing of H) in place of H:
+ * the same score. The weights depend on the query items alone, so a similarity block computes
+ * them once per item instead of once per pair. */
+float ua_attn_pair_forward_smoothed(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                    const float *G, const float *P, const float *qn, float *R, float *work);
+void ua_attn_pair_backward_smoothed(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                    const float *G, const float *P, const float *qn, float d_score, float *dS,
+                                    float *dG, float *dqn, float *work);
+/* P[k][l] = softmax_l(5 H[k][l]): NAAF's intra-text smoothing weights of a q x q query Gram
+ * matrix H (P may be H) */
+void ua_attn_query_smoothing(const float *H, int q, float *P);
 /* 1 when cfg scores with NAAF's test form (the pair kernel then needs H) */
 int ua_attn_needs_query_gram(const ua_attn_cfg *cfg);
 /* 1 when the kernel's score depends on cfg->threshold (a UARDA switch, or NAAF's score) */

@@ -14,10 +14,10 @@ typedef struct ua_grounding_stats {
 } ua_grounding_stats;
 
 /* Every caption of s with its own image: each word (without <start>/<end>) judged relevant when
- * max_r u_w . v_r > t (m's test threshold, the kernel's strict comparison in float), against the
- * generator's grounding file (grounding_path: one 0/1 per caption token). 0 / -1. */
-int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
-                           ua_err *err);
+ * max_r u_w . v_r > t (the scorer's threshold, the kernel's strict comparison in float), against
+ * the generator's grounding file (grounding_path: one 0/1 per caption token). 0 / -1. */
+int ua_grounding_agreement(const ua_scorer *sc, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
+                           const ua_progress_cb *progress, ua_err *err);
 
 typedef struct ua_skip_comparison {
     double seconds_skip_off, seconds_skip_on, seconds_scan;
@@ -25,9 +25,9 @@ typedef struct ua_skip_comparison {
     ua_sim_stats stats;                /* queries, irrelevant ones, entries, masked ones */
 } ua_skip_comparison;
 
-/* The split's similarity matrix of each model with skipping off and on, and with SCAN's own
- * attention (no threshold), each timed; the stats summed over the models. 0 / -1. */
-int ua_compare_skipping(const ua_model *const *models, int n_models, const ua_split *s, ua_skip_comparison *c,
-                        ua_err *err);
+/* The split's similarity matrix of each scorer with skipping off and on, and with SCAN's own
+ * attention (no threshold), each timed; the stats summed over the scorers. 0 / -1. */
+int ua_compare_skipping(const ua_scorer *scorers, int n, const ua_split *s, ua_skip_comparison *c,
+                        const ua_progress_cb *progress, ua_err *err);
 
 #endif

@@ -5,13 +5,11 @@
 
 #include "uarda/model.h"
 #include "uarda/precomp.h"
+#include "uarda/progress.h"
 
-/* Progress of long evaluations: when set, called from the calling thread after each chunk of
- * images or captions encoded ("encoding images", "encoding captions") and each caption block
- * of the similarity matrix ("similarity"), with the items done and their total. The library
- * prints nothing itself; the commands turn it into their progress line. NULL: no calls. */
-typedef void (*ua_eval_progress_fn)(void *ctx, const char *phase, long long done, long long total);
-void ua_eval_set_progress(ua_eval_progress_fn fn, void *ctx);
+/* The functions below that take `progress` (may be NULL) report to it after each chunk of
+ * images or captions encoded ("encoding images", "encoding captions") and each caption block of
+ * the similarity matrix ("similarity"); see progress.h. */
 
 /* Embeddings of a split: every image once (not once per caption, as SCAN), captions compact. */
 typedef struct ua_embeddings {
@@ -29,12 +27,12 @@ typedef struct ua_embeddings {
 /* Encodes images [first_img, first_img + n_img) and captions [first_cap, first_cap + n_cap)
  * of the split (file order). */
 int  ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_img, int first_cap, int n_cap,
-                     ua_embeddings *out, ua_err *err);
+                     ua_embeddings *out, const ua_progress_cb *progress, ua_err *err);
 /* Encodes arbitrary images [n, R, img_dim] and caption id lists (for score / search). The
  * images are not checked for NaN / Inf here: check them with ua_check_regions_finite (finite.h),
  * which can name their file (ua_encode_split checks a split's as it encodes them). */
 int  ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua_captions *caps, ua_embeddings *out,
-               ua_err *err);
+               const ua_progress_cb *progress, ua_err *err);
 void ua_embeddings_free(ua_embeddings *e);
 /* caption j of e as an ua_embeddings of its own (a view: no images, nothing copied; off[2] is the
  * caller's storage for its offsets) */
@@ -42,9 +40,9 @@ ua_embeddings ua_embeddings_caption(const ua_embeddings *e, int j, int off[2]);
 
 /* sims[i * n_cap + j] = sim(image i, caption j), computed in blocks with `cfg` */
 int  ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err);
-/* the same, with UARDA's relevance statistics of every pair (stats may be NULL) */
+/* the same, with UARDA's relevance statistics of every pair (stats may be NULL) and progress */
 int  ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
-                                ua_err *err);
+                                const ua_progress_cb *progress, ua_err *err);
 
 typedef struct ua_recall {
     double i2t[5];         /* caption retrieval (image query): R@1, R@5, R@10, medr, meanr */
@@ -58,16 +56,26 @@ typedef struct ua_recall {
 int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_recall *r, int *ranks_i2t,
                       int *ranks_t2i, ua_err *err);
 
+/* What one caller scores with: a model, read only (several callers, threads included, may share
+ * it), and the attention its similarity blocks run, with the threshold in force and the skip
+ * switches: the caller's own copy, passed to the similarity block explicitly. */
+typedef struct ua_scorer {
+    const ua_model *m;
+    ua_attn_cfg attn;
+} ua_scorer;
+/* m's attention at threshold t, skipping off (ua_attn_set_skip on .attn switches it) */
+ua_scorer ua_scorer_of(const ua_model *m, double threshold);
+
 /* Similarity of images [first_img, first_img + n_img) x captions [first_cap, first_cap + n_cap)
- * of a split, averaged over n_models models (an ensemble: each model with its own direction and
- * options, as SCAN's paper averages them). sims is [n_img, n_cap]. */
-int ua_split_similarity(const ua_model *const *models, int n_models, const ua_split *s, int first_img, int n_img,
-                        int first_cap, int n_cap, float *sims, ua_err *err);
+ * of a split, averaged over n scorers (an ensemble: each model with its own direction, options
+ * and threshold, as SCAN's paper averages them). sims is [n_img, n_cap]. */
+int ua_split_similarity(const ua_scorer *scorers, int n, const ua_split *s, int first_img, int n_img, int first_cap,
+                        int n_cap, float *sims, const ua_progress_cb *progress, ua_err *err);
 
 /* SCAN's evaluation of a split: all of it, or with fold5 the MS-COCO 1K protocol (five folds of
  * 1000 images / 5000 captions, metrics averaged). The dev cap applies as in ua_split_open. */
-int ua_evaluate_split(const ua_model *const *models, int n_models, const ua_split *s, int fold5, ua_recall *r,
-                      ua_err *err);
+int ua_evaluate_split(const ua_scorer *scorers, int n, const ua_split *s, int fold5, ua_recall *r,
+                      const ua_progress_cb *progress, ua_err *err);
 
 /* ---- similarity samples and attention maps (uarda plot) ------------------------------------ */
 
@@ -78,13 +86,14 @@ int ua_evaluate_split(const ua_model *const *models, int n_models, const ua_spli
  * (i + 1) % n_images (neg: irrelevant; deterministic). n_pos = n_neg; *pos, *neg malloc'ed.
  * Needs two images or more. */
 int ua_relevance_samples(const ua_model *m, const ua_split *s, int max_captions, float **pos, int *n_pos,
-                         float **neg, int *n_neg, ua_err *err);
+                         float **neg, int *n_neg, const ua_progress_cb *progress, ua_err *err);
 
 /* The matched-pair samples of ua_relevance_samples (without <start>/<end>), split by a grounding
  * file (<split>_caps_grounding.txt: one line per caption, one 0/1 per token): grounded (1) vs
  * ungrounded (0) words. Malformed files are errors naming the line. */
 int ua_grounding_samples(const ua_model *m, const ua_split *s, const char *grounding_path, int max_captions,
-                         float **grounded, int *n_grounded, float **ungrounded, int *n_ungrounded, ua_err *err);
+                         float **grounded, int *n_grounded, float **ungrounded, int *n_ungrounded,
+                         const ua_progress_cb *progress, ua_err *err);
 
 /* The attention of caption `caption`'s words over its own image's regions, computed by the
  * pair kernel (ua_attn_pair_forward) with cfg in the t2i arrangement whatever cfg->direction

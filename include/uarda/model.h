@@ -23,7 +23,8 @@ typedef struct ua_model_opt {
     int max_violation;
 } ua_model_opt;
 
-/* SCAN's defaults with the Flickr30K t2i AVG recipe (--max-violation --bi-gru, Mean, lambda 9) */
+/* SCAN's defaults with the Flickr30K t2i AVG recipe (--max-violation --bi-gru, Mean, lambda 9):
+ * the rows of the options' table (options.h, src/train/options.c) */
 void ua_model_opt_default(ua_model_opt *o);
 int  ua_model_opt_check(const ua_model_opt *o, ua_err *err);
 

@@ -77,7 +77,8 @@ typedef struct ua_relevance_cfg {
 } ua_relevance_cfg;
 
 /* t_mode adaptive, t_est clean, neg_src least, t_test safe, sep none, t_fixed 0, alpha 2,
- * ema 0.7, lambda_sep 0, hinge_delta 0.05, min_samples 200, ring_size 2048 */
+ * ema 0.7, lambda_sep 0, hinge_delta 0.05, min_samples 200, ring_size 2048: the rows of the
+ * options' table (options.h, src/train/options.c), which also give the JSON form below */
 void ua_relevance_cfg_default(ua_relevance_cfg *cfg);
 /* ranges: alpha > 0, 0 < ema <= 1, lambda_sep >= 0, hinge_delta >= 0, finite t_fixed,
  * 1 <= min_samples (2 for clean), 2 <= ring_size <= 1<<24, clean: min_samples <= ring_size.

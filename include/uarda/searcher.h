@@ -6,8 +6,9 @@
  * while answering, so that threads may answer queries concurrently against one searcher, each
  * with its own workspace (uarda serve's workers); uarda search answers its queries through one.
  * The rankings and scores are those of ua_gallery_rank_images / ua_gallery_rank_captions with the
- * searcher's model options (s->m.opt.attn): a caller that overrides a scoring option does so
- * once, after ua_searcher_open and before any query. */
+ * searcher's model options (s->m.opt.attn), or a workspace's own attention (w->attn). A
+ * one-shot answer as data (ua_searcher_answer_text / _image) is made through a workspace too:
+ * there is one path from a query to its ranking. */
 #ifndef UARDA_SEARCHER_H
 #define UARDA_SEARCHER_H
 
@@ -41,6 +42,36 @@ void ua_searcher_close(ua_searcher *s);
 int  ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const char *source, ua_captions *caps,
                         ua_embeddings *e, ua_err *err);
 
+/* One query's answer, as data (a command prints it as text or JSON, a server sends it): the best
+ * results first, their exact scores, and, when asked for a text query, each word's most attended
+ * region in each result. */
+typedef struct ua_search_answer {
+    int n_scored;          /* items scored: the shortlist's K, or every item of the index */
+    int n;                 /* results: min(top_k, n_scored) */
+    int *ids;              /* [n_scored] images (text query) or captions (image query), best first */
+    float *scores;         /* [n_scored] */
+    double seconds;        /* encoding the query and ranking (the attention not included) */
+    /* attention (text queries, when asked): for result k and word w of the query (its <start>
+     * and <end> included), region[k * n_words + w] is the region the word attends most and
+     * weight[...] its weight; region -1 for a word below the threshold (no attention) */
+    int n_words;
+    int *region;
+    float *weight;
+} ua_search_answer;
+
+/* The caption ids[0..len) (<start> ... <end>, e.g. from ua_captions_from_lines) against the
+ * index's images: encoded, ranked (shortlist 0: every image; else two stages, see gallery.h),
+ * the top_k kept, with attention when asked. attn: the attention to score with (a caller's own
+ * threshold and skip switches; ua_scorer_of), or NULL for the searcher's model's (its test
+ * threshold, skipping as opened). The searcher is only read: threads may answer at once, each
+ * with its own attn. 0 / -1; free the answer with ua_search_answer_free. */
+int  ua_searcher_answer_text(const ua_searcher *s, const ua_attn_cfg *attn, const int *ids, int len, int top_k,
+                             int shortlist, int attention, ua_search_answer *a, ua_err *err);
+/* Image `row` of the index against its captions. */
+int  ua_searcher_answer_image(const ua_searcher *s, const ua_attn_cfg *attn, int row, int top_k, int shortlist,
+                              ua_search_answer *a, ua_err *err);
+void ua_search_answer_free(ua_search_answer *a);
+
 /* ---- answering one query at a time --------------------------------------------------------- */
 
 typedef struct ua_search_work {
@@ -54,6 +85,8 @@ typedef struct ua_search_work {
     float *attn;           /* ua_searcher_attention: attn[word * R + region], words of the last ranked text query */
     float *max_sim;        /* ... max over the regions of the word-region similarity, per word */
     int attn_cap;          /* words that attn and max_sim have room for */
+    const ua_attn_cfg *scoring; /* the attention to score with: NULL (as ua_search_work_init leaves it) for the
+                                 * searcher's model's, or a caller's own threshold and skip switches (ua_scorer_of) */
 } ua_search_work;
 
 /* A workspace for queries against s (with its own tokenizer when s has text); 0 / -1. */

@@ -59,6 +59,12 @@ typedef struct ua_step_metrics {
  * checkpoint without moments starts from its weights at epoch 0 with fresh Adam. 0 / -1. */
 int  ua_trainer_open(ua_trainer *t, const ua_options *o, const ua_split *train, const ua_split *dev, const char *resume,
                      ua_err *err);
+/* A trainer without splits, for a program that makes its own batches (uarda bench train, a rank
+ * of a data-parallel run): a fresh model of o (o.model.img_dim and vocab_size set), its gradients,
+ * moments and threshold state, and a workspace for batches of up to o.batch_size captions of up
+ * to max_len tokens on images of n_regions regions. It steps with ua_trainer_step_batch only
+ * (ua_trainer_step and ua_trainer_validate need splits). 0 / -1. */
+int  ua_trainer_open_batches(ua_trainer *t, const ua_options *o, int max_len, int n_regions, ua_err *err);
 void ua_trainer_close(ua_trainer *t);
 /* 1 when every epoch of o.num_epochs has run */
 int  ua_trainer_finished(const ua_trainer *t);
@@ -66,6 +72,12 @@ int  ua_trainer_finished(const ua_trainer *t);
  * gradient norm or parameter afterwards is an error that names the iteration (nothing is
  * saved by the trainer, so the last checkpoint stays as it was). */
 int  ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err);
+/* The same step on a batch of the caller's (images [B, R, img_dim], tokens [B, T] 0-padded,
+ * lengths descending, B <= o.batch_size), at the epoch the loop state says (its learning rate
+ * and warm-up): iterations and Adam's step count advance, the loop's batch does not
+ * (sm->epoch_end is 0). ua_trainer_step is this on the batcher's next batch. */
+int  ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
+                           ua_step_metrics *sm, ua_err *err);
 /* The dev split's recall at the test threshold (UARDA: t_te or as o.rel.t_test chooses). */
 int  ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err);
 /* After the epoch's validation r: the best rsum kept, the loop moved to the next epoch; returns

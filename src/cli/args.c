@@ -6,26 +6,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* The accepted range of every numeric flag, declared once for every command that has it (a flag
- * name means the same thing everywhere). A numeric flag without a row here is a programming error
- * that ua_args_parse reports for any command line, so no flag can go unchecked. */
+#include "uarda/options.h"
+
+/* The accepted range of every numeric flag that is not an option of the options' table (whose
+ * rows carry theirs), declared once for every command that has it (a flag name means the same
+ * thing everywhere). A numeric flag without a range is a programming error that ua_args_parse
+ * reports for any command line, so no flag can go unchecked. */
 typedef struct { const char *name; double lo, hi; } range_row;
 #define BIG 2147483647.0
 static const range_row ranges[] = {
-    /* run and data */
-    {"threads", 0, 1024},           {"seed", 0, 9.2233720368547e18}, {"workers", 0, 1024},
-    {"num-epochs", 0, 100000},      {"batch-size", 2, 1 << 20},      {"learning-rate", 1e-12, 10},
-    {"lr-update", 1, BIG},          {"grad-clip", -1e9, 1e9},        {"log-step", 1, BIG},
-    {"val-step", 0, BIG},           {"save-step", 0, BIG},           {"max-steps", 0, BIG},
+    /* the commands' own */
+    {"threads", 0, 1024},           {"save-step", 0, BIG},           {"max-steps", 0, BIG},
     {"debug-kill-after", 0, BIG},   {"debug-nan-at", 0, BIG},        {"warmup-epochs", 0, 100000},
-    /* model shape (scan.md 2) and scoring */
-    {"word-dim", 1, 65536},         {"embed-size", 1, 65536},        {"num-layers", 1, 16},
-    {"img-dim", 1, 1 << 20},        {"margin", 0, 100},              {"lambda-lse", 1e-6, 1000},
-    {"lambda-softmax", 1e-6, 1000},
-    /* UARDA (uarda.md 4.10) */
-    {"t-fixed", -1, 1},             {"alpha", 0, 100},               {"min-samples", 1, BIG},
-    {"ema", 0, 1},                  {"lambda-sep", 0, 1e6},
     /* synth */
     {"n-train", 0, 10000000},       {"n-dev", 0, 10000000},          {"n-test", 0, 10000000},
     {"n-testall", 0, 10000000},     {"noise", 0, 1000},              {"n-nouns", 1, 1000000},
@@ -43,6 +37,12 @@ static const range_row ranges[] = {
 
 int ua_args_range(const char *name, double *lo, double *hi)
 {
+    const ua_option_def *d = ua_option_by_flag(name);
+    if (d && d->type != UA_OT_ENUM && d->type != UA_OT_TEXT) {
+        *lo = d->lo;
+        *hi = d->hi;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (strcmp(ranges[i].name, name) == 0) {
             *lo = ranges[i].lo;
@@ -90,19 +90,7 @@ static ua_opt *find_opt(ua_cmd_spec *spec, const char *name, size_t len, int *ne
     return NULL;
 }
 
-static int choice_ok(const char *choices, const char *v)
-{
-    size_t n = strlen(v);
-    const char *p = choices;
-    while (*p) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, v, n) == 0) return 1;
-        if (!bar) break;
-        p = bar + 1;
-    }
-    return 0;
-}
+static int choice_ok(const char *choices, const char *v) { return ua_option_choice_index(choices, v) >= 0; }
 
 static int set_value(const ua_cmd_spec *spec, ua_opt *o, const char *v, ua_err *err)
 {
@@ -140,6 +128,18 @@ static int set_value(const ua_cmd_spec *spec, ua_opt *o, const char *v, ua_err *
         if (!choice_ok(o->choices, v))
             return ua_fail(err, "uarda %s: --%s must be one of %s, got '%s'", spec->name, o->name, o->choices, v);
         *(const char **)o->dest = v;
+        break;
+    case UA_OPT_ENUM:
+        if (!choice_ok(o->choices, v))
+            return ua_fail(err, "uarda %s: --%s must be one of %s, got '%s'", spec->name, o->name, o->choices, v);
+        *(int *)o->dest = ua_option_choice_index(o->choices, v);
+        break;
+    case UA_OPT_TEXT:
+        if (o->choices && !choice_ok(o->choices, v))
+            return ua_fail(err, "uarda %s: --%s must be one of %s, got '%s'", spec->name, o->name, o->choices, v);
+        if (strlen(v) >= o->cap)
+            return ua_fail(err, "uarda %s: --%s is longer than %zu bytes", spec->name, o->name, o->cap ? o->cap - 1 : 0);
+        snprintf((char *)o->dest, o->cap, "%s", v);
         break;
     case UA_OPT_MULTI: {
         ua_multi *m = o->dest;
@@ -217,11 +217,11 @@ int ua_args_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos, ua_err *
     return 0;
 }
 
-void ua_args_help(const ua_cmd_spec *spec)
+static void print_help(FILE *out, const ua_cmd_spec *spec)
 {
     double lo, hi;
-    printf("%s\n\n%s\n", spec->usage, spec->summary);
-    if (spec->opts && spec->opts->name) printf("\noptions:\n");
+    fprintf(out, "%s\n\n%s\n", spec->usage, spec->summary);
+    if (spec->opts && spec->opts->name) fprintf(out, "\noptions:\n");
     for (const ua_opt *o = spec->opts; o && o->name; o++) {
         char left[96];
         switch (o->kind) {
@@ -229,7 +229,12 @@ void ua_args_help(const ua_cmd_spec *spec)
         case UA_OPT_INT:
         case UA_OPT_LONG:   snprintf(left, sizeof left, "--%s N", o->name); break;
         case UA_OPT_FLOAT:  snprintf(left, sizeof left, "--%s X", o->name); break;
-        case UA_OPT_CHOICE: snprintf(left, sizeof left, "--%s {%s}", o->name, o->choices); break;
+        case UA_OPT_CHOICE:
+        case UA_OPT_ENUM:   snprintf(left, sizeof left, "--%s {%s}", o->name, o->choices); break;
+        case UA_OPT_TEXT:
+            if (o->choices) snprintf(left, sizeof left, "--%s {%s}", o->name, o->choices);
+            else snprintf(left, sizeof left, "--%s VALUE", o->name);
+            break;
         default:            snprintf(left, sizeof left, "--%s VALUE", o->name); break;
         }
         char def[80] = "";
@@ -242,6 +247,13 @@ void ua_args_help(const ua_cmd_spec *spec)
         case UA_OPT_CHOICE:
             if (*(const char **)o->dest) snprintf(def, sizeof def, " (default: %s)", *(const char **)o->dest);
             break;
+        case UA_OPT_ENUM: {
+            char name[64];
+            ua_option_choice_name(o->choices, *(const int *)o->dest, name, sizeof name);
+            snprintf(def, sizeof def, " (default: %s)", name);
+            break;
+        }
+        case UA_OPT_TEXT: snprintf(def, sizeof def, " (default: %.60s)", (const char *)o->dest); break;
         default: break;
         }
         char range[80] = "";
@@ -251,10 +263,33 @@ void ua_args_help(const ua_cmd_spec *spec)
             fmt_bound(hi, b, sizeof b);
             snprintf(range, sizeof range, " [%s, %s]", a, b);
         }
-        printf("  %-34s %s%s%s%s\n", left, o->help ? o->help : "", def, range, o->note ? o->note : "");
+        fprintf(out, "  %-34s %s%s%s%s\n", left, o->help ? o->help : "", def, range, o->note ? o->note : "");
     }
-    printf("  %-34s %s\n", "--help", "show this help");
-    if (spec->epilog) printf("\n%s\n", spec->epilog);
+    fprintf(out, "  %-34s %s\n", "--help", "show this help");
+    if (spec->epilog) fprintf(out, "\n%s\n", spec->epilog);
+}
+
+/* The help is written with one write(2): a reader that stops at its first match (grep -q) then
+ * finds the whole text in the pipe, and the command never writes into a closed one. */
+void ua_args_help(const ua_cmd_spec *spec)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m) {
+        print_help(stdout, spec);
+        return;
+    }
+    print_help(m, spec);
+    fclose(m);
+    fflush(stdout);
+    for (size_t done = 0; text && done < len;) {
+        ssize_t w = write(STDOUT_FILENO, text + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    free(text);
 }
 
 const ua_opt *ua_args_find(const ua_cmd_spec *spec, const char *name)

@@ -14,6 +14,8 @@ typedef enum {
     UA_OPT_BOOL,     /* dest: int* (0/1); --name sets 1, --no-name sets 0 */
     UA_OPT_CHOICE,   /* dest: const char**, value must be one of choices ("a|b|c") */
     UA_OPT_MULTI,    /* dest: ua_multi*, may be given several times */
+    UA_OPT_ENUM,     /* dest: int*, the index of the value among choices ("a|b|c": 0, 1, 2) */
+    UA_OPT_TEXT,     /* dest: char[cap], the value copied (one of choices when they are set) */
 } ua_opt_kind;
 
 #define UA_MULTI_MAX 8
@@ -30,6 +32,7 @@ typedef struct ua_opt {
     const char *help;
     int given;             /* set by the parser when the flag appears */
     const char *note;      /* appended to the help line (e.g. whether it overrides a checkpoint) */
+    size_t cap;            /* UA_OPT_TEXT: the size of dest */
 } ua_opt;
 
 typedef struct ua_cmd_spec {
@@ -48,7 +51,8 @@ void ua_args_help(const ua_cmd_spec *spec);
 /* the option entry by name, or NULL (to ask whether a flag was given) */
 const ua_opt *ua_args_find(const ua_cmd_spec *spec, const char *name);
 int ua_args_given(const ua_cmd_spec *spec, const char *name);
-/* the inclusive range [*lo, *hi] declared for a numeric flag; -1 when it has none */
+/* the inclusive range [*lo, *hi] declared for a numeric flag (an option's in the options' table,
+ * include/uarda/options.h, else the command flag's in args.c); -1 when it has none */
 int ua_args_range(const char *name, double *lo, double *hi);
 
 #endif

@@ -23,6 +23,7 @@
 #include "uarda/eval.h"
 #include "uarda/rng.h"
 #include "uarda/train.h"
+#include "uarda/trainer.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -113,7 +114,9 @@ static void row_init(bench_row *r, const char *what)
 
 static const char *model_kind(const bench_ctx *c) { return c->thresholded ? "uarda" : "scan"; }
 
-static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
+/* one training batch of random features and captions, through the library's trainer (the
+ * step, the clipping, Adam and the threshold, as uarda train runs them) */
+static int bench_train(bench_ctx *c, ua_rng *r, ua_err *err)
 {
     const ua_options *o = &c->o;
     const int regions = c->regions, mean_len = c->mean_len, repeats = c->repeats;
@@ -121,44 +124,36 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
     int rc = 0, Bi = o->batch_size, max_len = mean_len + 3;
     float *images = malloc((size_t)Bi * regions * o->model.img_dim * sizeof(float));
     int *lengths = malloc((size_t)Bi * sizeof(int)), *tokens = calloc((size_t)Bi * max_len, sizeof(int));
-    float *grads = malloc(m->n_params * sizeof(float)), *ea = calloc(m->n_params, sizeof(float)),
-          *eas = calloc(m->n_params, sizeof(float));
     double *times = malloc((size_t)(repeats + 1) * sizeof(double));
     float *params0 = NULL;
-    ua_step_work *w = NULL;
-    if (!images || !lengths || !tokens || !grads || !ea || !eas || !times) {
+    ua_trainer t = {0};
+    if (!images || !lengths || !tokens || !times) {
         rc = ua_fail(err, "out of memory for the training batch");
         goto done;
     }
     for (size_t i = 0; i < (size_t)Bi * regions * o->model.img_dim; i++) images[i] = ua_rng_unif(r);
     random_lengths(r, lengths, Bi, mean_len, max_len);
+    const int T = lengths[0];   /* the longest caption: the batch's rows are T tokens apart, as a batcher's */
     double tok_sum = 0;
     for (int i = 0; i < Bi; i++) {
         tok_sum += lengths[i];
-        tokens[i * max_len] = 1;
-        for (int t = 1; t < lengths[i] - 1; t++) tokens[i * max_len + t] = 4 + (int)ua_rng_below(r, (uint32_t)o->model.vocab_size - 4);
-        tokens[i * max_len + lengths[i] - 1] = 2;
+        tokens[i * T] = 1;
+        for (int k = 1; k < lengths[i] - 1; k++) tokens[i * T + k] = 4 + (int)ua_rng_below(r, (uint32_t)o->model.vocab_size - 4);
+        tokens[i * T + lengths[i] - 1] = 2;
     }
-    int T = lengths[0];
     double L = tok_sum / Bi;
-    w = ua_step_work_new(m, Bi, T, regions, err);
-    if (!w) { rc = -1; goto done; }
+    if (ua_trainer_open_batches(&t, o, T, regions, err)) { rc = -1; goto done; }
     /* every step starts from the initial weights (Adam's moments go on): the steps after the first
      * then do the same work, which a thresholded model's would not once the weights move */
-    params0 = malloc(m->n_params * sizeof(float));
+    params0 = malloc(t.m.n_params * sizeof(float));
     if (!params0) { rc = ua_fail(err, "out of memory for the initial weights"); goto done; }
-    memcpy(params0, m->params, m->n_params * sizeof(float));
-    ua_adam adam;
-    ua_adam_default(&adam, 2e-4);
+    memcpy(params0, t.m.params, t.m.n_params * sizeof(float));
     for (int k = 0; k <= repeats; k++) {
-        memcpy(m->params, params0, m->n_params * sizeof(float));
-        ua_sim_stats_reset(ua_step_sim(w));
-        double t = ua_now(), loss;
-        memset(grads, 0, m->n_params * sizeof(float));
-        if (ua_step(m, images, regions, tokens, lengths, Bi, T, &loss, grads, w, err)) { rc = -1; break; }
-        ua_clip_grad_norm(grads, m->n_params, 2.0, NULL);
-        ua_adam_update(&adam, m->params, grads, ea, eas, m->n_params);
-        if (k > 0) times[k - 1] = ua_now() - t;  /* the first run warms up */
+        memcpy(t.m.params, params0, t.m.n_params * sizeof(float));
+        double t0 = ua_now();
+        ua_step_metrics sm;
+        if (ua_trainer_step_batch(&t, images, regions, tokens, lengths, Bi, T, &sm, err)) { rc = -1; break; }
+        if (k > 0) times[k - 1] = ua_now() - t0;  /* the first run warms up */
     }
     if (!rc) {
         double sec = median(times, repeats);
@@ -175,15 +170,14 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
         row->mean_len = L;
         row->rss_mb = peak_rss_mb();
         if (c->thresholded) {
-            ua_sim_stats st;
-            ua_sim_stats_get(ua_step_sim(w), &st);
-            row->irr_fraction = st.queries ? (double)st.irrelevant / (double)st.queries : 0;
-            row->masked_fraction = st.entries ? (double)st.masked / (double)st.entries : 0;
+            const ua_sim_stats *st = &t.ut.stats;   /* the last step's */
+            row->irr_fraction = st->queries ? (double)st->irrelevant / (double)st->queries : 0;
+            row->masked_fraction = st->entries ? (double)st->masked / (double)st->entries : 0;
         }
         if (!c->json) {
             char uarda[64] = "", extra[128] = "";
             if (c->thresholded) {
-                snprintf(uarda, sizeof uarda, " uarda t=%.3g", o->model.attn.threshold);
+                snprintf(uarda, sizeof uarda, " uarda t=%.3g", t.ut.t_step);
                 snprintf(extra, sizeof extra, "; %.1f%% of queries irrelevant, %.1f%% of entries masked",
                          100 * row->irr_fraction, 100 * row->masked_fraction);
             }
@@ -195,15 +189,17 @@ static int bench_train(bench_ctx *c, ua_model *m, ua_rng *r, ua_err *err)
         }
     }
 done:
-    ua_step_work_free(w);
-    if (params0) memcpy(m->params, params0, m->n_params * sizeof(float));
-    free(params0); free(times); free(images); free(lengths); free(tokens); free(grads); free(ea); free(eas);
+    ua_trainer_close(&t);
+    free(params0); free(times); free(images); free(lengths); free(tokens);
     return rc;
 }
 
-static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua_err *err)
+static int bench_eval(bench_ctx *c, ua_rng *r, const char *skip, ua_err *err)
 {
     const ua_options *o = &c->o;
+    ua_model model, *m = &model;
+    if (ua_model_create(m, &o->model, err)) return -1;
+    ua_model_init_weights(m, 1);
     const int regions = c->regions, mean_len = c->mean_len, repeats = c->repeats, n_img = c->n_img, n_cap = c->n_cap;
     const double R = regions, D = o->model.img_dim, E = o->model.embed_size, W = o->model.word_dim;
     int rc = 0, im_div = n_cap / n_img;
@@ -250,9 +246,9 @@ static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua
             double t = ua_now();
             ua_embeddings e;
             ua_recall rec;
-            int bad = ua_encode(m, images, n_img, regions, &caps, &e, err);
+            int bad = ua_encode(m, images, n_img, regions, &caps, &e, NULL, err);
             enc_times[k] = ua_now() - t;
-            if (bad || ua_similarity_matrix_stats(&cfg, &e, sims, c->thresholded ? &st : NULL, err) ||
+            if (bad || ua_similarity_matrix_stats(&cfg, &e, sims, c->thresholded ? &st : NULL, NULL, err) ||
                 ua_recall_compute(sims, n_img, n_img * im_div, im_div, &rec, NULL, NULL, err))
                 rc = -1;
             ua_embeddings_free(&e);
@@ -299,6 +295,7 @@ static int bench_eval(bench_ctx *c, ua_model *m, ua_rng *r, const char *skip, ua
 done:
     free(times); free(enc_times); free(sims); free(images); free(lengths);
     ua_captions_free(&caps);
+    ua_model_free(m);
     return rc;
 }
 
@@ -613,8 +610,6 @@ int cmd_bench(int argc, char **argv)
     memset(c, 0, sizeof *c);
     ua_options *o = &c->o;
     ua_options_default(o);
-    ua_model_flags f;
-    ua_cli_model_flags_from(o, &f);
     int repeats = 5, threads = 0, mean_len = 14, regions = 36, n_img = 1000, n_cap = 5000, vs_torch = 0, json = 0;
     double torch_max_seconds = 120;
     const char *skip = "on", *torch_variants = "scan,vectorized";
@@ -622,8 +617,7 @@ int cmd_bench(int argc, char **argv)
     /* at random initialisation the word-region similarities are about N(0, 0.03^2): t = 0.05 makes
      * about a quarter of the words irrelevant and 90% of the entries masked (t2i) */
     o->rel.t_fixed = 0.05;
-    ua_opt opts[] = {
-        {"batch-size", UA_OPT_INT, &o->batch_size, NULL, "training batch", 0},
+    const ua_opt own[] = {
         {"vocab-size", UA_OPT_INT, &o->model.vocab_size, NULL, "vocabulary size", 0},
         {"regions", UA_OPT_INT, &regions, NULL, "regions per image", 0},
         {"mean-len", UA_OPT_INT, &mean_len, NULL, "mean caption length in tokens (<start>/<end> included)", 0},
@@ -631,8 +625,6 @@ int cmd_bench(int argc, char **argv)
         {"captions", UA_OPT_INT, &n_cap, NULL, "eval: captions (a multiple of --images)", 0},
         {"repeats", UA_OPT_INT, &repeats, NULL, "timed repetitions (the median is reported)", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        UA_MODEL_FLAG_OPTS((*o), f),
-        UA_UARDA_FLAG_OPTS((*o), f),
         {"skip", UA_OPT_CHOICE, &skip, "on|off|both", "eval of a thresholded model: skip irrelevant queries and masked entries", 0},
         {"vs-torch", UA_OPT_BOOL, &vs_torch, NULL, "also run tools/bench_torch.py (PyTorch, same dims, threads and repeats) and compare", 0},
         {"torch-variants", UA_OPT_STR, &torch_variants, NULL, "--vs-torch: scan (SCAN's per-caption loop), vectorized, or both", 0},
@@ -641,6 +633,10 @@ int cmd_bench(int argc, char **argv)
         {"json", UA_OPT_BOOL, &json, NULL, "print JSON lines instead of text", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
+    ua_cli_flags opts = {0};
+    ua_cli_flags_add_option(&opts, o, "batch-size");
+    ua_cli_flags_add(&opts, own);
+    ua_cli_flags_add_options(&opts, o, UA_OC_LOSS | UA_OC_SHAPE | UA_OC_SCORE | UA_OC_UARDA | UA_OC_TEST);
     ua_cmd_spec spec = {"bench", "Benchmarks at SCAN's full dimensions (36 x 2048 regions to 1024, word_dim 300):\n"
                         "  train   one training batch (forward, backward, clipping, Adam)\n"
                         "  eval    encoding + similarity + recalls of an images x captions split (the encoding's\n"
@@ -650,7 +646,7 @@ int cmd_bench(int argc, char **argv)
                         "A thresholded model (--model uarda or any UARDA switch) uses the fixed threshold --t-fixed.\n"
                         "--vs-torch runs tools/bench_torch.py with $UARDA_PYTHON (default /usr/bin/python3); the tool is\n"
                         "looked for in $UARDA_TOOLS, ./tools, then beside the binary's folder (../tools).",
-                        "usage: uarda bench {train|eval|sgemm|shortlist} [options]", opts, 1};
+                        "usage: uarda bench {train|eval|sgemm|shortlist} [options]", ua_cli_flags_done(&opts), 1};
     int n_pos = 0, st = ua_cli_parse(&spec, argc, argv, &n_pos);
     if (st >= 0) return st;
     if (n_pos != 1 || (strcmp(argv[1], "train") && strcmp(argv[1], "eval") && strcmp(argv[1], "sgemm"))) {
@@ -661,9 +657,8 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "uarda bench: --captions %d must be a multiple of --images %d\n", n_cap, n_img);
         return 2;
     }
-    ua_cli_apply_model_flags(o, &f, NULL);
     ua_err err;
-    if (ua_cli_apply_uarda_flags(o, &f, &spec, &err)) { fprintf(stderr, "uarda bench: %s\n", err.msg); return 2; }
+    if (ua_cli_apply_uarda_flags(o, &spec, &err)) { fprintf(stderr, "uarda bench: %s\n", err.msg); return 2; }
     c->thresholded = ua_options_thresholded(o);
     if (c->thresholded) {
         /* the bench measures a fixed threshold (the PyTorch reference knows no other) */
@@ -708,13 +703,9 @@ int cmd_bench(int argc, char **argv)
     if (json) printf("{\"bench\":\"sgemm\",\"gflops\":%.3f,\"threads\":%d}\n", c->peak, c->threads);
     else printf("SGEMM peak (2048^3): %.1f GFLOP/s\n", c->peak);
     if (strcmp(what, "sgemm") == 0) return 0;
-    ua_model m;
-    if (ua_model_create(&m, &o->model, &err)) return ua_cli_error("bench", &err);
-    ua_model_init_weights(&m, 1);
     ua_rng r;
     ua_rng_seed(&r, 7, 77);
-    int rc = strcmp(what, "train") == 0 ? bench_train(c, &m, &r, &err) : bench_eval(c, &m, &r, skip, &err);
-    ua_model_free(&m);
+    int rc = strcmp(what, "train") == 0 ? bench_train(c, &r, &err) : bench_eval(c, &r, skip, &err);
     if (rc) return ua_cli_error("bench", &err);
     if (vs_torch) {
         if (run_torch(c, what, tool, torch_max_seconds, torch_variants, &err)) return ua_cli_error("bench", &err);

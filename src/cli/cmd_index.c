@@ -46,9 +46,7 @@ int cmd_index(int argc, char **argv)
     int threads = 0;
     ua_options flags;
     ua_options_default(&flags);
-    ua_model_flags f;
-    ua_cli_model_flags_from(&flags, &f);
-    ua_opt opts[] = {
+    const ua_opt own[] = {
         {"verify", UA_OPT_STR, &verify, NULL,
          "check an existing index instead (its checksum, values and header; against --checkpoint when given)", 0},
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "model", 0},
@@ -57,12 +55,14 @@ int cmd_index(int argc, char **argv)
         {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
         {"output", UA_OPT_STR, &output, NULL, "the index file (.safetensors)", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        UA_SHAPE_FLAG_OPTS(flags, f),
         {NULL, 0, NULL, NULL, NULL, 0},
     };
+    ua_cli_flags opts = {0};
+    ua_cli_flags_add(&opts, own);
+    ua_cli_flags_add_options(&opts, &flags, UA_OC_SHAPE);
     ua_cmd_spec spec = {"index", "Encode a gallery of images (and captions) once with a checkpoint, for uarda search.",
                         "usage: uarda index --checkpoint C --images X.npy [--captions caps.txt] --output G.safetensors\n"
-                        "       uarda index --verify G.safetensors [--checkpoint C]", opts, 0};
+                        "       uarda index --verify G.safetensors [--checkpoint C]", ua_cli_flags_done(&opts), 0};
     ua_cli_annotate_inference(&spec);
     spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
@@ -77,7 +77,8 @@ int cmd_index(int argc, char **argv)
     }
     if (!ckpt || !images || !output) { fprintf(stderr, "uarda index: --checkpoint, --images and --output are required\n"); return 2; }
     ua_cli_set_threads(threads);
-    ua_cli_eval_progress_begin("index");
+    ua_cli_eval_progress ep;
+    const ua_progress_cb *progress = ua_cli_eval_progress_begin(&ep, "index");
     ua_err err;
     ua_options o;
     ua_options_default(&o);
@@ -91,7 +92,7 @@ int cmd_index(int argc, char **argv)
     int n_lines = 0, rc = 1, usage = 0;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
-    if (ua_cli_inference_flags(&o, &m, &flags, &f, &spec, ckpt, &err)) { usage = 1; goto fail; }
+    if (ua_cli_inference_flags(&o, &m, &flags, NULL, &spec, ckpt, &err)) { usage = 1; goto fail; }
     if (ua_npy_open(&x, images, &err) || ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
     if (ua_check_regions_finite(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
     if (captions) {
@@ -101,7 +102,7 @@ int cmd_index(int argc, char **argv)
         if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &v, tok, &err)) goto fail;
     }
     double t0 = ua_now();
-    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, &err)) goto fail;
+    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, progress, &err)) goto fail;
     if (captions) {
         cJSON *arr = cJSON_CreateStringArray((const char *const *)lines, n_lines);
         caps_json = arr ? cJSON_PrintUnformatted(arr) : NULL;
@@ -116,11 +117,11 @@ int cmd_index(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     ua_cli_error("index", &err);
     rc = usage ? 2 : 1;
 done:
-    ua_cli_eval_progress_end();
+    ua_cli_eval_progress_end(&ep);
     free(caps_json);
     ua_cli_free_lines(lines, n_lines);
     ua_embeddings_free(&e);

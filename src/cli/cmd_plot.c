@@ -146,8 +146,8 @@ static int plot_hist(const plot_args *a, ua_err *err)
                     gpath ? gpath : split);
             goto out;
         }
-        if (ua_grounding_samples(&L.m, &L.s, gpath, a->max_captions, &pos, &n_pos, &neg, &n_neg, err)) goto out;
-    } else if (ua_relevance_samples(&L.m, &L.s, a->max_captions, &pos, &n_pos, &neg, &n_neg, err)) {
+        if (ua_grounding_samples(&L.m, &L.s, gpath, a->max_captions, &pos, &n_pos, &neg, &n_neg, NULL, err)) goto out;
+    } else if (ua_relevance_samples(&L.m, &L.s, a->max_captions, &pos, &n_pos, &neg, &n_neg, NULL, err)) {
         goto out;
     }
     int n_cap = a->max_captions > 0 && a->max_captions < L.s.n_items ? a->max_captions : L.s.n_items;

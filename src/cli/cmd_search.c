@@ -1,6 +1,7 @@
 /* uarda search: text queries against an indexed gallery's images, or an indexed image against
  * its captions; exhaustive or with a shortlist (include/uarda/gallery.h). */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,113 +12,83 @@
 #include "uarda/gallery.h"
 #include "uarda/precomp.h"
 
-typedef struct search_ctx {
-    const ua_searcher *s;
-    ua_search_work *w;
-    const cJSON *texts;     /* the indexed caption texts (image queries), or NULL */
-    int top_k, shortlist, json, attention;
-} search_ctx;
-
-/* one JSON line per query: the answer j with its counts, printed and freed */
-static void print_answer(cJSON *j, int n, double secs)
+/* one JSON line per query: the answer's object j with its counts, printed and freed */
+static void print_json_line(cJSON *j, const ua_search_answer *a)
 {
-    cJSON_AddNumberToObject(j, "scored", n);
-    cJSON_AddNumberToObject(j, "seconds", secs);
+    cJSON_AddNumberToObject(j, "scored", a->n_scored);
+    cJSON_AddNumberToObject(j, "seconds", a->seconds);
     char *s = cJSON_PrintUnformatted(j);
     printf("%s\n", s ? s : "{}");
     free(s);
     cJSON_Delete(j);
 }
 
-/* one text query: the caption ids[len] (with <start>/<end>) */
-static int answer_text(search_ctx *c, const char *text, const int *tok, int len, double *secs, ua_err *err)
+static const char *word_of(const ua_vocab *v, int id) { return id >= 0 && id < v->n ? v->words[id] : "?"; }
+
+/* a text query's answer: its results and, with attention, each word's most attended region */
+static void print_text_answer(const ua_search_answer *a, const char *text, const int *tok, const ua_vocab *v, int json)
 {
-    const ua_gallery *g = &c->s->g;
-    const ua_vocab *v = &c->s->v;
-    ua_search_work *w = c->w;
-    double t0 = ua_now();
-    int n = ua_searcher_rank_text(c->s, w, tok, len, c->shortlist, err);
-    *secs = ua_now() - t0;
-    if (n < 0) return -1;
-    const int k_max = c->top_k < n ? c->top_k : n;
-    cJSON *j = c->json ? cJSON_CreateObject() : NULL, *arr = j ? cJSON_AddArrayToObject(j, "results") : NULL;
-    if (j) cJSON_AddStringToObject(j, "query", text);
-    else printf("query: %s\n%-5s %-8s %s\n", text, "rank", "score", "image");
-    for (int k = 0; k < k_max; k++) {
-        cJSON *r = j ? cJSON_CreateObject() : NULL;
-        if (r) {
-            cJSON_AddNumberToObject(r, "rank", k + 1);
-            cJSON_AddNumberToObject(r, "image", w->ids[k]);
-            cJSON_AddNumberToObject(r, "score", w->scores[k]);
-        } else {
-            printf("%-5d %-8.4f %d\n", k + 1, w->scores[k], w->ids[k]);
-        }
-        if (c->attention) {
-            /* each word's attention over the regions of this image: the region it attends most */
-            if (ua_searcher_attention(c->s, w, w->ids[k], err)) {
-                cJSON_Delete(r);
-                cJSON_Delete(j);
-                return -1;
+    if (!json) {
+        printf("query: %s\n%-5s %-8s %s\n", text, "rank", "score", "image");
+        for (int k = 0; k < a->n; k++) {
+            printf("%-5d %-8.4f %d\n", k + 1, a->scores[k], a->ids[k]);
+            if (!a->region) continue;
+            printf("      ");
+            for (int w = 0; w < a->n_words; w++) {
+                const int r = a->region[(size_t)k * a->n_words + w];
+                if (r < 0) printf(" %s:-", word_of(v, tok[w]));
+                else printf(" %s:r%d(%.2f)", word_of(v, tok[w]), r, a->weight[(size_t)k * a->n_words + w]);
             }
-            cJSON *words = r ? cJSON_AddArrayToObject(r, "attention") : NULL;
-            if (!r) printf("      ");
-            for (int x = 0; x < len; x++) {
-                const float *a = w->attn + (size_t)x * g->R;
-                int best = 0;
-                for (int y = 1; y < g->R; y++) if (a[y] > a[best]) best = y;
-                const char *word = tok[x] >= 0 && tok[x] < v->n ? v->words[tok[x]] : "?";
-                const int relevant = ua_search_word_relevant(w, g->R, x);
-                if (words) {
-                    cJSON *o = cJSON_CreateObject();
-                    cJSON_AddStringToObject(o, "word", word);
-                    if (!relevant) {
-                        cJSON_AddBoolToObject(o, "relevant", 0);   /* below the threshold: no attention */
-                    } else {
-                        cJSON_AddNumberToObject(o, "region", best);
-                        cJSON_AddNumberToObject(o, "weight", a[best]);
-                    }
-                    cJSON_AddItemToArray(words, o);
-                } else if (!relevant) {
-                    printf(" %s:-", word);
-                } else {
-                    printf(" %s:r%d(%.2f)", word, best, a[best]);
-                }
-            }
-            if (!r) printf("\n");
+            printf("\n");
         }
-        if (r) cJSON_AddItemToArray(arr, r);
+        return;
     }
-    if (j) print_answer(j, n, *secs);
-    return 0;
+    cJSON *j = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(j, "results");
+    cJSON_AddStringToObject(j, "query", text);
+    for (int k = 0; k < a->n; k++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "rank", k + 1);
+        cJSON_AddNumberToObject(r, "image", a->ids[k]);
+        cJSON_AddNumberToObject(r, "score", a->scores[k]);
+        cJSON *words = a->region ? cJSON_AddArrayToObject(r, "attention") : NULL;
+        for (int w = 0; words && w < a->n_words; w++) {
+            const int reg = a->region[(size_t)k * a->n_words + w];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "word", word_of(v, tok[w]));
+            if (reg < 0) {
+                cJSON_AddBoolToObject(o, "relevant", 0);   /* below the threshold: no attention */
+            } else {
+                cJSON_AddNumberToObject(o, "region", reg);
+                cJSON_AddNumberToObject(o, "weight", a->weight[(size_t)k * a->n_words + w]);
+            }
+            cJSON_AddItemToArray(words, o);
+        }
+        cJSON_AddItemToArray(arr, r);
+    }
+    print_json_line(j, a);
 }
 
-static int answer_image(search_ctx *c, int row, double *secs, ua_err *err)
+/* an image query's answer: its captions, with their texts when the index holds them */
+static void print_image_answer(const ua_search_answer *a, int row, const cJSON *texts, int json)
 {
-    ua_search_work *w = c->w;
-    double t0 = ua_now();
-    int n = ua_searcher_rank_image(c->s, w, row, c->shortlist, err);
-    *secs = ua_now() - t0;
-    if (n < 0) return -1;
-    const int k_max = c->top_k < n ? c->top_k : n;
-    cJSON *j = c->json ? cJSON_CreateObject() : NULL, *arr = j ? cJSON_AddArrayToObject(j, "results") : NULL;
+    cJSON *j = json ? cJSON_CreateObject() : NULL, *arr = j ? cJSON_AddArrayToObject(j, "results") : NULL;
     if (j) cJSON_AddNumberToObject(j, "image_row", row);
     else printf("%-5s %-8s %s\n", "rank", "score", "caption");
-    for (int k = 0; k < k_max; k++) {
-        const cJSON *t = c->texts ? cJSON_GetArrayItem(c->texts, w->ids[k]) : NULL;
+    for (int k = 0; k < a->n; k++) {
+        const cJSON *t = texts ? cJSON_GetArrayItem(texts, a->ids[k]) : NULL;
         const char *text = t && cJSON_IsString(t) ? t->valuestring : NULL;
         if (j) {
             cJSON *r = cJSON_CreateObject();
             cJSON_AddNumberToObject(r, "rank", k + 1);
-            cJSON_AddNumberToObject(r, "caption", w->ids[k]);
-            cJSON_AddNumberToObject(r, "score", w->scores[k]);
+            cJSON_AddNumberToObject(r, "caption", a->ids[k]);
+            cJSON_AddNumberToObject(r, "score", a->scores[k]);
             if (text) cJSON_AddStringToObject(r, "text", text);
             cJSON_AddItemToArray(arr, r);
         } else {
-            printf("%-5d %-8.4f %d%s%s\n", k + 1, w->scores[k], w->ids[k], text ? "  " : "", text ? text : "");
+            printf("%-5d %-8.4f %d%s%s\n", k + 1, a->scores[k], a->ids[k], text ? "  " : "", text ? text : "");
         }
     }
-    if (j) print_answer(j, n, *secs);
-    return 0;
+    if (j) print_json_line(j, a);
 }
 
 int cmd_search(int argc, char **argv)
@@ -126,9 +97,7 @@ int cmd_search(int argc, char **argv)
     int image_row = -1, top_k = 5, json = 0, threads = 0, shortlist = 0, attention = 0, verify = 0;
     ua_options flags;
     ua_options_default(&flags);
-    ua_model_flags f;
-    ua_cli_model_flags_from(&flags, &f);
-    ua_opt opts[] = {
+    const ua_opt own[] = {
         {"index", UA_OPT_STR, &index, NULL, "a gallery made by uarda index", 0},
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "the model that made the index", 0},
         {"query", UA_OPT_STR, &query, NULL, "a text query: returns the best images", 0},
@@ -143,17 +112,19 @@ int cmd_search(int argc, char **argv)
         {"verify", UA_OPT_BOOL, &verify, NULL, "read the whole index first: its checksum and every value finite", 0},
         {"json", UA_OPT_BOOL, &json, NULL, "print one JSON object per query", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        UA_SHAPE_FLAG_OPTS(flags, f),
-        /* the scoring options that the index's embeddings do not depend on */
-        {"agg-func", UA_OPT_CHOICE, &f.agg_func, "LogSumExp|Mean|Max|Sum", "aggregation of the relevances", 0},
-        {"lambda-lse", UA_OPT_FLOAT, &flags.model.attn.lambda_lse, NULL, "LogSumExp temperature (lambda_2)", 0},
-        {"lambda-softmax", UA_OPT_FLOAT, &flags.model.attn.lambda_softmax, NULL, "attention inverse temperature (lambda_1)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
+    ua_cli_flags opts = {0};
+    ua_cli_flags_add(&opts, own);
+    ua_cli_flags_add_options(&opts, &flags, UA_OC_SHAPE);
+    /* the scoring options that the index's embeddings do not depend on */
+    ua_cli_flags_add_option(&opts, &flags, "agg-func");
+    ua_cli_flags_add_option(&opts, &flags, "lambda-lse");
+    ua_cli_flags_add_option(&opts, &flags, "lambda-softmax");
     ua_cmd_spec spec = {"search", "Top-k images for text queries, or top-k captions for an image, against an index.",
                         "usage: uarda search --index G --checkpoint C (--query TEXT | --queries FILE | --image-row N)\n"
                         "                    [--top-k 5] [--shortlist K] [--attention] [--json] [--verify]",
-                        opts, 0};
+                        ua_cli_flags_done(&opts), 0};
     ua_cli_annotate_inference(&spec);
     spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
@@ -169,9 +140,8 @@ int cmd_search(int argc, char **argv)
     double t0 = ua_now();
     ua_err err;
     ua_searcher se;
-    ua_search_work work = {0};
     ua_captions caps = {0};
-    search_ctx c = {0};
+    ua_search_answer a = {0};
     cJSON *texts = NULL;
     char **lines = NULL;
     int n_lines = 0, rc = 1;
@@ -180,7 +150,7 @@ int cmd_search(int argc, char **argv)
         return 1;
     }
     if (se.m.unverified) ua_cli_warn_no_checksum("search", ckpt);
-    if (ua_cli_inference_flags(&se.o, &se.m, &flags, &f, &spec, ckpt, &err)) {
+    if (ua_cli_inference_flags(&se.o, &se.m, &flags, NULL, &spec, ckpt, &err)) {
         ua_cli_error("search", &err);
         ua_searcher_close(&se);
         return 2;
@@ -189,17 +159,15 @@ int cmd_search(int argc, char **argv)
     if (verified < 0) goto fail;
     if (verified == 1) ua_cli_warn_no_checksum("search", index);
     const ua_gallery *g = &se.g;
-    if (ua_search_work_init(&work, &se, &err)) goto fail;
-    c = (search_ctx){&se, &work, NULL, top_k, shortlist, json, attention};
     const int n_items = image_row >= 0 ? g->n_cap : g->n_img;
-    double secs = 0, total = 0;
+    double total = 0;
     int answered = 0;
     if (image_row >= 0) {
         const char *meta = ua_st_meta(&g->f, "captions");
         texts = cJSON_Parse(meta ? meta : "[]");
-        c.texts = texts;
-        if (answer_image(&c, image_row, &secs, &err)) goto fail;
-        total = secs;
+        if (ua_searcher_answer_image(&se, NULL, image_row, top_k, shortlist, &a, &err)) goto fail;
+        print_image_answer(&a, image_row, texts, json);
+        total = a.seconds;
         answered = 1;
     } else {
         if (queries) {
@@ -211,10 +179,12 @@ int cmd_search(int argc, char **argv)
                                    queries ? queries : "--query", &se.v, se.tok, &err))
             goto fail;
         for (int q = 0; q < caps.n; q++) {
-            const int *ids = caps.ids + caps.offsets[q];
-            if (answer_text(&c, queries ? lines[q] : query, ids, caps.offsets[q + 1] - caps.offsets[q], &secs, &err))
+            const int *ids = ua_caption_ids(&caps, q);
+            ua_search_answer_free(&a);
+            if (ua_searcher_answer_text(&se, NULL, ids, ua_caption_len(&caps, q), top_k, shortlist, attention, &a, &err))
                 goto fail;
-            total += secs;
+            print_text_answer(&a, queries ? lines[q] : query, ids, &se.v, json);
+            total += a.seconds;
             answered++;
         }
     }
@@ -228,7 +198,7 @@ fail:
     ua_cli_error("search", &err);
 done:
     cJSON_Delete(texts);
-    ua_search_work_free(&work);
+    ua_search_answer_free(&a);
     ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
     ua_searcher_close(&se);

@@ -19,9 +19,6 @@
 #include "uarda/train.h"
 #include "uarda/trainer.h"
 
-/* on --resume, the flags that may change a checkpoint's run; the others must agree with it */
-#define TRAIN_RESUME_HONOURS (UA_FLAGS_SCORE | UA_FLAGS_LOSS | UA_FLAGS_RUN | UA_FLAGS_TEST)
-
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
 
@@ -62,23 +59,19 @@ static int claim_folders(ua_run_lock *lock, const char *model_name, const char *
 }
 
 /* --resume: the checkpoint's options, with the flags given on the command line merged over them
- * (scoring, loss and run flags win; shape and UARDA flags must agree: a usage error) */
+ * (those whose row overrides on resume win: scoring, loss, run, the test threshold; shape and
+ * UARDA flags must agree: a usage error); the folders are this run's */
 static int resume_options(const char *resume, const ua_options *given, const ua_cmd_spec *spec, ua_options *o,
                           int *usage, ua_err *err)
 {
     ua_options from = *o;
     if (ua_checkpoint_read_options(resume, &from, err)) return -1;   /* the trainer reads and verifies it whole */
     ua_options run = from;
-    if (ua_cli_merge_flags(&run, given, spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, resume, err)) {
+    if (ua_cli_merge_flags(&run, given, spec, UA_OC_ALL & ~UA_OC_PATH, UA_OVR_RESUME, resume, err)) {
         *usage = 1;
         return -1;
     }
-    /* paths are this run's */
-    snprintf(run.data_path, sizeof run.data_path, "%s", given->data_path);
-    snprintf(run.data_name, sizeof run.data_name, "%s", given->data_name);
-    snprintf(run.vocab_path, sizeof run.vocab_path, "%s", given->vocab_path);
-    snprintf(run.logger_name, sizeof run.logger_name, "%s", given->logger_name);
-    snprintf(run.model_name, sizeof run.model_name, "%s", given->model_name);
+    ua_options_copy_classes(&run, given, UA_OC_PATH);
     *o = run;
     return 0;
 }
@@ -197,148 +190,191 @@ static int end_epoch(ua_trainer *t, const ua_step_metrics *sm, run_clock *c, ua_
     return ua_trainer_save(t, ckpt_path, 1, err);
 }
 
-int cmd_train(int argc, char **argv)
+/* the command line */
+typedef struct train_args {
+    ua_options o;              /* every option of the table, given or default */
+    ua_options typed;          /* o as parsed: the folders as given, before they are made absolute */
+    const char *resume;
+    int save_step, threads, max_steps, quiet, kill_after, warmup_epochs, overwrite, nan_at;
+    ua_cli_flags flags;
+    ua_cmd_spec spec;
+} train_args;
+
+/* what a run holds while it trains */
+typedef struct train_run {
+    ua_vocab vocab;
+    ua_split train, dev;
+    ua_trainer t;
+    ua_run_lock lock;
+    char *vocab_file;
+    char ckpt_path[1100], best_path[1100], log_path[1100];
+    ua_progress prog;
+    run_clock clock;
+} train_run;
+
+/* -1 to go on, else the exit status */
+static int parse_train(train_args *a, int argc, char **argv)
 {
-    ua_options o, given, defaults;
-    ua_options_default(&o);
-    ua_options_default(&defaults);   /* the flags' default strings: never o's own buffers, which they fill */
-    ua_model_flags f;
-    ua_cli_model_flags_from(&o, &f);
-    const char *data_path = defaults.data_path, *data_name = defaults.data_name, *vocab_path = defaults.vocab_path;
-    const char *logger_name = "./runs/runX/log", *model_name = "./runs/runX/checkpoint", *resume = NULL;
-    int save_step = 0, threads = 0, max_steps = 0, quiet = 0, kill_after = 0, warmup_epochs = 0, overwrite = 0;
-    int nan_at = 0, usage = 0;
-    ua_opt opts[] = {
-        {"data-path", UA_OPT_STR, &data_path, NULL, "root of the <data-name> folder", 0},
-        {"data-name", UA_OPT_STR, &data_name, NULL, "dataset folder, e.g. f30k_precomp", 0},
-        {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary folder (file <data-name>_vocab.json) or .json file", 0},
-        {"num-epochs", UA_OPT_INT, &o.num_epochs, NULL, "number of training epochs", 0},
-        {"batch-size", UA_OPT_INT, &o.batch_size, NULL, "size of a training mini-batch", 0},
-        {"grad-clip", UA_OPT_FLOAT, &o.grad_clip, NULL, "gradient norm clipping threshold (<= 0: off)", 0},
-        {"learning-rate", UA_OPT_FLOAT, &o.learning_rate, NULL, "initial learning rate (Adam)", 0},
-        {"lr-update", UA_OPT_INT, &o.lr_update, NULL, "divide the learning rate by 10 every this many epochs", 0},
-        {"workers", UA_OPT_INT, &o.workers, NULL, "accepted for SCAN compatibility; unused (use --threads)", 0},
-        {"log-step", UA_OPT_INT, &o.log_step, NULL, "write a metrics line every this many iterations", 0},
-        {"val-step", UA_OPT_INT, &o.val_step, NULL, "also validate every this many iterations (0: off)", 0},
-        {"logger-name", UA_OPT_STR, &logger_name, NULL, "folder of the JSON-lines metrics log (train.jsonl)", 0},
-        {"model-name", UA_OPT_STR, &model_name, NULL, "folder of checkpoint.safetensors and model_best.safetensors", 0},
-        {"resume", UA_OPT_STR, &resume, NULL, "continue from this checkpoint (or start from a weights-only one)", 0},
-        {"overwrite", UA_OPT_BOOL, &overwrite, NULL, "replace an earlier run in --model-name / --logger-name (its "
+    memset(a, 0, sizeof *a);
+    ua_options *o = &a->o;
+    ua_options_default(o);
+    const ua_opt own[] = {
+        {"resume", UA_OPT_STR, &a->resume, NULL, "continue from this checkpoint (or start from a weights-only one)", 0},
+        {"overwrite", UA_OPT_BOOL, &a->overwrite, NULL, "replace an earlier run in --model-name / --logger-name (its "
          "checkpoints and train.jsonl) instead of refusing to start", 0},
-        UA_MODEL_FLAG_OPTS(o, f),
-        UA_UARDA_FLAG_OPTS(o, f),
-        {"warmup-epochs", UA_OPT_INT, &warmup_epochs, NULL, "sum over all negatives (not the hardest) for the first N epochs (0: SCAN)", 0},
-        {"seed", UA_OPT_LONG, &o.seed, NULL, "seed of the initialisation and the data order", 0},
-        {"save-step", UA_OPT_INT, &save_step, NULL, "also save checkpoint.safetensors every this many iterations", 0},
-        {"max-steps", UA_OPT_INT, &max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
-        {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
-        {"quiet", UA_OPT_BOOL, &quiet, NULL, "no progress or per-epoch lines (errors only)", 0},
-        {"debug-kill-after", UA_OPT_INT, &kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup)", 0},
-        {"debug-nan-at", UA_OPT_INT, &nan_at, NULL, "testing: make one gradient NaN at this iteration (the guard stops the run)", 0},
+        {"warmup-epochs", UA_OPT_INT, &a->warmup_epochs, NULL, "sum over all negatives (not the hardest) for the first N epochs (0: SCAN)", 0},
+        {"save-step", UA_OPT_INT, &a->save_step, NULL, "also save checkpoint.safetensors every this many iterations", 0},
+        {"max-steps", UA_OPT_INT, &a->max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
+        {"threads", UA_OPT_INT, &a->threads, NULL, "threads (0: OpenMP's default)", 0},
+        {"quiet", UA_OPT_BOOL, &a->quiet, NULL, "no progress or per-epoch lines (errors only)", 0},
+        {"debug-kill-after", UA_OPT_INT, &a->kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup)", 0},
+        {"debug-nan-at", UA_OPT_INT, &a->nan_at, NULL, "testing: make one gradient NaN at this iteration (the guard stops the run)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
-    ua_cmd_spec spec = {"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
-                        "usage: uarda train --data-path DIR --data-name NAME [options]", opts, 0};
-    ua_cli_annotate_flags(&spec, UA_FLAGS_ALL, TRAIN_RESUME_HONOURS, " (on --resume: overrides the checkpoint's)",
+    ua_cli_flags_add_options(&a->flags, o, UA_OC_ALL);
+    ua_cli_flags_add(&a->flags, own);
+    a->spec = (ua_cmd_spec){"train", "Train SCAN on a precomp dataset (defaults: the Flickr30K t2i AVG recipe).",
+                            "usage: uarda train --data-path DIR --data-name NAME [options]", ua_cli_flags_done(&a->flags), 0,
+                            ua_cli_limits_help()};
+    ua_cli_annotate_flags(&a->spec, UA_OC_ALL & ~UA_OC_PATH, UA_OVR_RESUME, " (on --resume: overrides the checkpoint's)",
                           " (on --resume: must match the checkpoint's)");
-    spec.epilog = ua_cli_limits_help();
-    int st = ua_cli_parse(&spec, argc, argv, NULL);
+    int st = ua_cli_parse(&a->spec, argc, argv, NULL);
     if (st >= 0) return st;
-    ua_cli_apply_model_flags(&o, &f, NULL);
-    {
-        ua_err e0;
-        if (ua_cli_apply_uarda_flags(&o, &f, &spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
-        if (ua_args_given(&spec, "t-fixed") && o.rel.t_mode != UA_T_FIXED && o.rel.t_test != UA_T_TEST_FIXED) {
-            fprintf(stderr, "uarda train: --t-fixed %g applies with --t-mode fixed (or --t-test fixed); the threshold "
-                    "here is %s\n", o.rel.t_fixed, ua_t_mode_name(o.rel.t_mode));
-            return 2;
-        }
+    a->typed = *o;
+    ua_err e0;
+    if (ua_cli_apply_uarda_flags(o, &a->spec, &e0)) { fprintf(stderr, "uarda train: %s\n", e0.msg); return 2; }
+    if (ua_args_given(&a->spec, "t-fixed") && o->rel.t_mode != UA_T_FIXED && o->rel.t_test != UA_T_TEST_FIXED) {
+        fprintf(stderr, "uarda train: --t-fixed %g applies with --t-mode fixed (or --t-test fixed); the threshold "
+                "here is %s\n", o->rel.t_fixed, ua_t_mode_name(o->rel.t_mode));
+        return 2;
     }
-    if (overwrite && resume) { fprintf(stderr, "uarda train: --overwrite and --resume exclude each other\n"); return 2; }
-    ua_cli_set_threads(threads);
-    absolute_path(o.data_path, sizeof o.data_path, data_path);
-    snprintf(o.data_name, sizeof o.data_name, "%s", data_name);
-    absolute_path(o.vocab_path, sizeof o.vocab_path, vocab_path);
-    ua_progress prog;
-    ua_progress_init(&prog);
-    prog.quiet = quiet;
+    if (a->overwrite && a->resume) { fprintf(stderr, "uarda train: --overwrite and --resume exclude each other\n"); return 2; }
+    return -1;
+}
 
-    ua_err err;
-    int rc = 1;
-    ua_vocab vocab = {0};
-    ua_split train = {0}, dev = {0};
-    ua_trainer t = {0};
-    ua_run_lock lock = {{-1, -1}};
-    char *vocab_file = ua_vocab_file(vocab_path, data_name);
-    char ckpt_path[1100], best_path[1100], log_path[1100];
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", model_name);
-    snprintf(best_path, sizeof best_path, "%s/model_best.safetensors", model_name);
-    snprintf(log_path, sizeof log_path, "%s/train.jsonl", logger_name);
-
-    if (!vocab_file) { ua_fail(&err, "out of memory"); goto fail; }
+/* the folders claimed, the data opened, the trainer opened (fresh or resumed); *usage set for a
+ * flag that cannot apply to the checkpoint resumed */
+static int open_train(train_args *a, train_run *run, int *usage, ua_err *err)
+{
+    ua_options *o = &a->o;
+    const ua_options *typed = &a->typed;
+    absolute_path(o->data_path, sizeof o->data_path, typed->data_path);
+    absolute_path(o->vocab_path, sizeof o->vocab_path, typed->vocab_path);
+    snprintf(run->ckpt_path, sizeof run->ckpt_path, "%s/checkpoint.safetensors", typed->model_name);
+    snprintf(run->best_path, sizeof run->best_path, "%s/model_best.safetensors", typed->model_name);
+    snprintf(run->log_path, sizeof run->log_path, "%s/train.jsonl", typed->logger_name);
+    if (!(run->vocab_file = ua_vocab_file(typed->vocab_path, typed->data_name))) return ua_fail(err, "out of memory");
     /* the folders first: a second run into them stops here, before it reads anything */
-    if (claim_folders(&lock, model_name, logger_name, !resume, overwrite, &err)) goto fail;
-    absolute_path(o.logger_name, sizeof o.logger_name, logger_name);
-    absolute_path(o.model_name, sizeof o.model_name, model_name);
-    given = o;
-    if (ua_vocab_load(&vocab, vocab_file, &err) ||
-        ua_split_open(&train, data_path, data_name, "train", &vocab, 0, &err) ||
-        ua_split_open(&dev, data_path, data_name, "dev", &vocab, 0, &err)) goto fail;
-    if (ua_args_given(&spec, "img-dim") && o.model.img_dim != train.img_dim) {
-        ua_fail(&err, "--img-dim %d but %s has %d-dim regions", o.model.img_dim, train.ims_path, train.img_dim);
-        goto fail;
-    }
-    o.model.img_dim = train.img_dim;
-    o.model.vocab_size = vocab.n;
-    if (resume && resume_options(resume, &given, &spec, &o, &usage, &err)) goto fail;
-    if (ua_trainer_open(&t, &o, &train, &dev, resume, &err)) goto fail;
-    t.warmup_epochs = warmup_epochs;
-    t.debug_nan_at = nan_at;
-    if (t.m.unverified) ua_cli_warn_no_checksum("train", resume);
-    if (resume && !quiet && t.weights_only)
-        fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", resume);
-    else if (resume && !quiet)
-        fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", resume, t.state.epoch,
-                t.state.batch, t.state.iters);
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
-    if (!quiet)
-        fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n", data_path,
-                data_name, train.n_items, ua_split_images_used(&dev), t.m.n_params,
-                ua_direction_name(t.m.opt.attn.direction), ua_feature_norm_name(t.m.opt.attn.norm),
-                ua_agg_name(t.m.opt.attn.agg));
-    run_clock clock = {ua_now(), 0, t.state.iters, (long long)t.o.num_epochs * t.batcher.n_batches};
-    while (!ua_trainer_finished(&t)) {
+    if (claim_folders(&run->lock, typed->model_name, typed->logger_name, !a->resume, a->overwrite, err)) return -1;
+    absolute_path(o->logger_name, sizeof o->logger_name, typed->logger_name);
+    absolute_path(o->model_name, sizeof o->model_name, typed->model_name);
+    const ua_options given = *o;
+    if (ua_vocab_load(&run->vocab, run->vocab_file, err) ||
+        ua_split_open(&run->train, typed->data_path, typed->data_name, "train", &run->vocab, 0, err) ||
+        ua_split_open(&run->dev, typed->data_path, typed->data_name, "dev", &run->vocab, 0, err))
+        return -1;
+    if (ua_args_given(&a->spec, "img-dim") && o->model.img_dim != run->train.img_dim)
+        return ua_fail(err, "--img-dim %d but %s has %d-dim regions", o->model.img_dim, run->train.ims_path,
+                       run->train.img_dim);
+    o->model.img_dim = run->train.img_dim;
+    o->model.vocab_size = run->vocab.n;
+    if (a->resume && resume_options(a->resume, &given, &a->spec, o, usage, err)) return -1;
+    if (ua_trainer_open(&run->t, o, &run->train, &run->dev, a->resume, err)) return -1;
+    run->t.warmup_epochs = a->warmup_epochs;
+    run->t.debug_nan_at = a->nan_at;
+    return 0;
+}
+
+static void close_train(train_run *run)
+{
+    ua_trainer_close(&run->t);
+    ua_split_close(&run->train);
+    ua_split_close(&run->dev);
+    ua_vocab_free(&run->vocab);
+    free(run->vocab_file);
+    ua_run_unlock(&run->lock);
+}
+
+/* what the run prints as it starts */
+static void announce(const train_args *a, const train_run *run)
+{
+    const ua_trainer *t = &run->t;
+    if (t->m.unverified) ua_cli_warn_no_checksum("train", a->resume);
+    if (a->quiet) return;
+    if (a->resume && t->weights_only)
+        fprintf(stderr, "uarda train: %s has no optimizer state: starting from its weights at epoch 0\n", a->resume);
+    else if (a->resume)
+        fprintf(stderr, "uarda train: resuming %s at epoch %d, batch %d (iteration %lld)\n", a->resume, t->state.epoch,
+                t->state.batch, t->state.iters);
+    fprintf(stderr, "uarda train: %s/%s: %d training captions, %d dev images, %zu parameters, %s %s %s\n",
+            a->typed.data_path, a->typed.data_name, run->train.n_items, ua_split_images_used(&run->dev), t->m.n_params,
+            ua_direction_name(t->m.opt.attn.direction), ua_feature_norm_name(t->m.opt.attn.norm),
+            ua_agg_name(t->m.opt.attn.agg));
+}
+
+/* the loop: 0 when every epoch (or --max-steps) has run, 130 when interrupted, -1 on error */
+static int run_loop(const train_args *a, train_run *run, ua_err *err)
+{
+    ua_trainer *t = &run->t;
+    run->clock = (run_clock){ua_now(), 0, t->state.iters, (long long)t->o.num_epochs * t->batcher.n_batches};
+    while (!ua_trainer_finished(t)) {
         ua_step_metrics sm;
-        if (ua_trainer_step(&t, &sm, &err)) goto fail;
-        if (log_step(&t, &sm, &clock, &prog, log_path, &err)) goto fail;
-        int save_now = (save_step > 0 && sm.iter % save_step == 0) || g_interrupted || (max_steps > 0 && sm.iter >= max_steps);
-        if (save_now && ua_trainer_save(&t, ckpt_path, 1, &err)) goto fail;
-        if (kill_after > 0 && sm.iter == kill_after) raise(SIGKILL);
+        if (ua_trainer_step(t, &sm, err)) return -1;
+        if (log_step(t, &sm, &run->clock, &run->prog, run->log_path, err)) return -1;
+        const int last = a->max_steps > 0 && sm.iter >= a->max_steps;
+        if (((a->save_step > 0 && sm.iter % a->save_step == 0) || g_interrupted || last) &&
+            ua_trainer_save(t, run->ckpt_path, 1, err))
+            return -1;
+        if (a->kill_after > 0 && sm.iter == a->kill_after) raise(SIGKILL);
         if (g_interrupted) {
-            ua_progress_end(&prog);
-            fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", ckpt_path, sm.epoch,
-                    t.state.batch);
-            rc = 130;
-            goto done;
+            ua_progress_end(&run->prog);
+            fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", run->ckpt_path,
+                    sm.epoch, t->state.batch);
+            return 130;
         }
-        if (max_steps > 0 && sm.iter >= max_steps) break;
-        if (t.o.val_step > 0 && sm.iter % t.o.val_step == 0 && validate(&t, "val_step", &clock, &prog, log_path, NULL, &err))
-            goto fail;
-        if (sm.epoch_end && end_epoch(&t, &sm, &clock, &prog, quiet, log_path, best_path, ckpt_path, &err)) goto fail;
+        if (last) break;
+        if (t->o.val_step > 0 && sm.iter % t->o.val_step == 0 &&
+            validate(t, "val_step", &run->clock, &run->prog, run->log_path, NULL, err))
+            return -1;
+        if (sm.epoch_end && end_epoch(t, &sm, &run->clock, &run->prog, a->quiet, run->log_path, run->best_path,
+                                      run->ckpt_path, err))
+            return -1;
     }
-    rc = 0;
-    goto done;
-fail:
-    ua_progress_end(&prog);
-    ua_cli_error("train", &err);
-    rc = usage ? 2 : 1;
-done:
-    ua_trainer_close(&t);
-    ua_split_close(&train);
-    ua_split_close(&dev);
-    ua_vocab_free(&vocab);
-    free(vocab_file);
-    ua_run_unlock(&lock);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args *a = malloc(sizeof *a);
+    train_run *run = calloc(1, sizeof *run);
+    if (!a || !run) {
+        free(a);
+        free(run);
+        fprintf(stderr, "uarda train: out of memory\n");
+        return 1;
+    }
+    run->lock = (ua_run_lock){{-1, -1}};
+    int rc = parse_train(a, argc, argv), usage = 0;
+    if (rc < 0) {
+        ua_cli_set_threads(a->threads);
+        ua_progress_init(&run->prog);
+        run->prog.quiet = a->quiet;
+        ua_err err;
+        rc = open_train(a, run, &usage, &err);
+        if (!rc) {
+            announce(a, run);
+            signal(SIGINT, on_sigint);
+            signal(SIGTERM, on_sigint);
+            rc = run_loop(a, run, &err);
+        }
+        if (rc < 0) {
+            ua_progress_end(&run->prog);
+            ua_cli_error("train", &err);
+            rc = usage ? 2 : 1;
+        }
+    }
+    close_train(run);
+    free(run);
+    free(a);
     return rc;
 }

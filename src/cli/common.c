@@ -22,34 +22,69 @@ const char *ua_cli_limits_help(void)
     return text;
 }
 
-void ua_cli_model_flags_from(const ua_options *o, ua_model_flags *f)
+/* ---- flags from the options' table -------------------------------------------------------- */
+
+static void flags_push(ua_cli_flags *b, const ua_opt *o)
 {
-    f->cross_attn = ua_direction_name(o->model.attn.direction);
-    f->raw_feature_norm = ua_feature_norm_name(o->model.attn.norm);
-    f->agg_func = ua_agg_name(o->model.attn.agg);
-    f->precomp_enc_type = "basic";
-    f->score_form = ua_score_form_name(o->model.attn.form);
-    f->model = o->model_kind;
-    f->clip = ua_clip_name(o->model.attn.clip);
-    f->mask = ua_mask_name(o->model.attn.mask);
-    f->logit = ua_logit_name(o->model.attn.logit);
-    f->irr = ua_irr_name(o->model.attn.irr);
-    f->t_mode = ua_t_mode_name(o->rel.t_mode);
-    f->t_est = ua_t_est_name(o->rel.t_est);
-    f->neg_src = ua_neg_src_name(o->rel.neg_src);
-    f->t_test = ua_t_test_name(o->rel.t_test);
-    f->sep = ua_sep_name(o->rel.sep);
+    if (b->n >= UA_CLI_MAX_FLAGS) {   /* a programming error, found by any --help */
+        fprintf(stderr, "uarda: internal error: more than %d flags (UA_CLI_MAX_FLAGS)\n", UA_CLI_MAX_FLAGS);
+        abort();
+    }
+    b->opts[b->n++] = *o;
 }
 
-void ua_cli_apply_model_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec)
+void ua_cli_flags_add(ua_cli_flags *b, const ua_opt *own)
 {
-    if (!spec || ua_args_given(spec, "cross-attn")) o->model.attn.direction = (ua_direction)ua_direction_parse(f->cross_attn);
-    if (!spec || ua_args_given(spec, "raw-feature-norm")) o->model.attn.norm = (ua_feature_norm)ua_feature_norm_parse(f->raw_feature_norm);
-    if (!spec || ua_args_given(spec, "agg-func")) o->model.attn.agg = (ua_agg)ua_agg_parse(f->agg_func);
-    if (!spec || ua_args_given(spec, "score-form")) o->model.attn.form = (ua_score_form)ua_score_form_parse(f->score_form);
+    for (const ua_opt *o = own; o && o->name; o++) flags_push(b, o);
 }
 
-static void restore_given(ua_options *o, const ua_options *before, const ua_cmd_spec *spec);
+static ua_opt flag_of_row(const ua_option_def *d, ua_options *o)
+{
+    static const ua_opt_kind kinds[] = {
+        [UA_OT_INT] = UA_OPT_INT, [UA_OT_LONG] = UA_OPT_LONG, [UA_OT_DOUBLE] = UA_OPT_FLOAT,
+        [UA_OT_BOOL] = UA_OPT_BOOL, [UA_OT_ENUM] = UA_OPT_ENUM, [UA_OT_TEXT] = UA_OPT_TEXT,
+    };
+    ua_opt f = {d->flag, kinds[d->type], ua_option_field(d, o), d->choices, d->help, 0, NULL, 0};
+    f.cap = d->size;
+    return f;
+}
+
+void ua_cli_flags_add_options(ua_cli_flags *b, ua_options *o, unsigned classes)
+{
+    size_t n;
+    const ua_option_def *t = ua_option_table(&n);
+    for (size_t i = 0; i < n; i++)
+        if (t[i].flag && (t[i].cls & classes)) {
+            ua_opt f = flag_of_row(&t[i], o);
+            flags_push(b, &f);
+        }
+}
+
+void ua_cli_flags_add_option(ua_cli_flags *b, ua_options *o, const char *flag)
+{
+    const ua_option_def *d = ua_option_by_flag(flag);
+    if (!d) {
+        fprintf(stderr, "uarda: internal error: --%s is no row of the options' table\n", flag);
+        abort();
+    }
+    ua_opt f = flag_of_row(d, o);
+    flags_push(b, &f);
+}
+
+ua_opt *ua_cli_flags_done(ua_cli_flags *b)
+{
+    memset(&b->opts[b->n], 0, sizeof b->opts[b->n]);
+    return b->opts;
+}
+
+/* after a preset: the fields whose flag was given (their values in before) back as given */
+static void restore_given(ua_options *o, const ua_options *before, const ua_cmd_spec *spec)
+{
+    size_t n;
+    const ua_option_def *t = ua_option_table(&n);
+    for (size_t i = 0; i < n; i++)
+        if (t[i].flag && strcmp(t[i].flag, "model") != 0 && ua_args_given(spec, t[i].flag)) ua_option_copy(&t[i], o, before);
+}
 
 /* the NAAF-only flag, and the UARDA switches NAAF's score does not take, given with the wrong score */
 static int check_score_flags(const ua_options *o, const ua_cmd_spec *spec, ua_err *err)
@@ -65,198 +100,82 @@ static int check_score_flags(const ua_options *o, const ua_cmd_spec *spec, ua_er
     return ua_options_check_score(o, "options", err);
 }
 
-int ua_cli_apply_uarda_flags(ua_options *o, const ua_model_flags *f, const ua_cmd_spec *spec, ua_err *err)
+int ua_cli_apply_uarda_flags(ua_options *o, const ua_cmd_spec *spec, ua_err *err)
 {
     if (ua_args_given(spec, "model")) {
         /* the preset, except where a flag given alongside was parsed into o already */
         ua_options before = *o;
-        ua_options_apply_model_kind(o, f->model);
+        char kind[sizeof o->model_kind];
+        snprintf(kind, sizeof kind, "%s", o->model_kind);
+        ua_options_apply_model_kind(o, kind);
         restore_given(o, &before, spec);
     }
     ua_attn_cfg *a = &o->model.attn;
-    if (ua_args_given(spec, "clip")) a->clip = (ua_clip_mode)ua_clip_parse(f->clip);
-    if (ua_args_given(spec, "mask")) a->mask = (ua_mask_mode)ua_mask_parse(f->mask);
-    if (ua_args_given(spec, "logit")) a->logit = (ua_logit_mode)ua_logit_parse(f->logit);
-    if (ua_args_given(spec, "irr")) a->irr = (ua_irr_mode)ua_irr_parse(f->irr);
-    if (ua_args_given(spec, "t-mode")) o->rel.t_mode = (ua_t_mode)ua_t_mode_parse(f->t_mode);
-    if (ua_args_given(spec, "t-est")) o->rel.t_est = (ua_t_est)ua_t_est_parse(f->t_est);
-    if (ua_args_given(spec, "neg-src")) o->rel.neg_src = (ua_neg_src)ua_neg_src_parse(f->neg_src);
-    if (ua_args_given(spec, "t-test")) o->rel.t_test = (ua_t_test)ua_t_test_parse(f->t_test);
-    if (ua_args_given(spec, "sep")) o->rel.sep = (ua_sep_mode)ua_sep_parse(f->sep);
     /* a switch set alone makes the model a UARDA variant: t defaults to adaptive then */
     if (ua_options_thresholded(o) && !ua_args_given(spec, "t-mode") && !ua_args_given(spec, "model") &&
         o->rel.t_mode == UA_T_ZERO && ua_args_given(spec, "t-fixed"))
         o->rel.t_mode = UA_T_FIXED;
-    if (a->score == UA_SCORE_NAAF) snprintf(o->model_kind, sizeof o->model_kind, "%s", "naaf");
-    else if (ua_options_thresholded(o)) snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
+    /* the kind is the preset given (set with it above), else what the switches make */
+    if (!ua_args_given(spec, "model")) {
+        if (a->score == UA_SCORE_NAAF) snprintf(o->model_kind, sizeof o->model_kind, "%s", "naaf");
+        else if (ua_options_thresholded(o)) snprintf(o->model_kind, sizeof o->model_kind, "%s", "uarda");
+    }
     if (a->irr == UA_IRR_SCAN && a->mask == UA_MASK_HARD)
         return ua_fail(err, "--irr scan needs --mask off (a fully masked query has no attention; use --irr zero or neg)");
     if (check_score_flags(o, spec, err)) return -1;
     return ua_relevance_cfg_check(&o->rel, "options", err);
 }
 
-/* Every checkpoint option that a flag can set, once: its flag, its field, its class, how its
- * value prints. The merge of given flags over a checkpoint, and the help notes, come from here. */
-typedef enum { FT_INT, FT_DOUBLE, FT_LONG, FT_STR, FT_ENUM } field_type;
-#define ENUM_NAME(fn, T) static const char *fn##_of(int v) { return fn((T)v); }
-ENUM_NAME(ua_direction_name, ua_direction)
-ENUM_NAME(ua_feature_norm_name, ua_feature_norm)
-ENUM_NAME(ua_agg_name, ua_agg)
-ENUM_NAME(ua_clip_name, ua_clip_mode)
-ENUM_NAME(ua_mask_name, ua_mask_mode)
-ENUM_NAME(ua_logit_name, ua_logit_mode)
-ENUM_NAME(ua_irr_name, ua_irr_mode)
-ENUM_NAME(ua_t_mode_name, ua_t_mode)
-ENUM_NAME(ua_t_est_name, ua_t_est)
-ENUM_NAME(ua_neg_src_name, ua_neg_src)
-ENUM_NAME(ua_t_test_name, ua_t_test)
-ENUM_NAME(ua_sep_name, ua_sep_mode)
-ENUM_NAME(ua_score_form_name, ua_score_form)
-#undef ENUM_NAME
-typedef struct {
-    const char *flag;
-    unsigned cls;
-    field_type type;
-    size_t offset, size;
-    const char *(*name)(int);   /* FT_ENUM */
-} flag_field;
-#define F(field) offsetof(ua_options, field), sizeof(((ua_options *)0)->field)
-static const flag_field flag_fields[] = {
-    {"word-dim", UA_FLAGS_SHAPE, FT_INT, F(model.word_dim), NULL},
-    {"embed-size", UA_FLAGS_SHAPE, FT_INT, F(model.embed_size), NULL},
-    {"num-layers", UA_FLAGS_SHAPE, FT_INT, F(model.num_layers), NULL},
-    {"img-dim", UA_FLAGS_SHAPE, FT_INT, F(model.img_dim), NULL},
-    {"bi-gru", UA_FLAGS_SHAPE, FT_INT, F(model.bi_gru), NULL},
-    {"no-imgnorm", UA_FLAGS_SCORE, FT_INT, F(model.no_imgnorm), NULL},
-    {"no-txtnorm", UA_FLAGS_SCORE, FT_INT, F(model.no_txtnorm), NULL},
-    {"raw-feature-norm", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.norm), ua_feature_norm_name_of},
-    {"agg-func", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.agg), ua_agg_name_of},
-    {"cross-attn", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.direction), ua_direction_name_of},
-    {"lambda-lse", UA_FLAGS_SCORE, FT_DOUBLE, F(model.attn.lambda_lse), NULL},
-    {"lambda-softmax", UA_FLAGS_SCORE, FT_DOUBLE, F(model.attn.lambda_softmax), NULL},
-    {"score-form", UA_FLAGS_SCORE, FT_ENUM, F(model.attn.form), ua_score_form_name_of},
-    {"margin", UA_FLAGS_LOSS, FT_DOUBLE, F(model.margin), NULL},
-    {"max-violation", UA_FLAGS_LOSS, FT_INT, F(model.max_violation), NULL},
-    {"lambda-sep", UA_FLAGS_LOSS, FT_DOUBLE, F(rel.lambda_sep), NULL},
-    {"num-epochs", UA_FLAGS_RUN, FT_INT, F(num_epochs), NULL},
-    {"batch-size", UA_FLAGS_RUN, FT_INT, F(batch_size), NULL},
-    {"grad-clip", UA_FLAGS_RUN, FT_DOUBLE, F(grad_clip), NULL},
-    {"learning-rate", UA_FLAGS_RUN, FT_DOUBLE, F(learning_rate), NULL},
-    {"lr-update", UA_FLAGS_RUN, FT_INT, F(lr_update), NULL},
-    {"workers", UA_FLAGS_RUN, FT_INT, F(workers), NULL},
-    {"log-step", UA_FLAGS_RUN, FT_INT, F(log_step), NULL},
-    {"val-step", UA_FLAGS_RUN, FT_INT, F(val_step), NULL},
-    {"seed", UA_FLAGS_RUN, FT_LONG, F(seed), NULL},
-    {"model", UA_FLAGS_UARDA, FT_STR, F(model_kind), NULL},
-    {"clip", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.clip), ua_clip_name_of},
-    {"mask", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.mask), ua_mask_name_of},
-    {"logit", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.logit), ua_logit_name_of},
-    {"irr", UA_FLAGS_UARDA, FT_ENUM, F(model.attn.irr), ua_irr_name_of},
-    {"t-mode", UA_FLAGS_UARDA, FT_ENUM, F(rel.t_mode), ua_t_mode_name_of},
-    {"t-fixed", UA_FLAGS_UARDA, FT_DOUBLE, F(rel.t_fixed), NULL},
-    {"t-est", UA_FLAGS_UARDA, FT_ENUM, F(rel.t_est), ua_t_est_name_of},
-    {"alpha", UA_FLAGS_UARDA, FT_DOUBLE, F(rel.alpha), NULL},
-    {"min-samples", UA_FLAGS_UARDA, FT_INT, F(rel.min_samples), NULL},
-    {"ema", UA_FLAGS_UARDA, FT_DOUBLE, F(rel.ema), NULL},
-    {"neg-src", UA_FLAGS_UARDA, FT_ENUM, F(rel.neg_src), ua_neg_src_name_of},
-    {"sep", UA_FLAGS_UARDA, FT_ENUM, F(rel.sep), ua_sep_name_of},
-    {"t-test", UA_FLAGS_TEST, FT_ENUM, F(rel.t_test), ua_t_test_name_of},
-};
-#undef F
-
-/* after a preset: the fields whose flag was given (their values in before) back as given */
-static void restore_given(ua_options *o, const ua_options *before, const ua_cmd_spec *spec)
-{
-    for (size_t k = 0; k < sizeof flag_fields / sizeof flag_fields[0]; k++) {
-        const flag_field *r = &flag_fields[k];
-        if (strcmp(r->flag, "model") == 0 || !ua_args_given(spec, r->flag)) continue;
-        memcpy((char *)o + r->offset, (const char *)before + r->offset, r->size);
-    }
-}
-
-static void format_field(const flag_field *r, const ua_options *o, char *buf, size_t cap)
-{
-    const char *p = (const char *)o + r->offset;
-    int i;
-    double d;
-    long long l;
-    switch (r->type) {
-    case FT_INT:    memcpy(&i, p, sizeof i); snprintf(buf, cap, "%d", i); break;
-    case FT_ENUM:   memcpy(&i, p, sizeof i); snprintf(buf, cap, "%s", r->name(i)); break;
-    case FT_DOUBLE: memcpy(&d, p, sizeof d); snprintf(buf, cap, "%g", d); break;
-    case FT_LONG:   memcpy(&l, p, sizeof l); snprintf(buf, cap, "%lld", l); break;
-    case FT_STR:    snprintf(buf, cap, "%.*s", (int)r->size, p); break;
-    }
-}
-
-static int field_equal(const flag_field *r, const ua_options *a, const ua_options *b)
-{
-    const char *x = (const char *)a + r->offset, *y = (const char *)b + r->offset;
-    if (r->type == FT_STR) return strncmp(x, y, r->size) == 0;
-    return memcmp(x, y, r->size) == 0;
-}
-
 int ua_cli_merge_flags(ua_options *dst, const ua_options *given, const ua_cmd_spec *spec, unsigned consider,
-                       unsigned honour, const char *ckpt, ua_err *err)
+                       unsigned context, const char *ckpt, ua_err *err)
 {
-    for (size_t k = 0; k < sizeof flag_fields / sizeof flag_fields[0]; k++) {
-        const flag_field *r = &flag_fields[k];
-        if (!(r->cls & consider) || !ua_args_given(spec, r->flag)) continue;
-        if (r->cls & honour) {
-            memcpy((char *)dst + r->offset, (const char *)given + r->offset, r->size);
-        } else if (!field_equal(r, dst, given)) {
+    size_t n;
+    const ua_option_def *t = ua_option_table(&n);
+    for (size_t k = 0; k < n; k++) {
+        const ua_option_def *r = &t[k];
+        if (!r->flag || !(r->cls & consider) || !ua_args_given(spec, r->flag)) continue;
+        if (r->override & context) {
+            ua_option_copy(r, dst, given);
+        } else if (!ua_option_equal(r, dst, given)) {
             char want[64], have[64];
-            format_field(r, given, want, sizeof want);
-            format_field(r, dst, have, sizeof have);
+            ua_option_format(r, given, want, sizeof want);
+            ua_option_format(r, dst, have, sizeof have);
             return ua_fail(err, "--%s %s cannot apply: %s was made with %s %s (%s)", r->flag, want, ckpt, r->flag, have,
-                           r->cls & UA_FLAGS_SHAPE ? "the parameters' shapes are fixed once trained"
-                                                   : "it cannot change here");
+                           r->cls & UA_OC_SHAPE ? "the parameters' shapes are fixed once trained" : "it cannot change here");
         }
     }
     return 0;
 }
 
-void ua_cli_annotate_flags(ua_cmd_spec *spec, unsigned consider, unsigned honour, const char *honoured,
+void ua_cli_annotate_flags(ua_cmd_spec *spec, unsigned consider, unsigned context, const char *honoured,
                            const char *refused)
 {
-    for (ua_opt *o = spec->opts; o && o->name; o++)
-        for (size_t k = 0; k < sizeof flag_fields / sizeof flag_fields[0]; k++)
-            if (strcmp(flag_fields[k].flag, o->name) == 0 && (flag_fields[k].cls & consider))
-                o->note = flag_fields[k].cls & honour ? honoured : refused;
+    for (ua_opt *o = spec->opts; o && o->name; o++) {
+        const ua_option_def *d = ua_option_by_flag(o->name);
+        if (d && (d->cls & consider))
+            o->note = d->override & context ? honoured : refused;
+    }
 }
 
 void ua_cli_annotate_inference(ua_cmd_spec *spec)
 {
-    ua_cli_annotate_flags(spec, UA_FLAGS_SHAPE | UA_FLAGS_SCORE, UA_FLAGS_SCORE, " (overrides the checkpoint's)",
+    ua_cli_annotate_flags(spec, UA_OC_SHAPE | UA_OC_SCORE, UA_OVR_INFER, " (overrides the checkpoint's)",
                           " (must match the checkpoint's)");
 }
 
 void ua_cli_apply_scoring(ua_model *m, const ua_options *o)
 {
-    m->opt.attn.score = o->model.attn.score;
-    m->opt.attn.form = o->model.attn.form;
-    m->opt.attn.clip = o->model.attn.clip;
-    m->opt.attn.mask = o->model.attn.mask;
-    m->opt.attn.logit = o->model.attn.logit;
-    m->opt.attn.irr = o->model.attn.irr;
-    m->opt.no_imgnorm = o->model.no_imgnorm;
-    m->opt.no_txtnorm = o->model.no_txtnorm;
-    m->opt.attn.norm = o->model.attn.norm;
-    m->opt.attn.agg = o->model.attn.agg;
-    m->opt.attn.direction = o->model.attn.direction;
-    m->opt.attn.lambda_lse = o->model.attn.lambda_lse;
-    m->opt.attn.lambda_softmax = o->model.attn.lambda_softmax;
+    ua_model_opt_copy_classes(&m->opt, &o->model, UA_OC_SCORE | UA_OC_UARDA);
 }
 
-int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const ua_model_flags *f,
-                           const ua_cmd_spec *spec, const char *ckpt, ua_err *err)
+int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const char *model, const ua_cmd_spec *spec,
+                           const char *ckpt, ua_err *err)
 {
-    ua_cli_apply_model_flags(given, f, spec);
-    if (ua_args_given(spec, "model")) {
+    if (model) {
         /* the preset's scoring over the checkpoint's (its threshold state, estimator and run
          * options stay the checkpoint's); the scoring flags given then win */
         ua_options p = *o;
-        ua_options_apply_model_kind(&p, f->model);
+        ua_options_apply_model_kind(&p, model);
         ua_attn_cfg keep = o->model.attn;
         o->model.attn = p.model.attn;
         o->model.attn.threshold = keep.threshold;
@@ -264,14 +183,13 @@ int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const 
         o->model.attn.full = keep.full;
         snprintf(o->model_kind, sizeof o->model_kind, "%s", p.model_kind);
     }
-    if (ua_cli_merge_flags(o, given, spec, UA_FLAGS_SHAPE | UA_FLAGS_SCORE, UA_FLAGS_SCORE, ckpt, err)) return -1;
+    if (ua_cli_merge_flags(o, given, spec, UA_OC_SHAPE | UA_OC_SCORE, UA_OVR_INFER, ckpt, err)) return -1;
     if (o->model.attn.score != UA_SCORE_NAAF && ua_args_given(spec, "score-form"))
         return ua_fail(err, "--score-form applies to NAAF's score: %s scores with SCAN's attention (add --model naaf)", ckpt);
     if (ua_options_check_score(o, ckpt, err)) return -1;
     ua_cli_apply_scoring(m, o);
     return 0;
 }
-
 
 double ua_rss_anon_mb(void)
 {
@@ -330,49 +248,41 @@ void ua_progress_end(ua_progress *p)
     if (p->tty && !p->quiet) fputc('\n', stderr);
 }
 
-static struct {
-    ua_progress p;
-    const char *cmd, *phase;
-    char label[96];
-    int shown;
-    long long last_done;
-} g_eval_prog;
-
-static void eval_progress(void *ctx, const char *phase, long long done, long long total)
+static void eval_progress(void *user, const char *phase, long long done, long long total)
 {
-    (void)ctx;
+    ua_cli_eval_progress *ep = user;
     /* a new phase, or the same one again (eval times the similarity with and without skipping) */
-    if (!g_eval_prog.phase || strcmp(g_eval_prog.phase, phase) != 0 || done < g_eval_prog.last_done) {
-        if (g_eval_prog.shown) ua_progress_end(&g_eval_prog.p);
-        ua_progress_init(&g_eval_prog.p);
-        g_eval_prog.p.last_print = g_eval_prog.p.start;   /* the first line once an interval has passed */
-        g_eval_prog.phase = phase;
-        g_eval_prog.shown = 0;
-        snprintf(g_eval_prog.label, sizeof g_eval_prog.label, "%s: %s", g_eval_prog.cmd, phase);
+    if (!ep->phase || strcmp(ep->phase, phase) != 0 || done < ep->last_done) {
+        if (ep->shown) ua_progress_end(&ep->p);
+        ua_progress_init(&ep->p);
+        ep->p.last_print = ep->p.start;   /* the first line once an interval has passed */
+        ep->phase = phase;
+        ep->shown = 0;
+        snprintf(ep->label, sizeof ep->label, "%s: %s", ep->cmd, phase);
     }
-    g_eval_prog.last_done = done;
-    double before = g_eval_prog.p.last_print;
-    ua_progress_update(&g_eval_prog.p, g_eval_prog.label, done, total, "", g_eval_prog.shown && done == total);
-    if (g_eval_prog.p.last_print != before) g_eval_prog.shown = 1;
-    if (done == total && g_eval_prog.shown) {   /* the phase's last line, closed */
-        ua_progress_end(&g_eval_prog.p);
-        g_eval_prog.shown = 0;
+    ep->last_done = done;
+    double before = ep->p.last_print;
+    ua_progress_update(&ep->p, ep->label, done, total, "", ep->shown && done == total);
+    if (ep->p.last_print != before) ep->shown = 1;
+    if (done == total && ep->shown) {   /* the phase's last line, closed */
+        ua_progress_end(&ep->p);
+        ep->shown = 0;
     }
 }
 
-void ua_cli_eval_progress_begin(const char *cmd)
+const ua_progress_cb *ua_cli_eval_progress_begin(ua_cli_eval_progress *ep, const char *cmd)
 {
-    memset(&g_eval_prog, 0, sizeof g_eval_prog);
-    g_eval_prog.cmd = cmd;
-    ua_eval_set_progress(eval_progress, NULL);
+    memset(ep, 0, sizeof *ep);
+    ep->cmd = cmd;
+    ep->cb = (ua_progress_cb){eval_progress, ep};
+    return &ep->cb;
 }
 
-void ua_cli_eval_progress_end(void)
+void ua_cli_eval_progress_end(ua_cli_eval_progress *ep)
 {
-    ua_eval_set_progress(NULL, NULL);
-    if (g_eval_prog.shown) ua_progress_end(&g_eval_prog.p);
-    g_eval_prog.shown = 0;
-    g_eval_prog.phase = NULL;
+    if (ep->shown) ua_progress_end(&ep->p);
+    ep->shown = 0;
+    ep->phase = NULL;
 }
 
 int ua_jsonl_append(const char *path, void *json_object, ua_err *err)

@@ -6,14 +6,14 @@
 #include <string.h>
 
 
-int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
-                           ua_err *err)
+int ua_grounding_agreement(const ua_scorer *sc, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
+                           const ua_progress_cb *progress, ua_err *err)
 {
     memset(g, 0, sizeof *g);
     float *G = NULL, *U = NULL;
     int n_g = 0, n_u = 0;
-    if (ua_grounding_samples(m, s, grounding_path, 0, &G, &n_g, &U, &n_u, err)) return -1;
-    g->threshold = m->opt.attn.threshold;
+    if (ua_grounding_samples(sc->m, s, grounding_path, 0, &G, &n_g, &U, &n_u, progress, err)) return -1;
+    g->threshold = sc->attn.threshold;
     const float t = (float)g->threshold;
     for (int i = 0; i < n_g; i++) g->grounded_relevant += G[i] > t;
     for (int i = 0; i < n_u; i++) g->ungrounded_irrelevant += !(U[i] > t);
@@ -26,11 +26,13 @@ int ua_grounding_agreement(const ua_model *m, const ua_split *s, const char *gro
 
 /* one model: its matrix with skipping off (with the stats) and on, the largest difference, then
  * SCAN's on the same embeddings; each timed */
-static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison *c, ua_err *err)
+static int compare_one(const ua_scorer *sc, const ua_split *s, ua_skip_comparison *c, const ua_progress_cb *progress,
+                       ua_err *err)
 {
+    const ua_model *m = sc->m;
     int n_img = ua_split_images_used(s);
     ua_embeddings e;
-    if (ua_encode_split(m, s, 0, n_img, 0, n_img * s->im_div, &e, err)) return -1;
+    if (ua_encode_split(m, s, 0, n_img, 0, n_img * s->im_div, &e, progress, err)) return -1;
     size_t n = (size_t)e.n_img * e.n_cap;
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
     int rc = -1;
@@ -38,20 +40,21 @@ static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison 
         ua_fail(err, "out of memory for two %d x %d similarity matrices", e.n_img, e.n_cap);
         goto out;
     }
-    ua_attn_cfg cfg = m->opt.attn, scan = m->opt.attn;
+    ua_attn_cfg cfg = sc->attn, scan = sc->attn;
     ua_sim_stats st = {0};
     ua_attn_set_skip(&cfg, 0);
     double t1 = ua_now();
-    if (ua_similarity_matrix_stats(&cfg, &e, a, &st, err)) goto out;
+    if (ua_similarity_matrix_stats(&cfg, &e, a, &st, progress, err)) goto out;
     double t2 = ua_now();
     ua_attn_set_skip(&cfg, 1);
-    if (ua_similarity_matrix(&cfg, &e, b, err)) goto out;
+    if (ua_similarity_matrix_stats(&cfg, &e, b, NULL, progress, err)) goto out;
     double t3 = ua_now();
     for (size_t i = 0; i < n; i++) {
         double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
         if (d > c->max_abs_difference) c->max_abs_difference = d;
     }
     /* SCAN's attention on the same embeddings: no threshold machinery */
+    scan.score = UA_SCORE_SCAN;
     scan.clip = UA_CLIP_SCAN;
     scan.mask = UA_MASK_OFF;
     scan.logit = UA_LOGIT_SCANLIKE;
@@ -59,7 +62,7 @@ static int compare_one(const ua_model *m, const ua_split *s, ua_skip_comparison 
     scan.threshold = 0;
     ua_attn_set_skip(&scan, 0);
     double t4 = ua_now();
-    if (ua_similarity_matrix(&scan, &e, a, err)) goto out;
+    if (ua_similarity_matrix_stats(&scan, &e, a, NULL, progress, err)) goto out;
     c->seconds_skip_off += t2 - t1;
     c->seconds_skip_on += t3 - t2;
     c->seconds_scan += ua_now() - t4;
@@ -72,11 +75,11 @@ out:
     return rc;
 }
 
-int ua_compare_skipping(const ua_model *const *models, int n_models, const ua_split *s, ua_skip_comparison *c,
-                        ua_err *err)
+int ua_compare_skipping(const ua_scorer *scorers, int n_models, const ua_split *s, ua_skip_comparison *c,
+                        const ua_progress_cb *progress, ua_err *err)
 {
     memset(c, 0, sizeof *c);
     for (int k = 0; k < n_models; k++)
-        if (compare_one(models[k], s, c, err)) return -1;
+        if (compare_one(&scorers[k], s, c, progress, err)) return -1;
     return 0;
 }

@@ -7,20 +7,6 @@
 
 enum { ENCODE_CHUNK = 128 };
 
-static ua_eval_progress_fn g_progress;
-static void *g_progress_ctx;
-
-void ua_eval_set_progress(ua_eval_progress_fn fn, void *ctx)
-{
-    g_progress = fn;
-    g_progress_ctx = ctx;
-}
-
-static void progress(const char *phase, long long done, long long total)
-{
-    if (g_progress) g_progress(g_progress_ctx, phase, done, total);
-}
-
 void ua_embeddings_free(ua_embeddings *e)
 {
     if (!e) return;
@@ -48,7 +34,7 @@ ua_embeddings ua_embeddings_caption(const ua_embeddings *e, int j, int off[2])
 
 /* images: [n_img, R, img_dim], image numbers counted from first in messages about name's regions */
 static int encode_images(const ua_model *m, const float *images, int n_img, int R, int first, const char *name,
-                         ua_embeddings *out, ua_err *err)
+                         ua_embeddings *out, const ua_progress_cb *progress, ua_err *err)
 {
     const size_t E = (size_t)m->opt.embed_size, D = (size_t)m->opt.img_dim;
     out->n_img = n_img;
@@ -66,14 +52,15 @@ static int encode_images(const ua_model *m, const float *images, int n_img, int 
             return -1;
         }
         ua_image_encoder_forward(m, images + (size_t)i0 * R * D, (size_t)n * R, pre, out->img + (size_t)i0 * R * E);
-        progress("encoding images", i0 + n < n_img ? i0 + n : n_img, n_img);
+        ua_progress_report(progress, "encoding images", i0 + n < n_img ? i0 + n : n_img, n_img);
     }
     free(pre);
     return 0;
 }
 
 /* captions [first, first + n) of caps, in chunks sorted by length as the GRU needs */
-static int encode_captions(const ua_model *m, const ua_captions *caps, int first, int n, ua_embeddings *out, ua_err *err)
+static int encode_captions(const ua_model *m, const ua_captions *caps, int first, int n, ua_embeddings *out,
+                           const ua_progress_cb *progress, ua_err *err)
 {
     const size_t E = (size_t)m->opt.embed_size;
     out->E = (int)E;
@@ -120,7 +107,7 @@ static int encode_captions(const ua_model *m, const ua_captions *caps, int first
         for (int k = 0; k < b; k++)
             memcpy(out->cap + (size_t)out->cap_offset[j0 + order[k]] * E, emb + (size_t)k * T * E,
                    (size_t)lengths[k] * E * sizeof(float));
-        progress("encoding captions", j0 + b, n);
+        ua_progress_report(progress, "encoding captions", j0 + b, n);
     }
 done:
     ua_text_work_free(tw);
@@ -132,7 +119,7 @@ done:
 }
 
 int ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_img, int first_cap, int n_cap,
-                    ua_embeddings *out, ua_err *err)
+                    ua_embeddings *out, const ua_progress_cb *progress, ua_err *err)
 {
     memset(out, 0, sizeof *out);
     if (s->img_dim != m->opt.img_dim)
@@ -142,8 +129,8 @@ int ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_i
         first_cap + n_cap > s->caps.n)
         return ua_fail(err, "split %s: images [%d, %d) / captions [%d, %d) out of range", s->name, first_img,
                        first_img + n_img, first_cap, first_cap + n_cap);
-    if (encode_images(m, ua_split_image(s, first_img), n_img, s->n_regions, first_img, s->ims_path, out, err) ||
-        encode_captions(m, &s->caps, first_cap, n_cap, out, err)) {
+    if (encode_images(m, ua_split_image(s, first_img), n_img, s->n_regions, first_img, s->ims_path, out, progress, err) ||
+        encode_captions(m, &s->caps, first_cap, n_cap, out, progress, err)) {
         ua_embeddings_free(out);
         return -1;
     }
@@ -151,11 +138,11 @@ int ua_encode_split(const ua_model *m, const ua_split *s, int first_img, int n_i
 }
 
 int ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua_captions *caps, ua_embeddings *out,
-              ua_err *err)
+              const ua_progress_cb *progress, ua_err *err)
 {
     memset(out, 0, sizeof *out);
-    if ((n_img > 0 && encode_images(m, images, n_img, R, 0, NULL, out, err)) ||
-        (caps && caps->n > 0 && encode_captions(m, caps, 0, caps->n, out, err))) {
+    if ((n_img > 0 && encode_images(m, images, n_img, R, 0, NULL, out, progress, err)) ||
+        (caps && caps->n > 0 && encode_captions(m, caps, 0, caps->n, out, progress, err))) {
         ua_embeddings_free(out);
         return -1;
     }
@@ -164,7 +151,7 @@ int ua_encode(const ua_model *m, const float *images, int n_img, int R, const ua
 
 int ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err)
 {
-    return ua_similarity_matrix_stats(cfg, e, sims, NULL, err);
+    return ua_similarity_matrix_stats(cfg, e, sims, NULL, NULL, err);
 }
 
 /* order[] = the captions by length, ties in index order (a counting sort: lengths <= max_len) */
@@ -180,7 +167,7 @@ static int order_by_length(const ua_embeddings *e, int *order, ua_err *err)
 }
 
 int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
-                               ua_err *err)
+                               const ua_progress_cb *progress, ua_err *err)
 {
     /* 128 images x 32 captions: the block's dot products (32 L x 4608 floats at SCAN's size)
      * stay in the last-level cache while the pairs read them. The captions go into blocks in
@@ -223,7 +210,7 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
             for (int ii = 0; ii < bi; ii++)
                 for (int k = 0; k < bc; k++) sims[(size_t)(i0 + ii) * e->n_cap + order[j0 + k]] = tile[(size_t)ii * BC + k];
         }
-        progress("similarity", j0 + bc, e->n_cap);
+        ua_progress_report(progress, "similarity", j0 + bc, e->n_cap);
     }
     if (stats) ua_sim_stats_get(w, stats);
     rc = 0;

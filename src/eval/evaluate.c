@@ -4,8 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ua_split_similarity(const ua_model *const *models, int n_models, const ua_split *s, int first_img, int n_img,
-                        int first_cap, int n_cap, float *sims, ua_err *err)
+ua_scorer ua_scorer_of(const ua_model *m, double threshold)
+{
+    ua_scorer sc = {m, m->opt.attn};
+    sc.attn.threshold = threshold;
+    sc.attn.skip = 0;
+    sc.attn.full = 0;
+    return sc;
+}
+
+int ua_split_similarity(const ua_scorer *scorers, int n_models, const ua_split *s, int first_img, int n_img,
+                        int first_cap, int n_cap, float *sims, const ua_progress_cb *progress, ua_err *err)
 {
     size_t n = (size_t)n_img * n_cap;
     float *one = n_models > 1 ? malloc(n * sizeof(float)) : sims;
@@ -13,8 +22,8 @@ int ua_split_similarity(const ua_model *const *models, int n_models, const ua_sp
     int rc = 0;
     for (int k = 0; k < n_models && !rc; k++) {
         ua_embeddings e;
-        if ((rc = ua_encode_split(models[k], s, first_img, n_img, first_cap, n_cap, &e, err))) break;
-        rc = ua_similarity_matrix(&models[k]->opt.attn, &e, one, err);
+        if ((rc = ua_encode_split(scorers[k].m, s, first_img, n_img, first_cap, n_cap, &e, progress, err))) break;
+        rc = ua_similarity_matrix_stats(&scorers[k].attn, &e, one, NULL, progress, err);
         ua_embeddings_free(&e);
         if (rc || n_models == 1) break;
         for (size_t i = 0; i < n; i++) sims[i] = k == 0 ? one[i] : sims[i] + one[i];
@@ -26,8 +35,8 @@ int ua_split_similarity(const ua_model *const *models, int n_models, const ua_sp
     return rc;
 }
 
-int ua_evaluate_split(const ua_model *const *models, int n_models, const ua_split *s, int fold5, ua_recall *r,
-                      ua_err *err)
+int ua_evaluate_split(const ua_scorer *scorers, int n_models, const ua_split *s, int fold5, ua_recall *r,
+                      const ua_progress_cb *progress, ua_err *err)
 {
     int n_img = ua_split_images_used(s), n_cap = n_img * s->im_div;
     if (n_cap > s->n_items) n_img = s->n_items / s->im_div, n_cap = n_img * s->im_div;
@@ -42,7 +51,7 @@ int ua_evaluate_split(const ua_model *const *models, int n_models, const ua_spli
     int rc = 0;
     for (int k = 0; k < folds && !rc; k++) {
         ua_recall one;
-        rc = ua_split_similarity(models, n_models, s, k * fi, fi, k * fc, fc, sims, err) ||
+        rc = ua_split_similarity(scorers, n_models, s, k * fi, fi, k * fc, fc, sims, progress, err) ||
              ua_recall_compute(sims, fi, fc, s->im_div, &one, NULL, NULL, err);
         if (rc) break;
         for (int i = 0; i < 5; i++) { r->i2t[i] += one.i2t[i] / folds; r->t2i[i] += one.t2i[i] / folds; }

@@ -52,7 +52,7 @@ int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_re
      * order (a stable sort): the items scored higher, plus the equal ones listed before it.
      * Ties never count in the query's favour: a model that scores everything alike gets chance
      * recall, not 100%. (SCAN's argsort breaks ties arbitrarily; without ties the two agree.) */
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < n_img; i++) {   /* image query: its best-ranked ground-truth caption */
         /* the best-ranked one is the highest-scored, the first listed among equals */
         const float *row = sims + (size_t)i * n_cap;
@@ -63,7 +63,7 @@ int ua_recall_compute(const float *sims, int n_img, int n_cap, int im_div, ua_re
         for (int j = 0; j < n_cap; j++) pos += row[j] > v || (row[j] == v && j < c);
         ri[i] = pos;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(dynamic, 16)
     for (int j = 0; j < n_cap; j++) {   /* caption query: its own image */
         const int own_i = j / im_div;
         const float own = sims[(size_t)own_i * n_cap + j];

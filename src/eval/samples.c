@@ -9,7 +9,7 @@
 
 /* captions [0, n_cap) and every image in use, encoded */
 static int encode_first(const ua_model *m, const ua_split *s, int max_captions, ua_embeddings *e, int *n_img,
-                        ua_err *err)
+                        const ua_progress_cb *progress, ua_err *err)
 {
     int n_cap = s->n_items;
     if (max_captions > 0 && max_captions < n_cap) n_cap = max_captions;
@@ -17,7 +17,7 @@ static int encode_first(const ua_model *m, const ua_split *s, int max_captions, 
     if (n_cap < 1) return ua_fail(err, "split %s has no captions", s->name);
     if (*n_img < 2)
         return ua_fail(err, "split %s has %d image: mismatched pairs need at least two", s->name, *n_img);
-    return ua_encode_split(m, s, 0, *n_img, 0, n_cap, e, err);
+    return ua_encode_split(m, s, 0, *n_img, 0, n_cap, e, progress, err);
 }
 
 /* M[w][r] = u_w . v_r for the rows [row0, row0 + n_rows) of e->cap against image i, then the
@@ -48,13 +48,13 @@ static int image_rows(const ua_embeddings *e, const ua_split *s, int i, int *row
 }
 
 int ua_relevance_samples(const ua_model *m, const ua_split *s, int max_captions, float **pos, int *n_pos,
-                         float **neg, int *n_neg, ua_err *err)
+                         float **neg, int *n_neg, const ua_progress_cb *progress, ua_err *err)
 {
     *pos = *neg = NULL;
     *n_pos = *n_neg = 0;
     ua_embeddings e;
     int n_img;
-    if (encode_first(m, s, max_captions, &e, &n_img, err)) return -1;
+    if (encode_first(m, s, max_captions, &e, &n_img, progress, err)) return -1;
     int total = e.cap_offset[e.n_cap], most = 1;
     for (int i = 0; i < n_img; i++) {
         int row0, n_rows;
@@ -134,14 +134,15 @@ out:
 }
 
 int ua_grounding_samples(const ua_model *m, const ua_split *s, const char *grounding_path, int max_captions,
-                         float **grounded, int *n_grounded, float **ungrounded, int *n_ungrounded, ua_err *err)
+                         float **grounded, int *n_grounded, float **ungrounded, int *n_ungrounded,
+                         const ua_progress_cb *progress, ua_err *err)
 {
     *grounded = *ungrounded = NULL;
     *n_grounded = *n_ungrounded = 0;
     float *P, *Q;
     int n_p, n_q;
     /* the matched-pair maxima of every token, then split by the flags */
-    if (ua_relevance_samples(m, s, max_captions, &P, &n_p, &Q, &n_q, err)) return -1;
+    if (ua_relevance_samples(m, s, max_captions, &P, &n_p, &Q, &n_q, progress, err)) return -1;
     free(Q);
     int n_cap = s->n_items;
     if (max_captions > 0 && max_captions < n_cap) n_cap = max_captions;
@@ -220,7 +221,7 @@ int ua_attention_map(const ua_model *m, const ua_split *s, int caption, const ua
         return ua_fail(err, "split %s: caption %d is out of range (0..%d)", s->name, caption, s->n_items - 1);
     ua_embeddings e;
     int image = ua_split_image_of(s, caption);
-    if (ua_encode_split(m, s, image, 1, caption, 1, &e, err)) return -1;
+    if (ua_encode_split(m, s, image, 1, caption, 1, &e, NULL, err)) return -1;
     const int R = e.R, L = e.cap_len[0];
     float *A = malloc((size_t)L * R * sizeof(float)), *mx = malloc((size_t)L * sizeof(float));
     if (!A || !mx || ua_attention_of_pair(cfg, e.img, R, e.cap, L, e.E, A, mx, err)) {

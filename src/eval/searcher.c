@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uarda/clock.h"
+
 #include "uarda/checkpoint.h"
 
 int ua_searcher_open(ua_searcher *s, const char *ckpt, const char *index, int skip, int with_text,
@@ -41,12 +43,27 @@ int ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const ch
 {
     memset(e, 0, sizeof *e);
     if (ua_captions_from_lines(caps, lines, n, source, &s->v, s->tok, err)) return -1;
-    return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, err);
+    return ua_encode(&s->m, NULL, 0, s->g.R, caps, e, NULL, err);
 }
 
-/* ---- answering one query at a time ---------------------------------------------------------- */
+void ua_search_answer_free(ua_search_answer *a)
+{
+    if (!a) return;
+    free(a->ids);
+    free(a->scores);
+    free(a->region);
+    free(a->weight);
+    memset(a, 0, sizeof *a);
+}
 
-int ua_search_work_init(ua_search_work *w, const ua_searcher *s, ua_err *err)
+/* the attention a workspace scores with */
+static const ua_attn_cfg *work_attn(const ua_searcher *s, const ua_search_work *w)
+{
+    return w->scoring ? w->scoring : &s->m.opt.attn;
+}
+
+/* a workspace; with_tok: with its own tokenizer (when the searcher has text) */
+static int work_init(ua_search_work *w, const ua_searcher *s, int with_tok, ua_err *err)
 {
     memset(w, 0, sizeof *w);
     const ua_gallery *g = &s->g;
@@ -57,12 +74,83 @@ int ua_search_work_init(ua_search_work *w, const ua_searcher *s, ua_err *err)
         ua_search_work_free(w);
         return ua_fail(err, "out of memory for the scores of %d items", n);
     }
-    if (s->tok && !(w->tok = ua_tokenizer_new(err))) {
+    if (with_tok && s->tok && !(w->tok = ua_tokenizer_new(err))) {
         ua_search_work_free(w);
         return -1;
     }
     return 0;
 }
+
+/* the workspace's ranking handed over to the answer (which then owns its buffers) */
+static void answer_take(ua_search_answer *a, ua_search_work *w, int n, int top_k, double seconds)
+{
+    a->n_scored = n;
+    a->n = top_k < n ? top_k : n;
+    a->ids = w->ids;
+    a->scores = w->scores;
+    a->seconds = seconds;
+    w->ids = NULL;
+    w->scores = NULL;
+}
+
+/* each word's most attended region of each result (the first of equal weights) */
+static int answer_attention(const ua_searcher *s, ua_search_work *w, ua_search_answer *a, ua_err *err)
+{
+    const int len = w->q.cap_len[0], R = s->g.R;
+    a->n_words = len;
+    a->region = malloc((size_t)(a->n > 0 ? a->n : 1) * len * sizeof(int));
+    a->weight = malloc((size_t)(a->n > 0 ? a->n : 1) * len * sizeof(float));
+    if (!a->region || !a->weight) return ua_fail(err, "out of memory for the attention of %d words", len);
+    for (int k = 0; k < a->n; k++) {
+        if (ua_searcher_attention(s, w, a->ids[k], err)) return -1;
+        for (int x = 0; x < len; x++) {
+            const float *row = w->attn + (size_t)x * R;
+            int best = 0;
+            for (int y = 1; y < R; y++) if (row[y] > row[best]) best = y;
+            const int relevant = ua_search_word_relevant(w, R, x);   /* below the threshold: no attention */
+            a->region[(size_t)k * len + x] = relevant ? best : -1;
+            a->weight[(size_t)k * len + x] = relevant ? row[best] : 0.0f;
+        }
+    }
+    return 0;
+}
+
+int ua_searcher_answer_text(const ua_searcher *s, const ua_attn_cfg *attn, const int *ids, int len, int top_k,
+                            int shortlist, int attention, ua_search_answer *a, ua_err *err)
+{
+    memset(a, 0, sizeof *a);
+    ua_search_work w;
+    if (work_init(&w, s, 0, err)) return -1;
+    w.scoring = attn;
+    double t0 = ua_now();
+    int n = ua_searcher_rank_text(s, &w, ids, len, shortlist, err);
+    int rc = n < 0 ? -1 : 0;
+    if (!rc) {
+        answer_take(a, &w, n, top_k, ua_now() - t0);
+        if (attention) rc = answer_attention(s, &w, a, err);
+    }
+    ua_search_work_free(&w);
+    if (rc) ua_search_answer_free(a);
+    return rc;
+}
+
+int ua_searcher_answer_image(const ua_searcher *s, const ua_attn_cfg *attn, int row, int top_k, int shortlist,
+                             ua_search_answer *a, ua_err *err)
+{
+    memset(a, 0, sizeof *a);
+    ua_search_work w;
+    if (work_init(&w, s, 0, err)) return -1;
+    w.scoring = attn;
+    double t0 = ua_now();
+    int n = ua_searcher_rank_image(s, &w, row, shortlist, err);
+    if (n >= 0) answer_take(a, &w, n, top_k, ua_now() - t0);
+    ua_search_work_free(&w);
+    return n < 0 ? -1 : 0;
+}
+
+/* ---- answering one query at a time ---------------------------------------------------------- */
+
+int ua_search_work_init(ua_search_work *w, const ua_searcher *s, ua_err *err) { return work_init(w, s, 1, err); }
 
 void ua_search_work_free(ua_search_work *w)
 {
@@ -111,8 +199,8 @@ int ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *id
     ua_embeddings_free(&w->q);
     w->n_scored = 0;
     ua_captions caps = {1, (int[]){0, len}, (int *)ids, len, 0, len};
-    if (ua_encode(&s->m, NULL, 0, s->g.R, &caps, &w->q, err)) return -1;
-    int n = ua_gallery_rank_images(&s->g, &s->m.opt.attn, &w->q, shortlist, w->ids, w->scores, err);
+    if (ua_encode(&s->m, NULL, 0, s->g.R, &caps, &w->q, NULL, err)) return -1;
+    int n = ua_gallery_rank_images(&s->g, work_attn(s, w), &w->q, shortlist, w->ids, w->scores, err);
     if (n < 0) {
         ua_embeddings_free(&w->q);
         return -1;
@@ -123,7 +211,7 @@ int ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *id
 int ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, ua_err *err)
 {
     w->n_scored = 0;
-    int n = ua_gallery_rank_captions(&s->g, &s->m.opt.attn, row, shortlist, w->ids, w->scores, err);
+    int n = ua_gallery_rank_captions(&s->g, work_attn(s, w), row, shortlist, w->ids, w->scores, err);
     return n < 0 ? -1 : (w->n_scored = n);
 }
 
@@ -146,7 +234,7 @@ int ua_searcher_attention(const ua_searcher *s, ua_search_work *w, int image, ua
         w->max_sim = m;
         w->attn_cap = L;
     }
-    return ua_attention_of_pair(&s->m.opt.attn, g->img + (size_t)image * g->R * g->E, g->R, w->q.cap, L, g->E, w->attn,
+    return ua_attention_of_pair(work_attn(s, w), g->img + (size_t)image * g->R * g->E, g->R, w->q.cap, L, g->E, w->attn,
                                 w->max_sim, err);
 }
 

@@ -48,7 +48,13 @@ void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q
     int irr = 0, masked = 0;
     const float t = (float)cfg->threshold;
     const int naaf = cfg->score == UA_SCORE_NAAF;   /* the same layout (attention_naaf.inc) */
-    if (cfg->irr != UA_IRR_SCAN || naaf)
+    if (naaf)   /* the queries whose feature part is skipped: no entry above t */
+        for (int k = 0; k < q; k++) {
+            int any = 0;
+            for (int ci = 0; ci < c; ci++) any |= X[(size_t)k * c + ci] > t;
+            irr += !any;
+        }
+    else if (cfg->irr != UA_IRR_SCAN)
         for (int k = 0; k < q; k++) irr += rel[k] == 0;
     if (cfg->mask == UA_MASK_HARD || naaf)
         for (size_t o = 0; o < (size_t)c * q; o++) masked += !(X[o] > t);
@@ -62,7 +68,12 @@ void ua_attn_set_skip(ua_attn_cfg *cfg, int on)
     cfg->full = !on;
 }
 
-size_t ua_attn_pair_work(int c, int q) { return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 4 * (size_t)c; }
+/* the kernels' buffers (attention_pair.inc, attention_naaf.inc), then NAAF's smoothing weights
+ * (q x q) for the callers that pass the query Gram matrix */
+size_t ua_attn_pair_work(int c, int q)
+{
+    return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 4 * (size_t)c + (size_t)q * (size_t)q;
+}
 
 int ua_attn_needs_query_gram(const ua_attn_cfg *cfg) { return cfg->score == UA_SCORE_NAAF && cfg->form == UA_FORM_TEST; }
 
@@ -86,6 +97,23 @@ void ua_attn_pair_backward_qgram(const ua_attn_cfg *cfg, const float *S, size_t 
     if (cfg->score == UA_SCORE_NAAF) ua_naaf_pair_backward_f32(cfg, S, s_c, s_q, c, q, G, H, d_score, dS, dG, work);
     else pair_backward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
 }
+
+float ua_attn_pair_forward_smoothed(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                    const float *G, const float *P, const float *qn, float *R, float *work)
+{
+    if (cfg->score == UA_SCORE_NAAF) return ua_naaf_pair_forward_smoothed_f32(cfg, S, s_c, s_q, c, q, G, P, R, work);
+    return pair_forward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, R, work);
+}
+
+void ua_attn_pair_backward_smoothed(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
+                                    const float *G, const float *P, const float *qn, float d_score, float *dS,
+                                    float *dG, float *dqn, float *work)
+{
+    if (cfg->score == UA_SCORE_NAAF) ua_naaf_pair_backward_smoothed_f32(cfg, S, s_c, s_q, c, q, G, P, d_score, dS, dG, work);
+    else pair_backward_impl_f32(cfg, S, s_c, s_q, c, q, G, qn, d_score, dS, dG, dqn, work);
+}
+
+void ua_attn_query_smoothing(const float *H, int q, float *P) { ua_naaf_smoothing_f32(H, q, P); }
 
 float ua_attn_pair_forward(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                            const float *G, const float *qn, float *R, float *work)

@@ -108,7 +108,7 @@ void ua_dots_few(const float *A, int nq, const float *B, long long ng, int K, fl
 {
     /* threads over blocks of 4 gallery rows; every query row against the block while it is in L1 */
     const long long n_blocks = (ng + 3) / 4;
-    #pragma omp parallel for schedule(static) if (omp_get_level() == 0 && (long long)nq * ng * K >= DOTS_PAR_MIN_MACS)
+    #pragma omp parallel for schedule(dynamic, 8) if (omp_get_level() == 0 && (long long)nq * ng * K >= DOTS_PAR_MIN_MACS)
     for (long long blk = 0; blk < n_blocks; blk++) {
         const long long g0 = 4 * blk;
         const int ng_here = ng - g0 < 4 ? (int)(ng - g0) : 4;

@@ -13,7 +13,7 @@
 
 void ua_l2norm_rows_forward(const float *x, float *y, size_t rows, int d)
 {
-    #pragma omp parallel for schedule(static) if ((long)rows * d >= ROWS_PAR_MIN_ELEMS)
+    #pragma omp parallel for schedule(dynamic, 32) if ((long)rows * d >= ROWS_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * (size_t)d;
         float *yr = y + r * (size_t)d;
@@ -27,7 +27,7 @@ void ua_l2norm_rows_forward(const float *x, float *y, size_t rows, int d)
 /* y = x / (n + eps): dx = dy / (n + eps) - x (x . dy) / (n (n + eps)^2) */
 void ua_l2norm_rows_backward(const float *x, const float *dy, float *dx, size_t rows, int d)
 {
-    #pragma omp parallel for schedule(static) if ((long)rows * d >= ROWS_PAR_MIN_ELEMS)
+    #pragma omp parallel for schedule(dynamic, 32) if ((long)rows * d >= ROWS_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * (size_t)d, *dyr = dy + r * (size_t)d;
         float *dxr = dx + r * (size_t)d;
@@ -119,7 +119,7 @@ int ua_text_encoder_forward(const ua_model *m, const int *tokens, const int *len
     size_t rows = (size_t)B * T;
     float *avg = m->opt.no_txtnorm ? emb : w->avg;
     if (m->opt.bi_gru) {
-        #pragma omp parallel for schedule(static) if ((long)rows * E >= ROWS_PAR_MIN_ELEMS)
+        #pragma omp parallel for schedule(dynamic, 32) if ((long)rows * E >= ROWS_PAR_MIN_ELEMS)
         for (size_t r = 0; r < rows; r++) {
             const float *h = w->h + r * 2 * (size_t)E;
             float *o = avg + r * (size_t)E;
@@ -139,7 +139,7 @@ int ua_text_encoder_backward(const ua_model *m, const int *tokens, const int *le
     size_t rows = (size_t)B * T;
     if (!m->opt.no_txtnorm) ua_l2norm_rows_backward(w->avg, d_emb, d_emb, rows, E);
     if (m->opt.bi_gru) {
-        #pragma omp parallel for schedule(static) if ((long)rows * E >= ROWS_PAR_MIN_ELEMS)
+        #pragma omp parallel for schedule(dynamic, 32) if ((long)rows * E >= ROWS_PAR_MIN_ELEMS)
         for (size_t r = 0; r < rows; r++) {
             const float *g = d_emb + r * (size_t)E;
             float *dh = w->d_h + r * 2 * (size_t)E;

@@ -9,24 +9,6 @@
 #include "uarda/mem.h"
 #include "uarda/rng.h"
 
-void ua_model_opt_default(ua_model_opt *o)
-{
-    memset(o, 0, sizeof *o);
-    o->img_dim = 2048;
-    o->embed_size = 1024;
-    o->word_dim = 300;
-    o->vocab_size = 0;
-    o->num_layers = 1;
-    o->bi_gru = 1;
-    o->attn.direction = UA_T2I;
-    o->attn.norm = UA_NORM_CLIPPED_L2NORM;
-    o->attn.agg = UA_AGG_MEAN;
-    o->attn.lambda_softmax = 9.0;
-    o->attn.lambda_lse = 6.0;
-    o->margin = 0.2;
-    o->max_violation = 1;
-}
-
 int ua_model_opt_check(const ua_model_opt *o, ua_err *err)
 {
     if (o->img_dim < 1 || o->img_dim > (1 << 20)) return ua_fail(err, "img_dim must be in [1, 2^20], got %d", o->img_dim);

@@ -43,23 +43,6 @@ const char *ua_sep_name(ua_sep_mode s) { return name_of(SEPS, 3, (int)s); }
 /* ---------------------------------------------------------------------------------------------
  * configuration */
 
-void ua_relevance_cfg_default(ua_relevance_cfg *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->t_mode = UA_T_ADAPTIVE;
-    cfg->t_est = UA_T_EST_CLEAN;
-    cfg->neg_src = UA_NEG_LEAST;
-    cfg->t_test = UA_T_TEST_SAFE;
-    cfg->sep = UA_SEP_NONE;
-    cfg->t_fixed = 0.0;
-    cfg->alpha = 2.0;
-    cfg->ema = 0.7;
-    cfg->lambda_sep = 0.0;
-    cfg->hinge_delta = 0.05;
-    cfg->min_samples = 200;
-    cfg->ring_size = 2048;
-}
-
 enum { RING_MAX = 1 << 24 };
 
 int ua_relevance_cfg_check(const ua_relevance_cfg *cfg, const char *name, ua_err *err)
@@ -81,75 +64,6 @@ int ua_relevance_cfg_check(const ua_relevance_cfg *cfg, const char *name, ua_err
     if (rings && cfg->min_samples > cfg->ring_size)
         return ua_fail(err, "%s: min_samples %d exceeds ring_size %d (the rings would never leave their warm-up)", name,
                        cfg->min_samples, cfg->ring_size);
-    return 0;
-}
-
-int ua_relevance_cfg_to_cjson(const ua_relevance_cfg *cfg, struct cJSON *obj)
-{
-    int ok = cJSON_AddStringToObject(obj, "t_mode", ua_t_mode_name(cfg->t_mode)) &&
-             cJSON_AddNumberToObject(obj, "t_fixed", cfg->t_fixed) &&
-             cJSON_AddStringToObject(obj, "t_est", ua_t_est_name(cfg->t_est)) &&
-             cJSON_AddNumberToObject(obj, "alpha", cfg->alpha) &&
-             cJSON_AddNumberToObject(obj, "min_samples", cfg->min_samples) &&
-             cJSON_AddNumberToObject(obj, "ema", cfg->ema) &&
-             cJSON_AddStringToObject(obj, "neg_src", ua_neg_src_name(cfg->neg_src)) &&
-             cJSON_AddStringToObject(obj, "t_test", ua_t_test_name(cfg->t_test)) &&
-             cJSON_AddStringToObject(obj, "sep", ua_sep_name(cfg->sep)) &&
-             cJSON_AddNumberToObject(obj, "lambda_sep", cfg->lambda_sep) &&
-             cJSON_AddNumberToObject(obj, "hinge_delta", cfg->hinge_delta) &&
-             cJSON_AddNumberToObject(obj, "ring_size", cfg->ring_size);
-    return ok ? 0 : -1;
-}
-
-static int get_choice(const cJSON *obj, const char *key, int (*parse)(const char *), const char *allowed, int *out,
-                      const char *name, ua_err *err)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!it) return 0;
-    if (!cJSON_IsString(it)) return ua_fail(err, "%s: \"%s\" must be a string (%s)", name, key, allowed);
-    int v = parse(it->valuestring);
-    if (v < 0) return ua_fail(err, "%s: \"%s\" is \"%.60s\", not one of %s", name, key, it->valuestring, allowed);
-    *out = v;
-    return 0;
-}
-
-static int get_double(const cJSON *obj, const char *key, double *out, const char *name, ua_err *err)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!it) return 0;
-    if (!cJSON_IsNumber(it)) return ua_fail(err, "%s: \"%s\" must be a number", name, key);
-    *out = it->valuedouble;
-    return 0;
-}
-
-static int get_int(const cJSON *obj, const char *key, int *out, const char *name, ua_err *err)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!it) return 0;
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || fabs(it->valuedouble) > 2147483647.0)
-        return ua_fail(err, "%s: \"%s\" must be an integer", name, key);
-    *out = (int)it->valuedouble;
-    return 0;
-}
-
-int ua_relevance_cfg_from_cjson(ua_relevance_cfg *cfg, const struct cJSON *obj, const char *name, ua_err *err)
-{
-    if (!cJSON_IsObject(obj)) return ua_fail(err, "%s: relevance options: not a JSON object", name);
-    ua_relevance_cfg c = *cfg;
-    int m = (int)c.t_mode, e = (int)c.t_est, n = (int)c.neg_src, t = (int)c.t_test, s = (int)c.sep;
-    if (get_choice(obj, "t_mode", ua_t_mode_parse, "zero|fixed|adaptive", &m, name, err) ||
-        get_choice(obj, "t_est", ua_t_est_parse, "naaf_compat|clean|mixture", &e, name, err) ||
-        get_choice(obj, "neg_src", ua_neg_src_parse, "least|hardest|random", &n, name, err) ||
-        get_choice(obj, "t_test", ua_t_test_parse, "safe|train|fixed", &t, name, err) ||
-        get_choice(obj, "sep", ua_sep_parse, "none|gauss|hinge", &s, name, err) ||
-        get_double(obj, "t_fixed", &c.t_fixed, name, err) || get_double(obj, "alpha", &c.alpha, name, err) ||
-        get_double(obj, "ema", &c.ema, name, err) || get_double(obj, "lambda_sep", &c.lambda_sep, name, err) ||
-        get_double(obj, "hinge_delta", &c.hinge_delta, name, err) ||
-        get_int(obj, "min_samples", &c.min_samples, name, err) || get_int(obj, "ring_size", &c.ring_size, name, err))
-        return -1;
-    c.t_mode = (ua_t_mode)m; c.t_est = (ua_t_est)e; c.neg_src = (ua_neg_src)n; c.t_test = (ua_t_test)t; c.sep = (ua_sep_mode)s;
-    if (ua_relevance_cfg_check(&c, name, err)) return -1;
-    *cfg = c;
     return 0;
 }
 

@@ -24,7 +24,8 @@ struct ua_sim_work {
     size_t gram_len;
     const float *gram_ext;     /* the next prepare's context Grams, computed by the caller (or NULL) */
     const float *G;            /* the prepared block's context Grams: gram or gram_ext */
-    float *qgram;              /* the query items' Grams (NAAF's test form): like gram, the other side */
+    float *qgram;              /* the query items' smoothing weights (NAAF's test form: their Gram matrices,
+                                  softmaxed row by row): like gram, the other side */
     const float *QG;           /* the prepared block's query Grams: qgram, or NULL when not needed */
     float *qn;                 /* query norms: max(max_cap * L, max_img * R) */
     float *dqn_part;           /* per (outer item) partial d|query|: max_img * max_cap * max(L, R) */
@@ -194,14 +195,22 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
             ua_gram(cap_emb + (size_t)j * L * E, lengths[j], E, w->gram + (size_t)j * L * L);
         for (size_t r = 0; r < (size_t)n_img * R; r++) w->qn[r] = norm_of(img_emb + r * E, E);
     }
-    /* NAAF's test form smooths over the query items: their Gram matrices too (t2i a caption's
-     * words, lengths[j] x lengths[j] at j * L * L; i2t an image's regions) */
+    /* NAAF's test form smooths over the query items: their smoothing weights, once per item (t2i
+     * a caption's words, lengths[j] x lengths[j] at j * L * L; i2t an image's regions) */
     w->QG = NULL;
     if (ua_attn_needs_query_gram(cfg)) {
         if (t2i)
-            for (int j = 0; j < n_cap; j++) ua_gram(cap_emb + (size_t)j * L * E, lengths[j], E, w->qgram + (size_t)j * L * L);
+            for (int j = 0; j < n_cap; j++) {
+                float *h = w->qgram + (size_t)j * L * L;
+                ua_gram(cap_emb + (size_t)j * L * E, lengths[j], E, h);
+                ua_attn_query_smoothing(h, lengths[j], h);
+            }
         else
-            for (int i = 0; i < n_img; i++) ua_gram(img_emb + (size_t)i * R * E, R, E, w->qgram + (size_t)i * R * R);
+            for (int i = 0; i < n_img; i++) {
+                float *h = w->qgram + (size_t)i * R * R;
+                ua_gram(img_emb + (size_t)i * R * E, R, E, h);
+                ua_attn_query_smoothing(h, R, h);
+            }
         w->QG = w->qgram;
     }
     w->gram_ext = NULL;
@@ -239,12 +248,12 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
             int c, q;
             if (t2i) {
                 c = R, q = lengths[j];
-                s = ua_attn_pair_forward_qgram(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
+                s = ua_attn_pair_forward_smoothed(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
                                                w->G + (size_t)i * R * R, w->QG ? w->QG + (size_t)j * L * L : NULL,
                                                w->qn + (size_t)j * L, NULL, work);
             } else {
                 c = lengths[j], q = R;
-                s = ua_attn_pair_forward_qgram(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
+                s = ua_attn_pair_forward_smoothed(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, 1, ldS, lengths[j], R,
                                                w->G + (size_t)j * L * L, w->QG ? w->QG + (size_t)i * R * R : NULL,
                                                w->qn + (size_t)i * R, NULL, work);
             }
@@ -309,12 +318,12 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
                 cj.threshold = w->col_t[j];
                 if (t2i) {
                     size_t o = (size_t)j * L * ldS + (size_t)i * R;
-                    ua_attn_pair_backward_qgram(&cj, w->S + o, 1, ldS, R, lengths[j], w->G + (size_t)i * R * R,
+                    ua_attn_pair_backward_smoothed(&cj, w->S + o, 1, ldS, R, lengths[j], w->G + (size_t)i * R * R,
                                           w->QG ? w->QG + (size_t)j * L * L : NULL, w->qn + (size_t)j * L, d_scores[(size_t)i * ld + j], w->dS + o,
                                           dgram + (size_t)i * gsz, w->dqn_part + (size_t)i * part + (size_t)j * L, work);
                 } else {
                     size_t o = (size_t)i * R * ldS + (size_t)j * L;
-                    ua_attn_pair_backward_qgram(&cj, w->S + o, 1, ldS, lengths[j], R, w->G + (size_t)j * L * L,
+                    ua_attn_pair_backward_smoothed(&cj, w->S + o, 1, ldS, lengths[j], R, w->G + (size_t)j * L * L,
                                           w->QG ? w->QG + (size_t)i * R * R : NULL, w->qn + (size_t)i * R, d_scores[(size_t)i * ld + j], w->dS + o,
                                           dgram + (size_t)j * gsz, w->dqn_part + (size_t)j * part + (size_t)i * R, work);
                 }
@@ -343,7 +352,7 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
         for (int i = 0; i < n_img; i++)
             gram_backward(w->dgram + (size_t)i * R * R, R, img_emb + (size_t)i * R * E, d_img_emb + (size_t)i * R * E, E);
         /* word norms: sum the per-image partials in a fixed order, then d|u| u / |u| */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(dynamic, 16)
         for (int j = 0; j < n_cap; j++)
             for (int t = 0; t < lengths[j]; t++) {
                 size_t wi = (size_t)j * L + t;
@@ -360,7 +369,7 @@ void ua_sim_block_backward(const ua_attn_cfg *cfg, const float *img_emb, int n_i
         for (int j = 0; j < n_cap; j++)
             gram_backward(w->dgram + (size_t)j * L * L, lengths[j], cap_emb + (size_t)j * L * E,
                           d_cap_emb + (size_t)j * L * E, E);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(dynamic, 256)
         for (size_t r = 0; r < (size_t)n_img * R; r++) {
             float g = 0;
             for (int j = 0; j < n_cap; j++) g += w->dqn_part[(size_t)j * n_img * R + r];

@@ -621,6 +621,116 @@ static double hist_peak(const double *dens[2], const stats st[2], int nb, double
     return m;
 }
 
+static const double TH_RGB[2][3] = {{0.80, 0.10, 0.12}, {0.42, 0.16, 0.62}};
+static const double SCAN_RGB[3] = {0.15, 0.15, 0.15};
+
+/* the histograms' legend: the two groups, the fits, the mixture's component, the thresholds */
+static int hist_legend(legend_item it[6], const stats st[2], const char *const *labels, const double *mix,
+                       const double th[2], int scan)
+{
+    int n_it = 0;
+    const char *def[2] = {"relevant", "irrelevant"};
+    for (int g = 0; g < 2; g++) {
+        if (!st[g].n) continue;
+        legend_item *e = &it[n_it++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->text, sizeof e->text, "%s:  n = %d,  \xce\xbc = %.3f,  \xcf\x83 = %.3f",
+                 labels && labels[g] ? labels[g] : def[g], st[g].n, st[g].mean, st[g].sd);
+        e->swatch = SW_BOX;
+        memcpy(e->rgb, PALETTE[g], sizeof e->rgb);
+    }
+    if ((st[0].n > 1 && st[0].sd > 0) || (st[1].n > 1 && st[1].sd > 0)) {
+        legend_item *e = &it[n_it++];
+        memset(e, 0, sizeof *e);
+        if (mix)
+            snprintf(e->text, sizeof e->text, "fits: N(\xce\xbc, \xcf\x83\xc2\xb2); %s: w N(\xce\xbc+, \xcf\x83+\xc2\xb2) + "
+                     "(1\xe2\x88\x92w) N(\xce\xbc\xe2\x88\x92, \xcf\x83\xe2\x88\x92\xc2\xb2)", "relevant");
+        else
+            snprintf(e->text, sizeof e->text, "Gaussian fits N(\xce\xbc, \xcf\x83\xc2\xb2)");
+        e->swatch = SW_LINE;
+        e->rgb[0] = e->rgb[1] = e->rgb[2] = 0.35;
+        e->style = UA_LINE_DASHED;
+        e->lw = 1.4;
+    }
+    if (mix) {
+        legend_item *e = &it[n_it++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->text, sizeof e->text, "relevant component: w = %.2f, \xce\xbc+ = %.3f, \xcf\x83+ = %.3f", mix[0], mix[1],
+                 mix[2]);
+        e->swatch = SW_LINE;
+        memcpy(e->rgb, PALETTE[0], sizeof e->rgb);
+        e->style = UA_LINE_DOTTED;
+        e->lw = 2.0;
+    }
+    for (int k = 0; k < 2; k++) {
+        if (!isfinite(th[k])) continue;
+        legend_item *e = &it[n_it++];
+        memset(e, 0, sizeof *e);
+        if (scan)
+            snprintf(e->text, sizeof e->text, "t = 0: SCAN's fixed threshold (no learned relevance)");
+        else
+            snprintf(e->text, sizeof e->text, k == 0 ? "t_tr = %.3f (training threshold)" : "t_te = %.3f (test threshold)",
+                     th[k]);
+        e->swatch = SW_LINE;
+        memcpy(e->rgb, scan ? SCAN_RGB : TH_RGB[k], sizeof e->rgb);
+        e->style = k == 0 && !scan ? UA_LINE_SOLID : UA_LINE_DASHED;
+        e->lw = 2.0;
+    }
+    return n_it;
+}
+
+/* Gaussian fits (pos: the mixture when given, and its relevant component dotted) */
+static void draw_fits(cairo_t *cr, const axes *ap, const stats st[2], const double *mix)
+{
+    const axes a = *ap;
+    for (int g = 0; g < 2 + (mix != NULL); g++) {
+        const int grp = g == 2 ? 0 : g;
+        if (g < 2 && (st[g].n < 2 || !(st[g].sd > 0))) continue;
+        for (int i = 0; i <= 300; i++) {
+            double x = a.xmin + (a.xmax - a.xmin) * i / 300.0, d;
+            if (g == 2) d = mix[0] * gauss_pdf(x, mix[1], mix[2]);
+            else if (g == 0 && mix) d = mix[0] * gauss_pdf(x, mix[1], mix[2]) + (1 - mix[0]) * gauss_pdf(x, st[1].mean, st[1].sd);
+            else d = gauss_pdf(x, st[g].mean, st[g].sd);
+            double y = ax_y(&a, d);
+            if (i == 0) cairo_move_to(cr, ax_x(&a, x), y);
+            else cairo_line_to(cr, ax_x(&a, x), y);
+        }
+        cairo_set_source_rgb(cr, PALETTE[grp][0] * 0.7, PALETTE[grp][1] * 0.7, PALETTE[grp][2] * 0.7);
+        set_style(cr, g == 2 ? UA_LINE_DOTTED : UA_LINE_DASHED, g == 2 ? 2.0 : 1.4);
+        cairo_stroke(cr);
+    }
+}
+
+/* thresholds, with a short name at the top of each line, on the side away from the legend */
+static void draw_thresholds(cairo_t *cr, const axes *ap, const double th[2], int scan, int right, ua_plot_texts *texts)
+{
+    const axes a = *ap;
+    int near = isfinite(th[0]) && isfinite(th[1]) && fabs(ax_x(&a, th[0]) - ax_x(&a, th[1])) < 40;
+    for (int k = 0; k < 2; k++) {
+        if (!isfinite(th[k])) continue;
+        const double *c = scan ? SCAN_RGB : TH_RGB[k];
+        double x = ax_x(&a, th[k]);
+        set_rgb(cr, c);
+        set_style(cr, k == 0 && !scan ? UA_LINE_SOLID : UA_LINE_DASHED, 2.0);
+        cairo_move_to(cr, x, a.y);
+        cairo_line_to(cr, x, a.y + a.h);
+        cairo_stroke(cr);
+        const char *name = scan ? "t = 0" : k == 0 ? "t_tr" : "t_te";
+        double ty = a.y + a.h - 18 - (near && k == 1 ? 16 : 0);
+        /* put the name on the side away from the legend, if it fits there */
+        double tw = text_w(cr, name, 10.5, 1);
+        int left_side = right ? 1 : 0;
+        if (left_side && x - tw - 8 < a.x) left_side = 0;
+        else if (!left_side && x + tw + 8 > a.x + a.w) left_side = 1;
+        cairo_rectangle(cr, left_side ? x - tw - 8 : x + 3, ty - 7, tw + 5, 14);
+        cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+        cairo_fill(cr);
+        set_rgb(cr, c);
+        text(cr, left_side ? x - 5 : x + 5, ty, name, 10.5, 1, left_side ? 1 : 0, 0.5, 0);
+        note(texts, name);
+    }
+}
+
 int ua_plot_histograms(const char *path, const float *pos, int n_pos, const float *neg, int n_neg,
                        const char *const *labels, double t_tr, double t_te, const double *mix, const char *title,
                        ua_plot_texts *texts, ua_err *err)
@@ -673,58 +783,8 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
     page pg;
     if (page_begin(&pg, path, UA_PLOT_HIST_W, UA_PLOT_HIST_H, err)) { free(dbuf); return -1; }
     cairo_t *cr = pg.cr;
-    /* legend entries */
     legend_item it[6];
-    int n_it = 0;
-    const char *def[2] = {"relevant", "irrelevant"};
-    for (int g = 0; g < 2; g++) {
-        if (!st[g].n) continue;
-        legend_item *e = &it[n_it++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->text, sizeof e->text, "%s:  n = %d,  \xce\xbc = %.3f,  \xcf\x83 = %.3f",
-                 labels && labels[g] ? labels[g] : def[g], st[g].n, st[g].mean, st[g].sd);
-        e->swatch = SW_BOX;
-        memcpy(e->rgb, PALETTE[g], sizeof e->rgb);
-    }
-    if ((st[0].n > 1 && st[0].sd > 0) || (st[1].n > 1 && st[1].sd > 0)) {
-        legend_item *e = &it[n_it++];
-        memset(e, 0, sizeof *e);
-        if (mix)
-            snprintf(e->text, sizeof e->text, "fits: N(\xce\xbc, \xcf\x83\xc2\xb2); %s: w N(\xce\xbc+, \xcf\x83+\xc2\xb2) + "
-                     "(1\xe2\x88\x92w) N(\xce\xbc\xe2\x88\x92, \xcf\x83\xe2\x88\x92\xc2\xb2)", "relevant");
-        else
-            snprintf(e->text, sizeof e->text, "Gaussian fits N(\xce\xbc, \xcf\x83\xc2\xb2)");
-        e->swatch = SW_LINE;
-        e->rgb[0] = e->rgb[1] = e->rgb[2] = 0.35;
-        e->style = UA_LINE_DASHED;
-        e->lw = 1.4;
-    }
-    if (mix) {
-        legend_item *e = &it[n_it++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->text, sizeof e->text, "relevant component: w = %.2f, \xce\xbc+ = %.3f, \xcf\x83+ = %.3f", mix[0], mix[1],
-                 mix[2]);
-        e->swatch = SW_LINE;
-        memcpy(e->rgb, PALETTE[0], sizeof e->rgb);
-        e->style = UA_LINE_DOTTED;
-        e->lw = 2.0;
-    }
-    static const double TH_RGB[2][3] = {{0.80, 0.10, 0.12}, {0.42, 0.16, 0.62}};
-    static const double SCAN_RGB[3] = {0.15, 0.15, 0.15};
-    for (int k = 0; k < 2; k++) {
-        if (!isfinite(th[k])) continue;
-        legend_item *e = &it[n_it++];
-        memset(e, 0, sizeof *e);
-        if (scan)
-            snprintf(e->text, sizeof e->text, "t = 0: SCAN's fixed threshold (no learned relevance)");
-        else
-            snprintf(e->text, sizeof e->text, k == 0 ? "t_tr = %.3f (training threshold)" : "t_te = %.3f (test threshold)",
-                     th[k]);
-        e->swatch = SW_LINE;
-        memcpy(e->rgb, scan ? SCAN_RGB : TH_RGB[k], sizeof e->rgb);
-        e->style = k == 0 && !scan ? UA_LINE_SOLID : UA_LINE_DASHED;
-        e->lw = 2.0;
-    }
+    const int n_it = hist_legend(it, st, labels, mix, th, scan);
     /* legend corner: the top corner with less data under it; the y range leaves it room */
     double lw, lh;
     legend_size(cr, it, n_it, &lw, &lh);
@@ -763,48 +823,8 @@ int ua_plot_histograms(const char *path, const float *pos, int n_pos, const floa
                 cairo_stroke(cr);
             }
         }
-    /* Gaussian fits (pos: the mixture when given, and its relevant component dotted) */
-    for (int g = 0; g < 2 + (mix != NULL); g++) {
-        const int grp = g == 2 ? 0 : g;
-        if (g < 2 && (st[g].n < 2 || !(st[g].sd > 0))) continue;
-        for (int i = 0; i <= 300; i++) {
-            double x = a.xmin + (a.xmax - a.xmin) * i / 300.0, d;
-            if (g == 2) d = mix[0] * gauss_pdf(x, mix[1], mix[2]);
-            else if (g == 0 && mix) d = mix[0] * gauss_pdf(x, mix[1], mix[2]) + (1 - mix[0]) * gauss_pdf(x, st[1].mean, st[1].sd);
-            else d = gauss_pdf(x, st[g].mean, st[g].sd);
-            double y = ax_y(&a, d);
-            if (i == 0) cairo_move_to(cr, ax_x(&a, x), y);
-            else cairo_line_to(cr, ax_x(&a, x), y);
-        }
-        cairo_set_source_rgb(cr, PALETTE[grp][0] * 0.7, PALETTE[grp][1] * 0.7, PALETTE[grp][2] * 0.7);
-        set_style(cr, g == 2 ? UA_LINE_DOTTED : UA_LINE_DASHED, g == 2 ? 2.0 : 1.4);
-        cairo_stroke(cr);
-    }
-    /* thresholds, with a short name at the top of each line */
-    int near = isfinite(th[0]) && isfinite(th[1]) && fabs(ax_x(&a, th[0]) - ax_x(&a, th[1])) < 40;
-    for (int k = 0; k < 2; k++) {
-        if (!isfinite(th[k])) continue;
-        const double *c = scan ? SCAN_RGB : TH_RGB[k];
-        double x = ax_x(&a, th[k]);
-        set_rgb(cr, c);
-        set_style(cr, k == 0 && !scan ? UA_LINE_SOLID : UA_LINE_DASHED, 2.0);
-        cairo_move_to(cr, x, a.y);
-        cairo_line_to(cr, x, a.y + a.h);
-        cairo_stroke(cr);
-        const char *name = scan ? "t = 0" : k == 0 ? "t_tr" : "t_te";
-        double ty = a.y + a.h - 18 - (near && k == 1 ? 16 : 0);
-        /* put the name on the side away from the legend, if it fits there */
-        double tw = text_w(cr, name, 10.5, 1);
-        int left_side = right ? 1 : 0;
-        if (left_side && x - tw - 8 < a.x) left_side = 0;
-        else if (!left_side && x + tw + 8 > a.x + a.w) left_side = 1;
-        cairo_rectangle(cr, left_side ? x - tw - 8 : x + 3, ty - 7, tw + 5, 14);
-        cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
-        cairo_fill(cr);
-        set_rgb(cr, c);
-        text(cr, left_side ? x - 5 : x + 5, ty, name, 10.5, 1, left_side ? 1 : 0, 0.5, 0);
-        note(texts, name);
-    }
+    draw_fits(cr, &a, st, mix);
+    draw_thresholds(cr, &a, th, scan, right, texts);
     cairo_restore(cr);
     set_style(cr, UA_LINE_SOLID, 1);
     draw_legend(cr, right ? a.x + a.w - lw - 10 : a.x + 10, a.y + 10, it, n_it, texts);

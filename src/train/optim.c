@@ -12,7 +12,7 @@ double ua_clip_grad_norm(float *grads, size_t n, double max_norm, double *coef)
     double *part = malloc((n_chunks ? n_chunks : 1) * sizeof *part);
     double ss = 0;
     if (part) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(dynamic, 1)
         for (size_t c = 0; c < n_chunks; c++) {
             double s = 0;
             size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
@@ -29,7 +29,7 @@ double ua_clip_grad_norm(float *grads, size_t n, double max_norm, double *coef)
     if (c > 1.0) c = 1.0;
     if (max_norm > 0 && c < 1.0) {
         float cf = (float)c;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(dynamic, 16384)
         for (size_t i = 0; i < n; i++) grads[i] *= cf;
     }
     if (coef) *coef = max_norm > 0 ? c : 1.0;
@@ -51,7 +51,7 @@ void ua_adam_update(ua_adam *a, float *params, const float *grads, float *exp_av
     const double bc1 = 1.0 - pow(a->beta1, (double)a->step), bc2 = 1.0 - pow(a->beta2, (double)a->step);
     const float b1 = (float)a->beta1, b2 = (float)a->beta2, step_size = (float)(a->lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2), eps = (float)a->eps;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(dynamic, 16384)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         exp_avg[i] = b1 * exp_avg[i] + (1 - b1) * g;

@@ -7,20 +7,6 @@
 
 #include "uarda/finite.h"
 
-/* the options a resumed run may change over its checkpoint's model: the loss and the scoring */
-static void apply_run_model_options(ua_model_opt *m, const ua_model_opt *o)
-{
-    m->margin = o->margin;
-    m->max_violation = o->max_violation;
-    m->no_imgnorm = o->no_imgnorm;
-    m->no_txtnorm = o->no_txtnorm;
-    m->attn.direction = o->attn.direction;
-    m->attn.norm = o->attn.norm;
-    m->attn.agg = o->attn.agg;
-    m->attn.lambda_softmax = o->attn.lambda_softmax;
-    m->attn.lambda_lse = o->attn.lambda_lse;
-}
-
 static int load_resume(ua_trainer *t, const char *resume, ua_err *err)
 {
     ua_options from = t->o;
@@ -31,10 +17,41 @@ static int load_resume(ua_trainer *t, const char *resume, ua_err *err)
     if (from.model.img_dim != t->train->img_dim)
         return ua_fail(err, "%s: the checkpoint expects %d-dim regions, the data has %d", resume, from.model.img_dim,
                        t->train->img_dim);
-    apply_run_model_options(&t->m.opt, &t->o.model);
+    /* the options a resumed run may change over its checkpoint's model: the loss and the scoring */
+    ua_model_opt_copy_classes(&t->m.opt, &t->o.model, UA_OC_LOSS | UA_OC_SCORE);
     t->o.model = t->m.opt;
     t->weights_only = t->exp_avg == NULL;
     if (t->weights_only) memset(&t->state, 0, sizeof t->state);
+    return 0;
+}
+
+/* the model (fresh, or resume's), the gradients, both moments and the threshold state */
+static int open_model(ua_trainer *t, const char *resume, ua_err *err)
+{
+    if (resume) {
+        if (load_resume(t, resume, err)) return -1;
+    } else {
+        if (ua_model_create(&t->m, &t->o.model, err)) return -1;
+        ua_model_init_weights(&t->m, (uint64_t)t->o.seed);
+    }
+    size_t n = t->m.n_params;
+    if (!t->exp_avg) {
+        t->exp_avg = calloc(n, sizeof(float));
+        t->exp_avg_sq = calloc(n, sizeof(float));
+    }
+    t->grads = malloc(n * sizeof(float));
+    if (!t->exp_avg || !t->exp_avg_sq || !t->grads) return ua_fail(err, "out of memory for %zu parameters", n);
+    if (ua_uarda_trainer_init(&t->ut, &t->o.rel, ua_options_thresholded(&t->o), t->o.batch_size, (uint64_t)t->o.seed,
+                              err))
+        return -1;
+    if (resume && !t->weights_only) {   /* the threshold state as it was, random negatives' generator included */
+        ua_rng seeded = t->ut.st.rng;
+        ua_relevance_free(&t->ut.st);
+        if (ua_checkpoint_load_relevance(resume, &t->o, &t->m, &t->ut.st, err)) return -1;
+        if (t->ut.st.rng.inc == 0) t->ut.st.rng = seeded;   /* a checkpoint from before the generator was saved */
+    }
+    ua_adam_default(&t->adam, t->o.learning_rate);
+    t->adam.step = t->state.adam_step;
     return 0;
 }
 
@@ -56,35 +73,21 @@ int ua_trainer_open(ua_trainer *t, const ua_options *o, const ua_split *train, c
         goto fail;
     }
     t->o.model.img_dim = train->img_dim;
-    if (resume) {
-        if (load_resume(t, resume, err)) goto fail;
-    } else {
-        if (ua_model_create(&t->m, &t->o.model, err)) goto fail;
-        ua_model_init_weights(&t->m, (uint64_t)t->o.seed);
-    }
-    size_t n = t->m.n_params;
-    if (!t->exp_avg) {
-        t->exp_avg = calloc(n, sizeof(float));
-        t->exp_avg_sq = calloc(n, sizeof(float));
-    }
-    t->grads = malloc(n * sizeof(float));
-    if (!t->exp_avg || !t->exp_avg_sq || !t->grads) {
-        ua_fail(err, "out of memory for %zu parameters", n);
-        goto fail;
-    }
-    if (ua_uarda_trainer_init(&t->ut, &t->o.rel, ua_options_thresholded(&t->o), t->o.batch_size, (uint64_t)t->o.seed,
-                              err))
-        goto fail;
-    if (resume && !t->weights_only) {   /* the threshold state as it was, random negatives' generator included */
-        ua_rng seeded = t->ut.st.rng;
-        ua_relevance_free(&t->ut.st);
-        if (ua_checkpoint_load_relevance(resume, &t->o, &t->m, &t->ut.st, err)) goto fail;
-        if (t->ut.st.rng.inc == 0) t->ut.st.rng = seeded;   /* a checkpoint from before the generator was saved */
-    }
+    if (open_model(t, resume, err)) goto fail;
     if (ua_batcher_init(&t->batcher, train->n_items, t->o.batch_size, 1, (uint64_t)t->o.seed, err)) goto fail;
     if (!(t->w = ua_step_work_new(&t->m, t->o.batch_size, train->caps.max_len, train->n_regions, err))) goto fail;
-    ua_adam_default(&t->adam, t->o.learning_rate);
-    t->adam.step = t->state.adam_step;
+    return 0;
+fail:
+    ua_trainer_close(t);
+    return -1;
+}
+
+int ua_trainer_open_batches(ua_trainer *t, const ua_options *o, int max_len, int n_regions, ua_err *err)
+{
+    memset(t, 0, sizeof *t);
+    t->o = *o;
+    if (open_model(t, NULL, err)) goto fail;
+    if (!(t->w = ua_step_work_new(&t->m, t->o.batch_size, max_len, n_regions, err))) goto fail;
     return 0;
 fail:
     ua_trainer_close(t);
@@ -124,39 +127,52 @@ static int check_step(const ua_model *m, long long iter, double loss, double gno
                    ua_nonfinite_name(m->params[k]));
 }
 
+int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
+                          ua_step_metrics *sm, ua_err *err)
+{
+    const int epoch = t->state.epoch;
+    t->adam.lr = ua_lr_at_epoch(t->o.learning_rate, t->o.lr_update, epoch);
+    memset(t->grads, 0, t->m.n_params * sizeof(float));
+    double loss;
+    t->m.opt.max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
+    if (ua_uarda_step(&t->ut, &t->m, images, R, tokens, lengths, B, T, &loss, t->grads, t->w, err)) return -1;
+    ua_sim_stats_add(&t->epoch_stats, &t->ut.stats);
+    if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at) t->grads[0] = NAN;
+    double coef = 1.0, gnorm = ua_clip_grad_norm(t->grads, t->m.n_params, t->o.grad_clip, &coef);
+    ua_adam_update(&t->adam, t->m.params, t->grads, t->exp_avg, t->exp_avg_sq, t->m.n_params);
+    t->state.iters++;
+    t->state.adam_step = t->adam.step;
+    *sm = (ua_step_metrics){epoch, t->state.iters, loss, t->adam.lr, gnorm, coef, t->ut.t_step, 0};
+    return check_step(&t->m, t->state.iters, loss, gnorm, err);
+}
+
 int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
 {
+    if (!t->train) return ua_fail(err, "the trainer has no training split: give it batches (ua_trainer_step_batch)");
     if (ua_trainer_finished(t)) return ua_fail(err, "the run has finished its %d epochs", t->o.num_epochs);
     const int epoch = t->state.epoch, k = t->state.batch;
     if (k == 0 || t->batcher.epoch != epoch) {   /* an epoch starts (or resumes mid-way) */
         ua_batcher_set_epoch(&t->batcher, epoch);
         if (k == 0) memset(&t->epoch_stats, 0, sizeof t->epoch_stats);
     }
-    t->adam.lr = ua_lr_at_epoch(t->o.learning_rate, t->o.lr_update, epoch);
     const ua_split *s = t->train;
     if (ua_batcher_get(&t->batcher, k, s, 1, &t->batch, err)) return -1;
-    memset(t->grads, 0, t->m.n_params * sizeof(float));
-    double loss;
-    t->m.opt.max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
-    if (ua_uarda_step(&t->ut, &t->m, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.size,
-                      t->batch.max_len, &loss, t->grads, t->w, err))
-        return -1;
-    ua_sim_stats_add(&t->epoch_stats, &t->ut.stats);
-    if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at) t->grads[0] = NAN;
-    double coef = 1.0, gnorm = ua_clip_grad_norm(t->grads, t->m.n_params, t->o.grad_clip, &coef);
-    ua_adam_update(&t->adam, t->m.params, t->grads, t->exp_avg, t->exp_avg_sq, t->m.n_params);
-    t->state.iters++;
+    const long long before = t->state.iters;
+    int rc = ua_trainer_step_batch(t, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.size,
+                                   t->batch.max_len, sm, err);
+    if (t->state.iters == before) return rc;   /* failed before the update: the loop state has not moved */
     t->state.batch = k + 1;
-    t->state.adam_step = t->adam.step;
-    *sm = (ua_step_metrics){epoch, t->state.iters, loss, t->adam.lr, gnorm, coef, t->ut.t_step,
-                            t->state.batch == t->batcher.n_batches};
-    return check_step(&t->m, t->state.iters, loss, gnorm, err);
+    sm->epoch_end = t->state.batch == t->batcher.n_batches;
+    return rc;
 }
 
 int ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err)
 {
-    t->m.opt.attn.threshold = t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0;
-    return ua_evaluate_split((const ua_model *const[]){&t->m}, 1, t->dev, 0, r, err);
+    if (!t->dev) return ua_fail(err, "the trainer has no dev split to validate on");
+    /* the test threshold of the run so far, passed to the similarity blocks (the model's own
+     * threshold is the training step's) */
+    const ua_scorer sc = ua_scorer_of(&t->m, t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0);
+    return ua_evaluate_split(&sc, 1, t->dev, 0, r, NULL, err);
 }
 
 int ua_trainer_end_epoch(ua_trainer *t, const ua_recall *r)

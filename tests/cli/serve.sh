@@ -66,7 +66,7 @@ serve_stop
 # ---- UARDA: the threshold, each word's attention and relevance as uarda search reports them ----
 serve_start uarda --index "$T/uarda.idx" --checkpoint "$UARDA" --threads 3
 get /api/info
-grep -q '"model":"uarda","direction":"t2i","score":"scan","thresholded":true,"threshold":0.3[0-9]*,' <<<"$BODY" || fail "UARDA info: $BODY"
+grep -q '"model":"uarda","direction":"t2i","score":"naaf","thresholded":true,"threshold":0.3[0-9]*,' <<<"$BODY" || fail "UARDA info: $BODY"
 grep -q '"boxes":false' <<<"$BODY" || fail "no boxes given: $BODY"
 q=$(sed -n 7p "$D/test_caps.txt")
 want=$("$B" search --index "$T/uarda.idx" --checkpoint "$UARDA" --query "$q" --top-k 10 --json --attention)
