@@ -309,7 +309,8 @@ static void test_fd_wide(void **state)
 }
 
 /* Problems big enough for the multi-threaded recurrence (each thread owns a range of hidden
- * units): 1 thread against 3 (an uneven split), and the forward against the reference. */
+ * units, or, on two threads, each runs one direction): 1 thread against 3 (an uneven split)
+ * and 2, and the forward against the reference. */
 static void test_threads(void **state)
 {
     (void)state;
@@ -327,17 +328,21 @@ static void test_threads(void **state)
     pr.out = malloc(sizeof(float) * pr.no);
     pr.dp = calloc(pr.np, sizeof(float));
     pr.dx = malloc(sizeof(float) * pr.nx);
-    omp_set_num_threads(3);
-    problem_run(&pr);
-    omp_set_num_threads(keep);
-    assert_true(th_rel_diff(pr.out, out1, pr.no) < 1e-6);
-    assert_true(th_rel_diff(pr.dx, dx1, pr.nx) < 1e-5);
-    for (int k = 0; k < ua_gru_n_tensors(&s); k++) {
-        int ndim;
-        int64_t shape[2];
-        size_t off;
-        ua_gru_tensor(&s, k, NULL, 0, &ndim, shape, &off);
-        assert_true(th_rel_diff(pr.dp + off, dp1 + off, (size_t)shape[0] * (ndim == 2 ? shape[1] : 1)) < 1e-5);
+    /* 3: the hidden split, uneven; 2: the two directions at once, one thread each */
+    for (int nt = 3; nt >= 2; nt--) {
+        memset(pr.dp, 0, sizeof(float) * pr.np);
+        omp_set_num_threads(nt);
+        problem_run(&pr);
+        omp_set_num_threads(keep);
+        assert_true(th_rel_diff(pr.out, out1, pr.no) < 1e-6);
+        assert_true(th_rel_diff(pr.dx, dx1, pr.nx) < 1e-5);
+        for (int k = 0; k < ua_gru_n_tensors(&s); k++) {
+            int ndim;
+            int64_t shape[2];
+            size_t off;
+            ua_gru_tensor(&s, k, NULL, 0, &ndim, shape, &off);
+            assert_true(th_rel_diff(pr.dp + off, dp1 + off, (size_t)shape[0] * (ndim == 2 ? shape[1] : 1)) < 1e-5);
+        }
     }
     /* layer 0 alone (its parameters are a prefix of the buffer) against the reference */
     const ua_gru_shape s1 = {8, 272, 1, 1};

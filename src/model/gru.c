@@ -40,10 +40,11 @@ struct ua_gru_work {
     float **gates; /* [num_layers*dirs] -> [rows, 4H], step-packed */
     float **hprev; /* [num_layers*dirs] -> [rows, H], step-packed */
     /* scratch */
-    float *gi;     /* [rows, 3H]: input projections (forward), dGI (backward) */
-    float *dgh;    /* [rows, 3H] */
-    float *gh;     /* [max_batch, 3H] */
-    float *carry;  /* [max_batch, H] */
+    /* scratch, one per direction (the directions may run at once) */
+    float *gi[2];    /* [rows, 3H]: input projections (forward), dGI (backward) */
+    float *dgh[2];   /* [rows, 3H] */
+    float *gh[2];    /* [max_batch, 3H] */
+    float *carry[2]; /* [max_batch, H] */
     float *dy[2];  /* [rows, max(input_size, dirs*H)] */
 };
 
@@ -157,10 +158,12 @@ void ua_gru_work_free(ua_gru_work *w)
     free(w->n_at);
     free(w->off);
     free(w->x0);
-    free(w->gi);
-    free(w->dgh);
-    free(w->gh);
-    free(w->carry);
+    for (int d = 0; d < 2; d++) {
+        free(w->gi[d]);
+        free(w->dgh[d]);
+        free(w->gh[d]);
+        free(w->carry[d]);
+    }
     free(w->dy[0]);
     free(w->dy[1]);
     free(w);
@@ -188,10 +191,11 @@ ua_gru_work *ua_gru_work_new(const ua_gru_shape *s, int max_batch, int max_len, 
              (w->y = ua_calloc(s->num_layers, sizeof(float *), err)) &&
              (w->gates = ua_calloc(nld, sizeof(float *), err)) &&
              (w->hprev = ua_calloc(nld, sizeof(float *), err)) &&
-             (w->x0 = falloc(R * s->input_size, err)) && (w->gi = falloc(R * 3 * H, err)) &&
-             (w->dgh = falloc(R * 3 * H, err)) && (w->gh = falloc((size_t)max_batch * 3 * H, err)) &&
-             (w->carry = falloc((size_t)max_batch * H, err)) && (w->dy[0] = falloc(R * wide, err)) &&
+             (w->x0 = falloc(R * s->input_size, err)) && (w->dy[0] = falloc(R * wide, err)) &&
              (w->dy[1] = falloc(R * wide, err));
+    for (int d = 0; ok && d < w->dirs; d++)
+        ok = (w->gi[d] = falloc(R * 3 * H, err)) && (w->dgh[d] = falloc(R * 3 * H, err)) &&
+             (w->gh[d] = falloc((size_t)max_batch * 3 * H, err)) && (w->carry[d] = falloc((size_t)max_batch * H, err));
     for (int l = 0; ok && l < s->num_layers; l++) ok = (w->y[l] = falloc(R * DH, err)) != NULL;
     for (int i = 0; ok && i < nld; i++)
         ok = (w->gates[i] = falloc(R * 4 * H, err)) && (w->hprev[i] = falloc(R * H, err));
@@ -263,77 +267,109 @@ static void col_range(int H, int tid, int nt, int *j0, int *j1)
 
 /* ---- forward ------------------------------------------------------------------------------- */
 
-/* One direction of one layer: X [rows, in] time-packed -> its half of Y [rows, dirs*H].
- * The recurrence runs in one parallel region; each thread owns a range of hidden units and
- * computes their r, z, n rows of the recurrent product (single-threaded GEMMs, as OpenBLAS
- * runs single-threaded inside a parallel region) and their elementwise math: one barrier per
- * step, before the next step reads the whole h. */
-static void forward_dir(const ua_gru_work *w, const float *params, int l, int d, const float *X)
+/* Threads. The recurrence of a layer runs in one parallel region, in one of two ways:
+ *   - hidden split: each thread owns a range of hidden units (col_range) and computes their
+ *     r, z, n rows of the recurrent product (single-threaded GEMMs, as OpenBLAS runs
+ *     single-threaded inside a parallel region) and their elementwise math, one direction after
+ *     the other: one barrier per step, before the next step reads the whole h;
+ *   - directions at once (a bidirectional layer on exactly two threads): thread d runs direction
+ *     d alone, with no barrier at all (the directions share nothing but the layer's input), so
+ *     that a thread that the OS takes off its core holds up only itself. Each thread computes
+ *     its hidden units in the two ranges of the two-thread hidden split, in order, so that every
+ *     number is the same bits as that split's: the thread count alone fixes the result. */
+static int pair_of_directions(int dirs, int nt) { return dirs == 2 && nt == 2; }
+
+/* the input projections of every step of direction d at once: GI = X W_ih^T. A few captions (a
+ * search query) take the few-rows products here and in the steps: a GEMM would pack all of W
+ * first. Also h_{-1} = 0. */
+static void forward_inputs(const ua_gru_work *w, const float *params, int l, int d, const float *X)
 {
     const ua_gru_shape *s = &w->shape;
-    const int H = s->hidden, dirs = w->dirs, steps = w->steps;
+    const int H = s->hidden;
     const gru_block blk = block_of(s, l, d);
-    const float *Wih = params + blk.w_ih, *Whh = params + blk.w_hh;
-    const float *bih = params + blk.b_ih, *bhh = params + blk.b_hh;
-    const int *len = w->lengths, *n_at = w->n_at, *off = w->off;
-    float *G = w->gates[l * dirs + d], *Hp = w->hprev[l * dirs + d], *Y = w->y[l];
-    float *GI = w->gi, *GH = w->gh;
-    const size_t H3 = 3 * (size_t)H, DH = (size_t)dirs * H;
-
-    /* input projections of every step at once: GI = X W_ih^T. A few captions (a search query)
-     * take the few-rows products here and in the steps: a GEMM would pack all of W first. */
-    const int few = n_at[0] <= UA_FEW_ROWS;
+    const float *Wih = params + blk.w_ih;
+    float *GI = w->gi[d];
     if (w->rows <= UA_FEW_ROWS)
         ua_dots_few(X, w->rows, Wih, 3 * H, blk.in, GI, 3 * (size_t)H, 1);
     else
-        ua_sgemm(CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in,
-                    Wih, blk.in, 0.0f, GI, 3 * H);
-    memset(Hp, 0, sizeof(float) * (size_t)n_at[0] * H);  /* h_{-1} = 0 */
+        ua_sgemm(CblasNoTrans, CblasTrans, w->rows, 3 * H, blk.in, 1.0f, X, blk.in, Wih, blk.in, 0.0f, GI, 3 * H);
+    memset(w->hprev[l * w->dirs + d], 0, sizeof(float) * (size_t)w->n_at[0] * H);
+}
 
-#pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN || (few && 3L * H * H >= GRU_PAR_MIN_MACS))
-    {
-        int j0, j1;
-        col_range(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-        const int cw = j1 - j0;
-        for (int st = 0; st < steps; st++) {
-            const int n = n_at[st], n_next = n_at[st + 1];
-            const float *hp_s = Hp + (size_t)off[st] * H;
-            float *hp_next = st + 1 < steps ? Hp + (size_t)off[st + 1] * H : NULL;
-            float *g_s = G + (size_t)off[st] * 4 * H;
-            if (cw > 0) {
-                for (int gate = 0; gate < 3; gate++) {
-                    float *c = GH + (size_t)gate * H + j0;
-                    if (st == 0)
-                        for (int b = 0; b < n; b++) memset(c + b * H3, 0, sizeof(float) * cw);
-                    else if (few)
-                        ua_dots_few(hp_s, n, Whh + ((size_t)gate * H + j0) * H, cw, H, c, H3, 1);
-                    else
-                        ua_sgemm(CblasNoTrans, CblasTrans, n, cw, H, 1.0f, hp_s, H,
-                                    Whh + ((size_t)gate * H + j0) * H, H, 0.0f, c, 3 * H);
-                }
-                for (int b = 0; b < n; b++) {
-                    const int t = d ? len[b] - 1 - st : st;
-                    const size_t trow = (size_t)off[t] + b;
-                    const float *gi = GI + trow * H3, *gh = GH + (size_t)b * H3;
-                    const float *hp = hp_s + (size_t)b * H;
-                    float *g = g_s + (size_t)b * 4 * H;
-                    float *y = Y + trow * DH + (size_t)d * H;
+/* step st of direction d of layer l for the hidden units [j0, j1): their rows of the recurrent
+ * product, then their gates and outputs into Y [rows, dirs*H] and the next step's h_prev */
+static void forward_step(const ua_gru_work *w, const float *params, int l, int d, int st, int j0, int j1)
+{
+    const ua_gru_shape *s = &w->shape;
+    const int H = s->hidden, dirs = w->dirs, steps = w->steps, cw = j1 - j0;
+    if (cw <= 0) return;
+    const gru_block blk = block_of(s, l, d);
+    const float *Whh = params + blk.w_hh, *bih = params + blk.b_ih, *bhh = params + blk.b_hh;
+    const int *len = w->lengths, *n_at = w->n_at, *off = w->off;
+    const float *GI = w->gi[d];
+    float *G = w->gates[l * dirs + d], *Hp = w->hprev[l * dirs + d], *Y = w->y[l], *GH = w->gh[d];
+    const size_t H3 = 3 * (size_t)H, DH = (size_t)dirs * H;
+    const int few = n_at[0] <= UA_FEW_ROWS;
+    const int n = n_at[st], n_next = n_at[st + 1];
+    const float *hp_s = Hp + (size_t)off[st] * H;
+    float *hp_next = st + 1 < steps ? Hp + (size_t)off[st + 1] * H : NULL;
+    float *g_s = G + (size_t)off[st] * 4 * H;
+    for (int gate = 0; gate < 3; gate++) {
+        float *c = GH + (size_t)gate * H + j0;
+        if (st == 0)
+            for (int b = 0; b < n; b++) memset(c + b * H3, 0, sizeof(float) * cw);
+        else if (few)
+            ua_dots_few(hp_s, n, Whh + ((size_t)gate * H + j0) * H, cw, H, c, H3, 1);
+        else
+            ua_sgemm(CblasNoTrans, CblasTrans, n, cw, H, 1.0f, hp_s, H, Whh + ((size_t)gate * H + j0) * H, H, 0.0f, c,
+                     3 * H);
+    }
+    for (int b = 0; b < n; b++) {
+        const int t = d ? len[b] - 1 - st : st;
+        const size_t trow = (size_t)off[t] + b;
+        const float *gi = GI + trow * H3, *gh = GH + (size_t)b * H3;
+        const float *hp = hp_s + (size_t)b * H;
+        float *g = g_s + (size_t)b * 4 * H;
+        float *y = Y + trow * DH + (size_t)d * H;
 #pragma omp simd
-                    for (int j = j0; j < j1; j++) {
-                        const float r = gru_sigmoid(gi[j] + bih[j] + gh[j] + bhh[j]);
-                        const float z = gru_sigmoid(gi[H + j] + bih[H + j] + gh[H + j] + bhh[H + j]);
-                        const float hn = gh[2 * H + j] + bhh[2 * H + j];
-                        const float nn = gru_tanh(gi[2 * H + j] + bih[2 * H + j] + r * hn);
-                        g[j] = r;
-                        g[H + j] = z;
-                        g[2 * H + j] = nn;
-                        g[3 * H + j] = hn;
-                        y[j] = (1.0f - z) * nn + z * hp[j];
-                    }
-                    if (b < n_next) memcpy(hp_next + (size_t)b * H + j0, y + j0, sizeof(float) * cw);
+        for (int j = j0; j < j1; j++) {
+            const float r = gru_sigmoid(gi[j] + bih[j] + gh[j] + bhh[j]);
+            const float z = gru_sigmoid(gi[H + j] + bih[H + j] + gh[H + j] + bhh[H + j]);
+            const float hn = gh[2 * H + j] + bhh[2 * H + j];
+            const float nn = gru_tanh(gi[2 * H + j] + bih[2 * H + j] + r * hn);
+            g[j] = r;
+            g[H + j] = z;
+            g[2 * H + j] = nn;
+            g[3 * H + j] = hn;
+            y[j] = (1.0f - z) * nn + z * hp[j];
+        }
+        if (b < n_next) memcpy(hp_next + (size_t)b * H + j0, y + j0, sizeof(float) * cw);
+    }
+}
+
+/* Every direction of layer l: X [rows, in] time-packed -> Y [rows, dirs*H]. */
+static void forward_layer(const ua_gru_work *w, const float *params, int l, const float *X)
+{
+    const int H = w->shape.hidden, dirs = w->dirs, steps = w->steps;
+    for (int d = 0; d < dirs; d++) forward_inputs(w, params, l, d, X);
+    const int few = w->n_at[0] <= UA_FEW_ROWS;
+#pragma omp parallel if ((long)w->n_at[0] * H >= GRU_PAR_MIN || (few && 3L * H * H >= GRU_PAR_MIN_MACS))
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        int j0, j1;
+        if (pair_of_directions(dirs, nt)) {
+            for (int st = 0; st < steps; st++)
+                for (int v = 0; v < nt; v++) {
+                    col_range(H, v, nt, &j0, &j1);
+                    forward_step(w, params, l, tid, st, j0, j1);
                 }
-            }
+        } else {
+            col_range(H, tid, nt, &j0, &j1);
+            for (int d = 0; d < dirs; d++)
+                for (int st = 0; st < steps; st++) {
+                    forward_step(w, params, l, d, st, j0, j1);
 #pragma omp barrier
+                }
         }
     }
 }
@@ -365,8 +401,7 @@ int ua_gru_forward(const ua_gru_shape *s, const float *params, const float *x, c
             memcpy(w->x0 + ((size_t)w->off[t] + b) * in, x + ((size_t)b * T + t) * in,
                    sizeof(float) * in);
 
-    for (int l = 0; l < s->num_layers; l++)
-        for (int d = 0; d < dirs; d++) forward_dir(w, params, l, d, l == 0 ? w->x0 : w->y[l - 1]);
+    for (int l = 0; l < s->num_layers; l++) forward_layer(w, params, l, l == 0 ? w->x0 : w->y[l - 1]);
 
     /* scatter the top layer into out, zeros at padding */
     const float *Y = w->y[s->num_layers - 1];
@@ -400,76 +435,113 @@ static void col_sums(const float *D, int rows, int ncol, float *db)
     }
 }
 
-/* One direction of one layer. dY [rows, dirs*H] time-packed; X the layer input; dX (may be NULL)
- * [rows, in] gets (beta ? += : =) the input gradient. As in forward_dir, each thread owns a
- * range of hidden units: their gate gradients, then (after a barrier, as the product reads all
- * of dGH) their columns of dh_prev += dGH W_hh. */
-static void backward_dir(ua_gru_work *w, const float *params, float *d_params, int l, int d,
-                         const float *X, const float *dY, float *dX, float beta)
+/* Step st of direction d of layer l, backward, for the hidden units [j0, j1): their gate
+ * gradients from dY [rows, dirs*H] and the carried dh, into dGI (time-packed) and dGH
+ * (step-packed); the carry becomes dh z, which backward_carry completes. */
+static void backward_gates(ua_gru_work *w, int l, int d, int st, const float *dY, int j0, int j1)
 {
-    const ua_gru_shape *s = &w->shape;
-    const int H = s->hidden, dirs = w->dirs, steps = w->steps, rows = w->rows;
-    const gru_block blk = block_of(s, l, d);
-    const float *Wih = params + blk.w_ih, *Whh = params + blk.w_hh;
-    const int *len = w->lengths, *n_at = w->n_at, *off = w->off;
+    const int H = w->shape.hidden, dirs = w->dirs;
+    const int *len = w->lengths, *off = w->off;
     const float *G = w->gates[l * dirs + d], *Hp = w->hprev[l * dirs + d];
-    float *dGI = w->gi, *dGH = w->dgh, *carry = w->carry;
+    float *dGI = w->gi[d], *carry = w->carry[d];
     const size_t H3 = 3 * (size_t)H, DH = (size_t)dirs * H;
-
-    memset(carry, 0, sizeof(float) * (size_t)n_at[0] * H);
-#pragma omp parallel if ((long)n_at[0] * H >= GRU_PAR_MIN)
-    {
-        int j0, j1;
-        col_range(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-        const int cw = j1 - j0;
-        for (int st = steps - 1; st >= 0; st--) {
-            const int n = n_at[st];
-            const float *g_s = G + (size_t)off[st] * 4 * H, *hp_s = Hp + (size_t)off[st] * H;
-            float *dgh_s = dGH + (size_t)off[st] * H3;
-            for (int b = 0; b < n && cw > 0; b++) {
-                const int t = d ? len[b] - 1 - st : st;
-                const size_t trow = (size_t)off[t] + b;
-                const float *dy = dY + trow * DH + (size_t)d * H;
-                const float *g = g_s + (size_t)b * 4 * H, *hp = hp_s + (size_t)b * H;
-                float *dgi = dGI + trow * H3, *dgh = dgh_s + (size_t)b * H3;
-                float *cr = carry + (size_t)b * H;
+    const int n = w->n_at[st];
+    const float *g_s = G + (size_t)off[st] * 4 * H, *hp_s = Hp + (size_t)off[st] * H;
+    float *dgh_s = w->dgh[d] + (size_t)off[st] * H3;
+    for (int b = 0; b < n && j1 > j0; b++) {
+        const int t = d ? len[b] - 1 - st : st;
+        const size_t trow = (size_t)off[t] + b;
+        const float *dy = dY + trow * DH + (size_t)d * H;
+        const float *g = g_s + (size_t)b * 4 * H, *hp = hp_s + (size_t)b * H;
+        float *dgi = dGI + trow * H3, *dgh = dgh_s + (size_t)b * H3;
+        float *cr = carry + (size_t)b * H;
 #pragma omp simd
-                for (int j = j0; j < j1; j++) {
-                    const float dh = dy[j] + cr[j];
-                    const float r = g[j], z = g[H + j], nn = g[2 * H + j], hn = g[3 * H + j];
-                    const float dn = dh * (1.0f - z) * (1.0f - nn * nn);
-                    const float dz = dh * (hp[j] - nn) * z * (1.0f - z);
-                    const float dr = dn * hn * r * (1.0f - r);
-                    dgi[j] = dr;
-                    dgi[H + j] = dz;
-                    dgi[2 * H + j] = dn;
-                    dgh[j] = dr;
-                    dgh[H + j] = dz;
-                    dgh[2 * H + j] = dn * r;
-                    cr[j] = dh * z;
-                }
-            }
-            if (st > 0) {  /* h_prev at step 0 is the constant 0 */
-#pragma omp barrier
-                if (cw > 0)
-                    ua_sgemm(CblasNoTrans, CblasNoTrans, n, cw, 3 * H, 1.0f, dgh_s,
-                                3 * H, Whh + j0, H, 1.0f, carry + j0, H);
-            }
+        for (int j = j0; j < j1; j++) {
+            const float dh = dy[j] + cr[j];
+            const float r = g[j], z = g[H + j], nn = g[2 * H + j], hn = g[3 * H + j];
+            const float dn = dh * (1.0f - z) * (1.0f - nn * nn);
+            const float dz = dh * (hp[j] - nn) * z * (1.0f - z);
+            const float dr = dn * hn * r * (1.0f - r);
+            dgi[j] = dr;
+            dgi[H + j] = dz;
+            dgi[2 * H + j] = dn;
+            dgh[j] = dr;
+            dgh[H + j] = dz;
+            dgh[2 * H + j] = dn * r;
+            cr[j] = dh * z;
         }
     }
+}
 
+/* ... then, once every hidden unit's dGH of step st > 0 is there, columns [j0, j1) of
+ * dh_prev = carry + dGH W_hh (h_prev at step 0 is the constant 0) */
+static void backward_carry(ua_gru_work *w, const float *params, int l, int d, int st, int j0, int j1)
+{
+    const int H = w->shape.hidden;
+    if (st == 0 || j1 <= j0) return;
+    const float *Whh = params + block_of(&w->shape, l, d).w_hh;
+    const float *dgh_s = w->dgh[d] + (size_t)w->off[st] * 3 * H;
+    ua_sgemm(CblasNoTrans, CblasNoTrans, w->n_at[st], j1 - j0, 3 * H, 1.0f, dgh_s, 3 * H, Whh + j0, H, 1.0f,
+             w->carry[d] + j0, H);
+}
+
+/* the weight and bias gradients of direction d of layer l, and dX (may be NULL) [rows, in]
+ * (beta ? += : =) its input gradient */
+static void backward_weights(ua_gru_work *w, const float *params, float *d_params, int l, int d, const float *X,
+                             float *dX, float beta)
+{
+    const ua_gru_shape *s = &w->shape;
+    const int H = s->hidden, rows = w->rows;
+    const gru_block blk = block_of(s, l, d);
+    const float *Wih = params + blk.w_ih, *Hp = w->hprev[l * w->dirs + d];
+    const float *dGI = w->gi[d], *dGH = w->dgh[d];
+    const size_t H3 = 3 * (size_t)H;
     float *dWih = d_params + blk.w_ih, *dWhh = d_params + blk.w_hh;
-    ua_sgemm(CblasTrans, CblasNoTrans, 3 * H, blk.in, rows, 1.0f, dGI, 3 * H, X,
-                blk.in, 1.0f, dWih, blk.in);
-    const int n0 = n_at[0];  /* step 0 has h_prev = 0: no contribution to dW_hh */
+    ua_sgemm(CblasTrans, CblasNoTrans, 3 * H, blk.in, rows, 1.0f, dGI, 3 * H, X, blk.in, 1.0f, dWih, blk.in);
+    const int n0 = w->n_at[0];  /* step 0 has h_prev = 0: no contribution to dW_hh */
     if (rows > n0)
-        ua_sgemm(CblasTrans, CblasNoTrans, 3 * H, H, rows - n0, 1.0f,
-                    dGH + (size_t)n0 * H3, 3 * H, Hp + (size_t)n0 * H, H, 1.0f, dWhh, H);
+        ua_sgemm(CblasTrans, CblasNoTrans, 3 * H, H, rows - n0, 1.0f, dGH + (size_t)n0 * H3, 3 * H,
+                 Hp + (size_t)n0 * H, H, 1.0f, dWhh, H);
     col_sums(dGI, rows, 3 * H, d_params + blk.b_ih);
     col_sums(dGH, rows, 3 * H, d_params + blk.b_hh);
-    if (dX)
-        ua_sgemm(CblasNoTrans, CblasNoTrans, rows, blk.in, 3 * H, 1.0f, dGI, 3 * H,
-                    Wih, blk.in, beta, dX, blk.in);
+    if (dX) ua_sgemm(CblasNoTrans, CblasNoTrans, rows, blk.in, 3 * H, 1.0f, dGI, 3 * H, Wih, blk.in, beta, dX, blk.in);
+}
+
+/* Every direction of layer l, backward (the threads as in forward_layer). dY [rows, dirs*H]
+ * time-packed; X the layer input; dX (may be NULL) gets the input gradient. */
+static void backward_layer(ua_gru_work *w, const float *params, float *d_params, int l, const float *X,
+                           const float *dY, float *dX)
+{
+    const int H = w->shape.hidden, dirs = w->dirs, steps = w->steps;
+    for (int d = 0; d < dirs; d++) memset(w->carry[d], 0, sizeof(float) * (size_t)w->n_at[0] * H);
+#pragma omp parallel if ((long)w->n_at[0] * H >= GRU_PAR_MIN)
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        int j0, j1;
+        if (pair_of_directions(dirs, nt)) {
+            for (int st = steps - 1; st >= 0; st--) {
+                for (int v = 0; v < nt; v++) {
+                    col_range(H, v, nt, &j0, &j1);
+                    backward_gates(w, l, tid, st, dY, j0, j1);
+                }
+                for (int v = 0; v < nt; v++) {
+                    col_range(H, v, nt, &j0, &j1);
+                    backward_carry(w, params, l, tid, st, j0, j1);
+                }
+            }
+        } else {
+            col_range(H, tid, nt, &j0, &j1);
+            for (int d = 0; d < dirs; d++)
+                for (int st = steps - 1; st >= 0; st--) {
+                    backward_gates(w, l, d, st, dY, j0, j1);
+                    if (st > 0) {
+#pragma omp barrier
+                        backward_carry(w, params, l, d, st, j0, j1);
+                    }
+                }
+        }
+    }
+    for (int d = 0; d < dirs; d++) backward_weights(w, params, d_params, l, d, X, dX, d ? 1.0f : 0.0f);
 }
 
 int ua_gru_backward(const ua_gru_shape *s, const float *params, const float *x, const int *lengths,
@@ -494,8 +566,7 @@ int ua_gru_backward(const ua_gru_shape *s, const float *params, const float *x, 
     for (int l = L - 1; l >= 0; l--) {
         const float *X = l == 0 ? w->x0 : w->y[l - 1];
         float *dXl = (l > 0 || d_x) ? dX : NULL;
-        for (int d = 0; d < dirs; d++)
-            backward_dir(w, params, d_params, l, d, X, dY, dXl, d ? 1.0f : 0.0f);
+        backward_layer(w, params, d_params, l, X, dY, dXl);
         float *tmp = dY;
         dY = dX;
         dX = tmp;
