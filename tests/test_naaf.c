@@ -316,7 +316,10 @@ static void test_uarda_preset(void **state)
         assert_int_equal(o.rel.t_mode, UA_T_ADAPTIVE);
         assert_int_equal(o.rel.t_est, UA_T_EST_MIXTURE);
         assert_int_equal(o.rel.neg_src, UA_NEG_RANDOM);
-        assert_int_equal(o.rel.t_test, UA_T_TEST_TRAIN);
+        assert_int_equal(o.rel.t_test, dir == UA_I2T ? UA_T_TEST_TRAIN : UA_T_TEST_SAFE);
+        assert_true(o.rel.alpha == (dir == UA_I2T ? 2.0 : 1.0));
+        assert_int_equal(o.rel.sep, dir == UA_I2T ? UA_SEP_NONE : UA_SEP_GAUSS);
+        assert_true(o.rel.lambda_sep == (dir == UA_I2T ? 0.0 : 1.0));
         assert_true(o.learning_rate == 2e-4 && o.num_epochs == 30);   /* SCAN's */
         assert_string_equal(o.model_kind, "uarda");
         ua_err err;
@@ -330,6 +333,9 @@ static void test_uarda_preset(void **state)
         assert_int_equal(back.model.attn.score, UA_SCORE_NAAF);
         assert_true(back.model.attn.lambda_softmax == a->lambda_softmax);
         assert_int_equal(back.rel.t_est, UA_T_EST_MIXTURE);
+        assert_true(back.rel.alpha == o.rel.alpha && back.rel.lambda_sep == o.rel.lambda_sep);
+        assert_int_equal(back.rel.sep, o.rel.sep);
+        assert_int_equal(back.rel.t_test, o.rel.t_test);
         free(js);
     }
 }

@@ -80,8 +80,8 @@ static const ua_option_def OPTIONS[] = {
     /* UARDA (spec uarda.md 4.10); --model uarda presets the project's reconstruction, and every switch given alongside wins */
     ROW_TEXT("model", "model", model_kind, "scan", "scan|uarda|naaf", UARDA, 0,
              "scan: SCAN exactly; uarda: the project's UARDA (NAAF's three-part score in both directions at SCAN's "
-             "lambda-softmax, 9 t2i or 4 i2t; t-mode adaptive, t-est mixture, neg-src random, alpha 2, ema 0.7, min-samples 200, "
-             "t-test train, exact skipping at test; the faithful A3 setting is --clip uarda --mask hard --irr zero --t-mode "
+             "lambda-softmax, 9 t2i or 4 i2t; t-mode adaptive, t-est mixture, neg-src random, ema 0.7, min-samples 200; i2t: "
+             "alpha 2, t-test train; t2i: alpha 1, sep gauss with lambda-sep 1, t-test safe; exact skipping at test; the faithful A3 setting is --clip uarda --mask hard --irr zero --t-mode "
              "adaptive --t-est naaf_compat); "
              "naaf: NAAF's released score (negative branch, masked feature part, threshold-free relevance part; mean over the "
              "words), lambda-softmax 20, t-mode adaptive, t-est naaf_compat, neg-src least, alpha 2, ema 0.7, min-samples 200, "
@@ -235,11 +235,21 @@ int ua_options_apply_model_kind(ua_options *o, const char *kind)
          * no word ever loses its gradient), in both directions, with SCAN's attention temperature
          * per direction (lambda 9 t2i, 4 i2t) instead of NAAF's 20; t learnt adaptively by the
          * mixture estimator (the relevant words of the positive samples fitted apart) on random
-         * negatives; tested at t_tr, where exact skipping leaves out most of the feature part.
+         * negatives. Per direction (docs/results.md): i2t, whose region queries are two modes
+         * (clutter and objects), keeps alpha 2 and tests at t_tr, where exact skipping leaves out
+         * most of the feature part; t2i, whose words are one mode under the bi-GRU, weighs both
+         * errors alike (alpha 1, which keeps mu- < t_tr < mu+ where alpha 2 put t_tr above mu+),
+         * adds the Gaussian separation loss (weight 1) and tests at the safe t_te.
          * Run options (learning rate, epochs) stay SCAN's. The faithful A3 setting is reachable
          * by its switches (--clip uarda --mask hard --irr zero --t-mode adaptive ...). */
+        const int i2t = o->model.attn.direction == UA_I2T;
         o->model.attn.form = UA_FORM_TEST;
-        naaf_score_preset(o, o->model.attn.direction == UA_I2T ? 4 : 9, UA_T_EST_MIXTURE, UA_NEG_RANDOM, UA_T_TEST_TRAIN);
+        naaf_score_preset(o, i2t ? 4 : 9, UA_T_EST_MIXTURE, UA_NEG_RANDOM, i2t ? UA_T_TEST_TRAIN : UA_T_TEST_SAFE);
+        if (!i2t) {
+            o->rel.alpha = 1.0;
+            o->rel.sep = UA_SEP_GAUSS;
+            o->rel.lambda_sep = 1.0;
+        }
     } else if (strcmp(kind, "naaf") == 0) {
         /* NAAF's released scoring and recipe (spec uarda.md 2.2-2.7): its three-part score (which
          * replaces the UARDA switches, so they are SCAN's), lambda 20 in both softmaxes, the mean
