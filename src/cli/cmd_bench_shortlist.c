@@ -110,9 +110,9 @@ int cmd_bench_shortlist(int argc, char **argv)
     int bad = ua_searcher_encode(&se, (const char *const *)chosen, n, captions, &caps, &q, &err);
     free(chosen);
     if (bad) goto fail;
-    ids = malloc((size_t)g->n_img * sizeof(int));
+    ids = malloc(10 * sizeof(int));
     ref = malloc((size_t)n * 10 * sizeof(int));
-    scores = malloc((size_t)g->n_img * sizeof(float));
+    scores = malloc(10 * sizeof(float));
     if (!ids || !ref || !scores) { ua_fail(&err, "out of memory"); goto fail; }
     memset(arms, 0, sizeof arms);
     for (int a = 0; a <= n_sizes; a++) arms[a].K = a == 0 ? 0 : sizes[a - 1];
@@ -123,10 +123,10 @@ int cmd_bench_shortlist(int argc, char **argv)
             int off[2];
             ua_embeddings one = ua_embeddings_caption(&q, i, off);
             double t0 = ua_now();
-            int got = ua_gallery_rank_images(g, &se.m.opt.attn, &one, A->K, ids, scores, &err);
+            int got = ua_gallery_rank_images(g, &se.m.opt.attn, &one, A->K, 10, ids, scores, &err);
             A->seconds += ua_now() - t0;
             if (got < 0) goto fail;
-            int r = rank_of(ids, got, pick[i] / per_image), top = got < 10 ? got : 10;
+            const int top = got < 10 ? got : 10, r = rank_of(ids, top, pick[i] / per_image);
             A->hit1 += r < 1; A->hit5 += r < 5; A->hit10 += r < 10;
             if (a == 0) {
                 for (int k = 0; k < 10; k++) ref[(size_t)i * 10 + k] = k < top ? ids[k] : -1;

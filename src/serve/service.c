@@ -393,7 +393,7 @@ static void answer_text(ua_service *s, const ua_serve_arg *q, long k, long short
     }
     const int *ids = ua_caption_ids(&w->caps, 0);
     double t0 = ua_now();
-    int n = ua_searcher_rank_text(se, w, ids, len, (int)shortlist, &err);
+    int n = ua_searcher_rank_text(se, w, ids, len, (int)shortlist, (int)k, &err);
     double secs = ua_now() - t0;
     if (n < 0) {
         work_give(s, slot);
@@ -480,7 +480,7 @@ static void answer_image(ua_service *s, long row, long k, long shortlist, ua_ser
     ua_search_work *w = work_take(s, &slot);
     ua_err err;
     double t0 = ua_now();
-    int n = ua_searcher_rank_image(se, w, (int)row, (int)shortlist, &err);
+    int n = ua_searcher_rank_image(se, w, (int)row, (int)shortlist, (int)k, &err);
     double secs = ua_now() - t0;
     if (n < 0) {
         work_give(s, slot);
