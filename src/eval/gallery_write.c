@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uarda/finite.h"
 #include "uarda/half.h"
 
 #define INDEX_FORMAT "uarda-index-2"
@@ -169,10 +170,14 @@ static int writer_room(ua_gallery_writer *w, int n, ua_err *err)
 
 /* writes n floats of x to tensor i, as halves in an F16 index (x is then overwritten with the
  * halves' values: the rounded floats that the index holds); `what` and `first` name the image of
- * a value beyond the half range */
+ * a value that is not finite (an encoding that overflowed) or beyond the half range */
 static int write_floats(ua_gallery_writer *w, size_t i, float *x, size_t n, int as_half, const char *what, int first,
                         size_t per_image, ua_err *err)
 {
+    const long long bad = ua_first_nonfinite(x, n);
+    if (bad >= 0)
+        return ua_fail(err, "%s: image %d: %s value is %s (the features are finite: the encoding overflowed)", w->path,
+                       first + (int)((size_t)bad / per_image), what, ua_nonfinite_name(x[bad]));
     if (!as_half) return ua_st_stream_write(w->st, i, x, n * sizeof(float), err);
     ua_half_encode(x, w->half_buf, n);
     for (size_t k = 0; k < n; k++)
@@ -199,7 +204,7 @@ int ua_gallery_writer_add_images(ua_gallery_writer *w, const float *features, in
         ua_global_embedding(x, R, E, w->glob + (size_t)i * E);
     }
     if (!rc) rc = write_floats(w, T_GRAM, w->gram, (size_t)n * R * R, w->half, "a Gram matrix", w->done, (size_t)R * R, err);
-    if (!rc) rc = ua_st_stream_write(w->st, T_GLOB, w->glob, (size_t)n * E * sizeof(float), err);
+    if (!rc) rc = write_floats(w, T_GLOB, w->glob, (size_t)n * E, 0, "a global embedding", w->done, (size_t)E, err);
     ua_embeddings_free(&e);
     if (!rc) w->done += n;
     return rc;
