@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # uarda index, streamed: the index of synthetic images does not depend on the block it is made
 # in, byte for byte; an F16 index (--index-dtype f16) verifies, is smaller by half its region
-# data, and ranks with scores close to the F32 index's (attention too); flags that make no
-# index are usage errors.
+# data, and ranks with scores close to the F32 index's (attention too); bench shortlist
+# --reference compares the two; flags that make no index are usage errors.
 set -euo pipefail
 B=${UARDA_BIN:-build/uarda}
 T=$(mktemp -d /tmp/uarda-test-XXXXXX)
@@ -41,6 +41,24 @@ awk -v w="$worst" 'BEGIN {exit !(w + 0 < 5e-3 && w != "missing")}' || fail "f16 
 att=$("$B" search --index "$T/g16.safetensors" --checkpoint "$C" --query "$q" --top-k 2 --json --attention 2>/dev/null)
 [ "$(grep -o '"region":[0-9]*' <<<"$att" | wc -l)" -ge 6 ] || fail "f16 --attention: $att"
 "$B" search --index "$T/g16.safetensors" --checkpoint "$C" --image-row 3 --top-k 3 2>/dev/null | grep -q '^1 ' || fail "f16 image query"
+
+# bench shortlist --reference: the F32 index's exhaustive search first, then the F16 index's rows
+bs=$("$B" bench shortlist --index "$T/g16.safetensors" --reference "$T/g32.safetensors" --checkpoint "$C" \
+    --captions "$D/test_caps.txt" --shortlist 16,4 --json 2>/dev/null)
+[ "$(grep -c '"bench":"shortlist"' <<<"$bs")" -eq 4 ] || fail "bench shortlist --reference rows: $bs"
+head -1 <<<"$bs" | grep -q '"index":"reference","dtype":"f32","shortlist":0,.*"max_dscore":0,' || fail "reference row: $bs"
+ds=$(sed -n 2p <<<"$bs" | grep -o '"max_dscore":[-0-9.e]*' | cut -d: -f2)
+sed -n 2p <<<"$bs" | grep -q '"index":"index","dtype":"f16","shortlist":0,' && awk -v d="$ds" 'BEGIN {exit !(d < 5e-3)}' ||
+    fail "f16 exhaustive row: $bs"
+# without a reference, shortlisted scores are the exhaustive ones exactly
+bs=$("$B" bench shortlist --index "$T/g32.safetensors" --checkpoint "$C" --captions "$D/test_caps.txt" --shortlist 8,4 --json 2>/dev/null)
+[ "$(grep -c '"max_dscore":0,' <<<"$bs")" -eq 3 ] || fail "shortlisted scores differ from the exhaustive ones: $bs"
+set +e
+msg=$("$B" bench shortlist --index "$T/g16.safetensors" --reference "$T/s1.safetensors" --checkpoint "$C" \
+    --captions "$D/test_caps.txt" 2>&1); st=$?
+set -e
+[ $st -eq 1 ] && grep -q "s1.safetensors: 300 images of 12 regions, but .*g16.safetensors has 16 of 36: not an index of the same gallery" <<<"$msg" ||
+    fail "bench shortlist, a reference of another gallery: $st $msg"
 
 # usage errors
 expect2() {  # TEXT ARGS...: exit 2 and TEXT in the message
