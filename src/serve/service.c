@@ -129,6 +129,7 @@ static int make_info(ua_service *s, ua_err *err)
     cJSON_AddNumberToObject(g, "captions", se->g.n_cap);
     cJSON_AddNumberToObject(g, "regions", se->g.R);
     cJSON_AddNumberToObject(g, "embed_size", se->g.E);
+    cJSON_AddStringToObject(g, "dtype", se->g.half ? "f16" : "f32");
     const char *fp = ua_st_meta(&se->g.f, "checkpoint_fingerprint"), *xxh = ua_st_meta(&se->g.f, "data_xxh3");
     cJSON_AddStringToObject(g, "fingerprint", fp ? fp : "");
     if (xxh) cJSON_AddStringToObject(g, "data_xxh3", xxh);
