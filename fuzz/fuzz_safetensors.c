@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static size_t elem_size(ua_st_dtype d)
 {
-    return (d == UA_ST_F64 || d == UA_ST_I64) ? 8 : 4;
+    return ua_st_dtype_size(d);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,9 +1,13 @@
 /* Acceptance: reading every image of a 1.5 GB train_ims.npy allocates no private memory in
  * proportion to the file. The file is memory-mapped, so the process's anonymous memory
  * (RssAnon in /proc/self/status) stays far below the file's size while every float is read.
- * The file is sparse (header, then ftruncate), so making it costs no disk and little time.
- * Under AddressSanitizer RssAnon means nothing (shadow memory): the test skips itself there. */
+ * And opening a gallery index of 860 MB reads its header only: neither RssFile nor RssAnon grows
+ * by its image data (an open once paged all of img_emb in), and a shortlisted search touches its
+ * global embeddings and the K images it scores, not the gallery.
+ * The files are sparse (header, then ftruncate), so making them costs no disk and little time.
+ * Under AddressSanitizer RssAnon means nothing (shadow memory): the tests skip themselves there. */
 #include "helpers.h"
+#include "uarda/gallery.h"
 #include "uarda/npy.h"
 
 #include <fcntl.h>
@@ -26,21 +30,25 @@
 #define IMAGE_FLOATS ((size_t)N_REGIONS * DIM)
 #define MARK_EVERY 100 /* the first float of every 100th image is 1.0, so the sum is known */
 
-/* RssAnon in kB, or -1 */
-static long rss_anon_kb(void)
+/* the field ("RssAnon:", "RssFile:") of /proc/self/status in kB, or -1 */
+static long status_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return -1;
     char line[256];
     long kb = -1;
+    const size_t n = strlen(field);
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "RssAnon:", 8) == 0) {
-            kb = strtol(line + 8, NULL, 10);
+        if (strncmp(line, field, n) == 0) {
+            kb = strtol(line + n, NULL, 10);
             break;
         }
     fclose(f);
     return kb;
 }
+
+static long rss_anon_kb(void) { return status_kb("RssAnon:"); }
+static long rss_kb(void) { return status_kb("RssAnon:") + status_kb("RssFile:"); }
 
 /* a (N_IMAGES, 36, 2048) float32 .npy: header, the marks, and holes everywhere else */
 static void make_sparse_npy(const char *path)
@@ -111,10 +119,83 @@ static void test_reading_all_images_costs_no_anon_memory(void **state)
                  file_mb, before, after);
 }
 
+/* a gallery index of n images (R regions, E dims; images only) whose data is all holes: the
+ * header as uarda index writes it (no checksum: nothing reads the data to check it here) */
+static void make_sparse_index(const char *path, long long n, int R, int E)
+{
+    const long long emb = n * R * E * 4, gram = n * R * R * 4, glob = n * E * 4;
+    char header[1024];
+    int hl = snprintf(header, sizeof header,
+                      "{\"__metadata__\":{\"format\":\"uarda-index-2\"},"
+                      "\"img_emb\":{\"dtype\":\"F32\",\"shape\":[%lld,%d,%d],\"data_offsets\":[0,%lld]},"
+                      "\"img_gram\":{\"dtype\":\"F32\",\"shape\":[%lld,%d,%d],\"data_offsets\":[%lld,%lld]},"
+                      "\"img_glob\":{\"dtype\":\"F32\",\"shape\":[%lld,%d],\"data_offsets\":[%lld,%lld]}}",
+                      n, R, E, emb, n, R, R, emb, emb + gram, n, E, emb + gram, emb + gram + glob);
+    while ((8 + hl) % 8) header[hl++] = ' ';
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((unsigned long long)hl >> (8 * i));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, len, 8), 8);
+    assert_int_equal(write(fd, header, (size_t)hl), hl);
+    assert_int_equal(ftruncate(fd, (off_t)(8 + hl + emb + gram + glob)), 0);
+    assert_int_equal(close(fd), 0);
+}
+
+static void test_opening_a_gallery_reads_its_header_only(void **state)
+{
+    (void)state;
+#ifdef UA_UNDER_ASAN
+    skip();
+#endif
+    enum { N = 20000, RG = 36, E = 256, K = 10 };
+    char *dir = th_tmpdir(), *path = th_path(dir, "gallery.safetensors");
+    make_sparse_index(path, N, RG, E);
+    const long data_mb = (long)((long long)N * RG * (E + RG) * 4 >> 20);
+    long before = rss_kb();
+    ua_gallery g;
+    ua_err err = {""};
+    if (ua_gallery_open(&g, path, NULL, &err)) fail_msg("%s", err.msg);
+    assert_true(g.n_img == N && g.R == RG && g.E == E);
+    long opened = rss_kb();
+    /* a shortlisted text query: the global embeddings (20 MB) and K images */
+    ua_model_opt o;
+    ua_model_opt_default(&o);
+    ua_rng r;
+    ua_rng_seed(&r, 3, 1);
+    float words[4 * E];
+    for (int k = 0; k < 4 * E; k++) words[k] = ua_rng_range(&r, -1, 1);
+    int len = 4, offs[2] = {0, 4}, ids[K];
+    float scores[K];
+    ua_embeddings q = {0};
+    q.E = E;
+    q.R = RG;
+    q.n_cap = 1;
+    q.cap = words;
+    q.cap_len = &len;
+    q.cap_offset = offs;
+    q.max_len = 4;
+    assert_int_equal(ua_gallery_rank_images(&g, &o.attn, &q, K, K, ids, scores, &err), K);
+    for (int k = 0; k < K; k++) assert_int_equal(ids[k], k);   /* all zero: ties, the lowest ids */
+    long searched = rss_kb();
+    ua_gallery_close(&g);
+    unlink(path);
+    th_rmrf(dir);
+    free(path);
+    free(dir);
+    if ((opened - before) / 1024 >= 8)
+        fail_msg("opening a gallery of %ld MB of image data raised RssAnon + RssFile by %ld MB", data_mb,
+                 (opened - before) / 1024);
+    if ((searched - opened) / 1024 >= 48)
+        fail_msg("a shortlisted search of %d images in a gallery of %ld MB raised RssAnon + RssFile by %ld MB", K, data_mb,
+                 (searched - opened) / 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reading_all_images_costs_no_anon_memory),
+        cmocka_unit_test(test_opening_a_gallery_reads_its_header_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

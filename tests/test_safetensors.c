@@ -558,6 +558,155 @@ static void test_parse_prefixes(void **state)
     free(b);
 }
 
+/* ---- the stream writer ---- */
+
+/* the tensors of the stream tests: an odd count of F16 (the F32 after it needs 2 bytes of
+ * padding), F32, an empty tensor, an odd F32 (the I64 after it needs 4), I64 */
+enum { ST_N = 5 };
+static uint16_t s_h[7] = {0x3c00, 0x4000, 0xbc00, 0x7bff, 0x0001, 0x8000, 0x3555};
+static float s_f[13];
+static int64_t s_l[6] = {-1, 2, 1LL << 40, 4, 5, 6};
+static float s_odd[3] = {0.5f, -0.25f, 8};
+static ua_st_entry s_tensors[ST_N] = {
+    {"half", UA_ST_F16, 1, {7}, s_h},   {"f", UA_ST_F32, 2, {13, 1}, s_f}, {"empty", UA_ST_F32, 2, {0, 4}, NULL},
+    {"odd", UA_ST_F32, 1, {3}, s_odd}, {"l", UA_ST_I64, 2, {2, 3}, s_l},
+};
+static const char *const s_keys[2] = {"format", "note"}, *const s_vals[2] = {"test", "a \"quoted\"\nvalue"};
+
+static size_t tensor_bytes(const ua_st_entry *t)
+{
+    size_t n = ua_st_dtype_size(t->dtype);
+    for (int d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];
+    return n;
+}
+
+/* writes s_tensors through a stream: the tensors in the order `order`, each in pieces of `piece`
+ * bytes, or, when interleave is set, a piece of each tensor in turn */
+static void stream_write(const char *path, const int *order, size_t piece, int interleave)
+{
+    ua_err err = {""};
+    ua_st_stream *s = ua_st_stream_open(path, s_tensors, ST_N, s_keys, s_vals, 2, &err);
+    if (!s) fail_msg("%s", err.msg);
+    size_t done[ST_N] = {0};
+    for (int left = 1; left;) {
+        left = 0;
+        for (int k = 0; k < ST_N; k++) {
+            const int i = order[k];
+            const size_t total = tensor_bytes(&s_tensors[i]);
+            while (done[i] < total) {
+                size_t n = total - done[i] < piece ? total - done[i] : piece;
+                if (ua_st_stream_write(s, (size_t)i, (const char *)s_tensors[i].data + done[i], n, &err)) fail_msg("%s", err.msg);
+                done[i] += n;
+                if (interleave) break;
+            }
+            if (done[i] < total) left = 1;
+        }
+    }
+    if (ua_st_stream_commit(s, &err)) fail_msg("%s", err.msg);
+}
+
+static void test_stream_same_bytes(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 13; i++) s_f[i] = (float)i * 0.75f - 3;
+    char *want_path = th_path(g_dir, "whole.safetensors"), *path = th_path(g_dir, "stream.safetensors");
+    ua_err err = {""};
+    assert_int_equal(ua_st_write(want_path, s_tensors, ST_N, s_keys, s_vals, 2, &err), 0);
+    size_t want_len, len;
+    char *want = th_read(want_path, &want_len);
+    static const int in_order[ST_N] = {0, 1, 2, 3, 4}, reverse[ST_N] = {4, 3, 2, 1, 0}, mixed[ST_N] = {1, 0, 4, 2, 3};
+    static const struct { const int *order; size_t piece; int interleave; } ways[] = {
+        {in_order, 1000, 0},   /* every byte hashed as it is written */
+        {in_order, 3, 0},      /* in odd pieces */
+        {reverse, 5, 0},       /* all but the first tensor read back at commit */
+        {mixed, 4, 1},         /* a piece of each in turn */
+        {mixed, 1, 1},
+    };
+    for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
+        stream_write(path, ways[w].order, ways[w].piece, ways[w].interleave);
+        char *got = th_read(path, &len);
+        if (len != want_len || memcmp(got, want, len) != 0) fail_msg("way %zu: the stream's file differs from ua_st_write's", w);
+        free(got);
+        /* and it reads back, checksum and all */
+        ua_st_file f;
+        if (ua_st_open(&f, path, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(ua_st_verify(&f, &err), 0);
+        assert_int_equal(ua_st_find(&f, "half")->dtype, UA_ST_F16);
+        assert_memory_equal(ua_st_find(&f, "half")->data, s_h, sizeof s_h);
+        assert_memory_equal(ua_st_find(&f, "l")->data, s_l, sizeof s_l);
+        ua_st_close(&f);
+    }
+    /* no temporary file is left beside it */
+    char out[256];
+    assert_int_equal(th_run(out, sizeof out, "ls %s | grep -c tmp", g_dir), 1);
+    assert_string_equal(out, "0\n");
+    free(want);
+    free(want_path);
+    free(path);
+}
+
+/* a stream that is not finished, overfilled or aborted leaves the file that was there */
+static void test_stream_refusals(void **state)
+{
+    (void)state;
+    char *path = th_path(g_dir, "kept.safetensors");
+    assert_int_equal(th_write(path, "old", 3), 0);
+    ua_err err = {""};
+    ua_st_stream *s = ua_st_stream_open(path, s_tensors, ST_N, s_keys, s_vals, 2, &err);
+    assert_non_null(s);
+    assert_int_equal(ua_st_stream_write(s, 0, s_h, sizeof s_h, &err), 0);
+    assert_int_equal(ua_st_stream_write(s, 0, s_h, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "cannot write 2 more bytes to tensor 'half': 14 of its 14 are written"));
+    assert_int_equal(ua_st_stream_write(s, 5, s_h, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "no tensor 5 (the file has 5)"));
+    assert_int_equal(ua_st_stream_write(s, 1, s_f, 12, &err), 0);
+    assert_int_equal(ua_st_stream_commit(s, &err), -1);
+    if (strncmp(err.msg, path, strlen(path)) != 0 || !strstr(err.msg, "tensor 'f' has 12 of its 52 bytes written"))
+        fail_msg("%s", err.msg);
+    size_t len;
+    char *b = th_read(path, &len);
+    assert_true(len == 3 && memcmp(b, "old", 3) == 0);
+    free(b);
+    s = ua_st_stream_open(path, s_tensors, ST_N, s_keys, s_vals, 2, &err);
+    assert_non_null(s);
+    assert_int_equal(ua_st_stream_write(s, 4, s_l, sizeof s_l, &err), 0);
+    ua_st_stream_abort(s);
+    b = th_read(path, &len);
+    assert_true(len == 3 && memcmp(b, "old", 3) == 0);
+    free(b);
+    /* the checks of ua_st_write at open: the checksum key is the writer's */
+    const char *k[1] = {UA_ST_CHECKSUM_KEY}, *v[1] = {"x"};
+    assert_null(ua_st_stream_open(path, s_tensors, ST_N, k, v, 1, &err));
+    assert_non_null(strstr(err.msg, "is the writer's own"));
+    char out[256];
+    assert_int_equal(th_run(out, sizeof out, "ls %s | grep -c tmp", g_dir), 1);
+    assert_string_equal(out, "0\n");
+    free(path);
+}
+
+/* F16 tensors: an infinity or a NaN among them is found by the finite check */
+static void test_check_finite_f16(void **state)
+{
+    (void)state;
+    uint16_t h[6] = {0x3c00, 0x7bff, 0xfbff, 0x0001, 0xfc00, 0x7e00};
+    ua_st_entry e = {"h", UA_ST_F16, 2, {2, 3}, h};
+    char *path = th_path(g_dir, "f16.safetensors");
+    ua_err err = {""};
+    ua_st_file f;
+    assert_int_equal(ua_st_write(path, &e, 1, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(ua_st_check_finite(&f, ua_st_find(&f, "h"), &err), -1);
+    assert_non_null(strstr(err.msg, "tensor 'h' element 4 [1, 1] is -Inf"));
+    ua_st_close(&f);
+    h[4] = 0x3c00;
+    assert_int_equal(ua_st_write(path, &e, 1, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ua_st_open(&f, path, &err), 0);
+    assert_int_equal(ua_st_check_finite(&f, ua_st_find(&f, "h"), &err), -1);
+    assert_non_null(strstr(err.msg, "element 5 [1, 2] is NaN"));
+    ua_st_close(&f);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -580,6 +729,9 @@ int main(void)
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_misaligned),
         cmocka_unit_test(test_parse_prefixes),
+        cmocka_unit_test(test_stream_same_bytes),
+        cmocka_unit_test(test_stream_refusals),
+        cmocka_unit_test(test_check_finite_f16),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -92,7 +92,7 @@ static int answer_caption(const ua_searcher *s, ua_search_work *w, int c, answer
 {
     int len = ua_searcher_tokenize(s, w, g_lines[c], strlen(g_lines[c]), "caption", err);
     if (len < 0) return -1;
-    a->n = ua_searcher_rank_text(s, w, ua_caption_ids(&w->caps, 0), len, 0, err);
+    a->n = ua_searcher_rank_text(s, w, ua_caption_ids(&w->caps, 0), len, 0, 0, err);
     if (a->n != 16) return -1;
     memcpy(a->ids, w->ids, sizeof a->ids);
     memcpy(a->scores, w->scores, sizeof a->scores);
@@ -136,7 +136,7 @@ static void test_workspaces_in_threads(void **state)
         /* the gallery's ranking of the workspace's encoding */
         int ids[16];
         float scores[16];
-        assert_int_equal(ua_gallery_rank_images(&s.g, &s.m.opt.attn, &w.q, 0, ids, scores, &err), 16);
+        assert_int_equal(ua_gallery_rank_images(&s.g, &s.m.opt.attn, &w.q, 0, 16, ids, scores, &err), 16);
         assert_memory_equal(ids, alone[c].ids, sizeof ids);
         assert_memory_equal(scores, alone[c].scores, sizeof scores);
     }
@@ -186,7 +186,7 @@ static void test_tokenize_and_attention(void **state)
         assert_int_equal(ids[0], UA_START);
         assert_int_equal(ids[2], UA_UNK);
         assert_int_equal(ids[len - 1], UA_END);
-        assert_int_equal(ua_searcher_rank_text(&s, &w, ids, len, 0, &err), 16);
+        assert_int_equal(ua_searcher_rank_text(&s, &w, ids, len, 0, 0, &err), 16);
         assert_int_equal(ua_searcher_attention(&s, &w, 16, &err), -1);
         assert_non_null(strstr(err.msg, "image row 16: the index has 16 images"));
         int skipped = 0, relevant = 0;

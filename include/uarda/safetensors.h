@@ -2,10 +2,11 @@
  * JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ..., "__metadata__": {str:
  * str}}, then the raw little-endian tensor bytes. The reader memory-maps the file and
  * validates every offset against the file, the shape against the byte count, overlaps and
- * alignment. The writer is atomic, pads the header with spaces to a multiple of 8, lays
- * tensors out in the order given and records a checksum of the data section (every byte after
- * the header: the tensors as laid out, padding included) in __metadata__[UA_ST_CHECKSUM_KEY],
- * which ua_st_verify checks on demand (the reader alone does not read the data). */
+ * alignment. Dtypes: F32, F64, I32, I64 and F16 (IEEE half, half.h). The writers are atomic,
+ * pad the header with spaces to a multiple of 8, lay tensors out in the order given and record
+ * a checksum of the data section (every byte after the header: the tensors as laid out, padding
+ * included) in __metadata__[UA_ST_CHECKSUM_KEY], which ua_st_verify checks on demand (the reader
+ * alone does not read the data). */
 #ifndef UARDA_SAFETENSORS_H
 #define UARDA_SAFETENSORS_H
 
@@ -17,7 +18,11 @@
 /* XXH3-64 (libxxhash, seed 0) of the data section, as 16 lowercase hex digits */
 #define UA_ST_CHECKSUM_KEY "data_xxh3"
 
-typedef enum { UA_ST_F32 = 0, UA_ST_F64, UA_ST_I32, UA_ST_I64 } ua_st_dtype;
+typedef enum { UA_ST_F32 = 0, UA_ST_F64, UA_ST_I32, UA_ST_I64, UA_ST_F16 } ua_st_dtype;
+
+/* "F32", ... as the header spells it, and the bytes of one element */
+const char *ua_st_dtype_name(ua_st_dtype d);
+size_t      ua_st_dtype_size(ua_st_dtype d);
 
 typedef struct ua_st_tensor {
     char *name;
@@ -77,5 +82,21 @@ typedef struct ua_st_entry {
 int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
                 const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                 ua_err *err);
+
+/* A file written piece by piece, for tensors too large to hold in memory at once (a gallery
+ * index): the tensors' names, dtypes and shapes (their .data unused) and the metadata at open;
+ * then each tensor's bytes, in order within the tensor, in pieces of any size, the tensors in
+ * any order (ua_st_stream_write: the next n bytes of tensor i); commit checks that every byte
+ * was written and writes the header, with the data's checksum, last. The file is the one
+ * ua_st_write makes of the same tensors, byte for byte, and appears only at commit (atomic.h).
+ * How: src/io/safetensors_write.c. Memory: the header and a 1 MiB buffer, whatever the data's
+ * size. After a failed write only abort remains; commit and abort free the stream. */
+typedef struct ua_st_stream ua_st_stream;
+ua_st_stream *ua_st_stream_open(const char *path, const ua_st_entry *tensors, size_t n_tensors,
+                                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                                ua_err *err);
+int  ua_st_stream_write(ua_st_stream *s, size_t tensor, const void *data, size_t n, ua_err *err);
+int  ua_st_stream_commit(ua_st_stream *s, ua_err *err);
+void ua_st_stream_abort(ua_st_stream *s);
 
 #endif

@@ -48,8 +48,8 @@ int  ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const c
 typedef struct ua_search_answer {
     int n_scored;          /* items scored: the shortlist's K, or every item of the index */
     int n;                 /* results: min(top_k, n_scored) */
-    int *ids;              /* [n_scored] images (text query) or captions (image query), best first */
-    float *scores;         /* [n_scored] */
+    int *ids;              /* [n] images (text query) or captions (image query), best first */
+    float *scores;         /* [n] */
     double seconds;        /* encoding the query and ranking (the attention not included) */
     /* attention (text queries, when asked): for result k and word w of the query (its <start>
      * and <end> included), region[k * n_words + w] is the region the word attends most and
@@ -79,9 +79,12 @@ typedef struct ua_search_work {
     ua_tokens tokens;      /* the last text query's tokens as the tokenizer wrote them (ua_searcher_tokenize) */
     ua_captions caps;      /* ... and its ids, one caption, <start> and <end> included */
     ua_embeddings q;       /* the last ranked text query, encoded (ua_searcher_rank_text) */
-    int *ids;              /* the last ranking: items best first (room for the gallery's images and captions) */
+    int *ids;              /* the last ranking: its best items first (the top_k asked for) */
     float *scores;         /* ... with their exact scores */
-    int n_scored;
+    int room;              /* ids and scores have room for this many (grown as asked) */
+    int n_scored;          /* the last ranking scored this many (its n_ranked best are in ids) */
+    int n_ranked;
+    float *image;          /* an F16 index's image converted for ua_searcher_attention [R, E] */
     float *attn;           /* ua_searcher_attention: attn[word * R + region], words of the last ranked text query */
     float *max_sim;        /* ... max over the regions of the word-region similarity, per word */
     int attn_cap;          /* words that attn and max_sim have room for */
@@ -100,12 +103,13 @@ void ua_search_work_free(ua_search_work *w);
 int  ua_searcher_tokenize(const ua_searcher *s, ua_search_work *w, const char *text, size_t len, const char *source,
                           ua_err *err);
 /* The gallery's images for the caption ids[0..len) (with <start> and <end>), exhaustive or with a
- * shortlist (gallery.h): w->ids, w->scores best first; returns how many were scored, or -1. The
- * encoded query stays in w->q for ua_searcher_attention. */
-int  ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *ids, int len, int shortlist,
+ * shortlist (gallery.h): the best min(top_k, scored) (top_k <= 0: all) in w->ids, w->scores, best
+ * first; returns how many were scored, or -1. The encoded query stays in w->q for
+ * ua_searcher_attention. */
+int  ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *ids, int len, int shortlist, int top_k,
                            ua_err *err);
 /* The indexed captions for image `row` of the gallery: w->ids, w->scores; how many, or -1. */
-int  ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, ua_err *err);
+int  ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, int top_k, ua_err *err);
 /* After ua_searcher_rank_text: the attention of the query's words over the regions of gallery
  * image `image` (ua_attention_of_pair with the searcher's options): w->attn[word * R + r] and
  * w->max_sim[word], for the query's w->q.cap_len[0] words; a word that the model's threshold

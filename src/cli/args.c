@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "uarda/options.h"
+#include "uarda/precomp.h"
 
 /* The accepted range of every numeric flag that is not an option of the options' table (whose
  * rows carry theirs), declared once for every command that has it (a flag name means the same
@@ -30,6 +31,9 @@ static const range_row ranges[] = {
     {"torch-max-seconds", 0, 1e9},  {"per-image", 1, 1000},          {"queries", 0, BIG},
     {"image-row", -1, BIG},         {"top-k", 1, BIG},               {"shortlist", 0, BIG},
     {"max-captions", 0, BIG},       {"caption", 0, BIG},             {"threshold", 1, BIG},
+    /* index */
+    {"block-images", 128, 1 << 20}, {"synthetic-images", 0, 1 << 30}, {"synthetic-regions", 1, UA_MAX_REGIONS},
+    {"synthetic-seed", 0, BIG},
     /* serve */
     {"port", 0, 65535},             {"max-connections", 1, 100000},  {"timeout", 1, 3600},
 };

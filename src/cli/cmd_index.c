@@ -12,6 +12,8 @@
 #include "uarda/finite.h"
 #include "uarda/gallery.h"
 #include "uarda/npy.h"
+#include "uarda/precomp.h"
+#include "uarda/rng.h"
 #include "uarda/safetensors.h"
 
 /* uarda index --verify G [--checkpoint C]: the whole index read back (its checksum, every value
@@ -40,10 +42,26 @@ done:
     return rc;
 }
 
+/* The region features of synthetic gallery images first..first+n ([n, R, D] into out): each
+ * value uniform in [0, 1), image i's drawn from its own stream of seed, so that an image's
+ * features do not depend on the block that makes them (uarda index --synthetic-images) */
+static void synthetic_features(uint64_t seed, int first, int n, int R, int D, float *out)
+{
+    const size_t per = (size_t)R * D;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        ua_rng r;
+        ua_rng_seed(&r, seed, (uint64_t)UA_RNG_SYNTH << 32 | (uint64_t)(first + i));
+        float *x = out + per * i;
+        for (size_t k = 0; k < per; k++) x[k] = ua_rng_unif(&r);
+    }
+}
+
 int cmd_index(int argc, char **argv)
 {
-    const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL, *verify = NULL;
-    int threads = 0;
+    const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL, *verify = NULL,
+               *dtype = "f32";
+    int threads = 0, block = 1024, n_synth = 0, synth_regions = 36, synth_seed = 1;
     ua_options flags;
     ua_options_default(&flags);
     const ua_opt own[] = {
@@ -54,6 +72,16 @@ int cmd_index(int argc, char **argv)
         {"captions", UA_OPT_STR, &captions, NULL, "gallery captions, one per line (for image queries)", 0},
         {"vocab-path", UA_OPT_STR, &vocab_path, NULL, "vocabulary .json (default: the checkpoint's)", 0},
         {"output", UA_OPT_STR, &output, NULL, "the index file (.safetensors)", 0},
+        {"index-dtype", UA_OPT_CHOICE, &dtype, "f32|f16",
+         "the region embeddings and Gram matrices as float32, or as IEEE half (half the file and the bytes a search "
+         "streams; scores to about 1e-3)", 0},
+        {"block-images", UA_OPT_INT, &block, NULL,
+         "images encoded and written at a time (a multiple of 128): memory is bounded by the block, not the gallery", 0},
+        {"synthetic-images", UA_OPT_INT, &n_synth, NULL,
+         "instead of --images: N images of random features (uniform in [0, 1), the checkpoint's img_dim), made a "
+         "block at a time (benchmarks of large galleries)", 0},
+        {"synthetic-regions", UA_OPT_INT, &synth_regions, NULL, "regions per synthetic image", 0},
+        {"synthetic-seed", UA_OPT_INT, &synth_seed, NULL, "seed of the synthetic features", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -62,20 +90,31 @@ int cmd_index(int argc, char **argv)
     ua_cli_flags_add_options(&opts, &flags, UA_OC_SHAPE);
     ua_cmd_spec spec = {"index", "Encode a gallery of images (and captions) once with a checkpoint, for uarda search.",
                         "usage: uarda index --checkpoint C --images X.npy [--captions caps.txt] --output G.safetensors\n"
+                        "                   [--index-dtype f32|f16] [--block-images 1024]\n"
+                        "       uarda index --checkpoint C --synthetic-images N [--synthetic-regions 36] --output G.safetensors\n"
                         "       uarda index --verify G.safetensors [--checkpoint C]", ua_cli_flags_done(&opts), 0};
     ua_cli_annotate_inference(&spec);
     spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
     if (verify) {
-        if (images || captions || output || vocab_path) {
-            fprintf(stderr, "uarda index: --verify checks an existing index: it takes no --images, --captions, --vocab-path or --output\n");
+        if (images || captions || output || vocab_path || n_synth) {
+            fprintf(stderr, "uarda index: --verify checks an existing index: it takes no --images, --synthetic-images, "
+                            "--captions, --vocab-path or --output\n");
             return 2;
         }
         ua_cli_set_threads(threads);
         return verify_index(verify, ckpt);
     }
-    if (!ckpt || !images || !output) { fprintf(stderr, "uarda index: --checkpoint, --images and --output are required\n"); return 2; }
+    if (!ckpt || (!images) == (!n_synth) || !output) {
+        fprintf(stderr, "uarda index: --checkpoint, --output and one of --images / --synthetic-images are required\n");
+        return 2;
+    }
+    if (block % UA_GALLERY_ENCODE_CHUNK != 0) {
+        fprintf(stderr, "uarda index: --block-images %d must be a multiple of %d (the encoder's chunk: then the index is "
+                        "the one a whole-gallery encoding makes, byte for byte)\n", block, UA_GALLERY_ENCODE_CHUNK);
+        return 2;
+    }
     ua_cli_set_threads(threads);
     ua_cli_eval_progress ep;
     const ua_progress_cb *progress = ua_cli_eval_progress_begin(&ep, "index");
@@ -86,34 +125,67 @@ int cmd_index(int argc, char **argv)
     ua_vocab v = {0};
     ua_npy x = {0};
     ua_captions caps = {0};
-    ua_embeddings e = {0};
     ua_tokenizer *tok = NULL;
-    char **lines = NULL, *caps_json = NULL;
+    ua_gallery_writer *w = NULL;
+    char **lines = NULL, *caps_json = NULL, synth_name[64];
+    float *synth = NULL;
     int n_lines = 0, rc = 1, usage = 0;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, NULL, &spec, ckpt, &err)) { usage = 1; goto fail; }
-    if (ua_npy_open(&x, images, &err) || ua_regions_check(&x, images, m.opt.img_dim, &err)) goto fail;
-    if (ua_check_regions_finite(x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], 0, images, &err)) goto fail;
+    const int D = m.opt.img_dim;
+    int n_img, R;
+    if (images) {
+        if (ua_npy_open(&x, images, &err) || ua_regions_check(&x, images, D, &err)) goto fail;
+        n_img = (int)x.shape[0];
+        R = (int)x.shape[1];
+    } else {
+        n_img = n_synth;
+        R = synth_regions;
+        snprintf(synth_name, sizeof synth_name, "synthetic:%d:%d:%d", n_synth, synth_regions, synth_seed);
+        if (!(synth = malloc((size_t)(block < n_img ? block : n_img) * R * D * sizeof(float)))) {
+            ua_fail(&err, "out of memory for a block of %d synthetic images (%d regions x %d dims)", block, R, D);
+            goto fail;
+        }
+    }
     if (captions) {
         if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
         if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
         if (n_lines == 0) { ua_fail(&err, "%s: empty caption file (no captions to index)", captions); goto fail; }
         if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &v, tok, &err)) goto fail;
-    }
-    double t0 = ua_now();
-    if (ua_encode(&m, x.data, (int)x.shape[0], (int)x.shape[1], captions ? &caps : NULL, &e, progress, &err)) goto fail;
-    if (captions) {
         cJSON *arr = cJSON_CreateStringArray((const char *const *)lines, n_lines);
         caps_json = arr ? cJSON_PrintUnformatted(arr) : NULL;
         cJSON_Delete(arr);
         if (!caps_json) { ua_fail(&err, "out of memory for the caption texts"); goto fail; }
+        ua_cli_free_lines(lines, n_lines);   /* the texts live on in caps_json */
+        lines = NULL;
+        n_lines = 0;
     }
+    double t0 = ua_now();
     const char *keys[] = {"checkpoint", "images", "captions"};
-    const char *vals[] = {ckpt, images, caps_json ? caps_json : "[]"};
-    if (ua_gallery_write(output, &m, &e, keys, vals, 3, &err)) goto fail;
-    fprintf(stderr, "uarda index: %d images%s encoded in %.2f s -> %s\n", e.n_img, captions ? " and captions" : "",
-            ua_now() - t0, output);
+    const char *vals[] = {ckpt, images ? images : synth_name, caps_json ? caps_json : "[]"};
+    const int half = strcmp(dtype, "f16") == 0;
+    if (!(w = ua_gallery_writer_open(output, &m, n_img, R, captions ? &caps : NULL, half, keys, vals, 3, &err))) goto fail;
+    /* block by block: features (checked finite as they are read, or made), encoded, written */
+    for (int i0 = 0; i0 < n_img; i0 += block) {
+        const int n = n_img - i0 < block ? n_img - i0 : block;
+        const float *feat;
+        if (images) {
+            feat = x.data + (size_t)i0 * R * D;
+            if (ua_check_regions_finite(feat, n, R, D, i0, images, &err)) goto fail;
+        } else {
+            synthetic_features((uint64_t)synth_seed, i0, n, R, D, synth);
+            feat = synth;
+        }
+        if (ua_gallery_writer_add_images(w, feat, n, &err)) goto fail;
+        ua_progress_report(progress, "encoding images", i0 + n, n_img);
+    }
+    int failed = ua_gallery_writer_commit(w, progress, &err);
+    w = NULL;
+    if (failed) goto fail;
+    ua_cli_eval_progress_end(&ep);
+    fprintf(stderr, "uarda index: %d images%s encoded in %.2f s -> %s (%s)\n", n_img, captions ? " and captions" : "",
+            ua_now() - t0, output, half ? "f16" : "f32");
     rc = 0;
     goto done;
 fail:
@@ -122,9 +194,10 @@ fail:
     rc = usage ? 2 : 1;
 done:
     ua_cli_eval_progress_end(&ep);
+    ua_gallery_writer_abort(w);
+    free(synth);
     free(caps_json);
     ua_cli_free_lines(lines, n_lines);
-    ua_embeddings_free(&e);
     ua_captions_free(&caps);
     ua_tokenizer_free(tok);
     ua_npy_close(&x);
@@ -132,4 +205,3 @@ done:
     ua_model_free(&m);
     return rc;
 }
-

@@ -67,12 +67,9 @@ static int work_init(ua_search_work *w, const ua_searcher *s, int with_tok, ua_e
 {
     memset(w, 0, sizeof *w);
     const ua_gallery *g = &s->g;
-    const int n = g->n_img > g->n_cap ? g->n_img : g->n_cap;
-    w->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
-    w->scores = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!w->ids || !w->scores) {
+    if (g->half && !(w->image = malloc((size_t)g->R * g->E * sizeof(float)))) {
         ua_search_work_free(w);
-        return ua_fail(err, "out of memory for the scores of %d items", n);
+        return ua_fail(err, "out of memory for an image of %d regions x %d dims", g->R, g->E);
     }
     if (with_tok && s->tok && !(w->tok = ua_tokenizer_new(err))) {
         ua_search_work_free(w);
@@ -81,16 +78,31 @@ static int work_init(ua_search_work *w, const ua_searcher *s, int with_tok, ua_e
     return 0;
 }
 
+/* room in w for a ranking of the best top_k of n items (top_k <= 0: all) */
+static int work_room(ua_search_work *w, int top_k, int n, ua_err *err)
+{
+    const int want = top_k > 0 && top_k < n ? top_k : n > 0 ? n : 1;
+    if (want <= w->room) return 0;
+    int *ids = realloc(w->ids, (size_t)want * sizeof(int));
+    if (ids) w->ids = ids;
+    float *scores = realloc(w->scores, (size_t)want * sizeof(float));
+    if (scores) w->scores = scores;
+    if (!ids || !scores) return ua_fail(err, "out of memory for a ranking of %d items", want);
+    w->room = want;
+    return 0;
+}
+
 /* the workspace's ranking handed over to the answer (which then owns its buffers) */
-static void answer_take(ua_search_answer *a, ua_search_work *w, int n, int top_k, double seconds)
+static void answer_take(ua_search_answer *a, ua_search_work *w, int n, double seconds)
 {
     a->n_scored = n;
-    a->n = top_k < n ? top_k : n;
+    a->n = w->n_ranked;
     a->ids = w->ids;
     a->scores = w->scores;
     a->seconds = seconds;
     w->ids = NULL;
     w->scores = NULL;
+    w->room = 0;
 }
 
 /* each word's most attended region of each result (the first of equal weights) */
@@ -123,10 +135,10 @@ int ua_searcher_answer_text(const ua_searcher *s, const ua_attn_cfg *attn, const
     if (work_init(&w, s, 0, err)) return -1;
     w.scoring = attn;
     double t0 = ua_now();
-    int n = ua_searcher_rank_text(s, &w, ids, len, shortlist, err);
+    int n = ua_searcher_rank_text(s, &w, ids, len, shortlist, top_k, err);
     int rc = n < 0 ? -1 : 0;
     if (!rc) {
-        answer_take(a, &w, n, top_k, ua_now() - t0);
+        answer_take(a, &w, n, ua_now() - t0);
         if (attention) rc = answer_attention(s, &w, a, err);
     }
     ua_search_work_free(&w);
@@ -142,8 +154,8 @@ int ua_searcher_answer_image(const ua_searcher *s, const ua_attn_cfg *attn, int 
     if (work_init(&w, s, 0, err)) return -1;
     w.scoring = attn;
     double t0 = ua_now();
-    int n = ua_searcher_rank_image(s, &w, row, shortlist, err);
-    if (n >= 0) answer_take(a, &w, n, top_k, ua_now() - t0);
+    int n = ua_searcher_rank_image(s, &w, row, shortlist, top_k, err);
+    if (n >= 0) answer_take(a, &w, n, ua_now() - t0);
     ua_search_work_free(&w);
     return n < 0 ? -1 : 0;
 }
@@ -162,6 +174,7 @@ void ua_search_work_free(ua_search_work *w)
     free(w->scores);
     free(w->attn);
     free(w->max_sim);
+    free(w->image);
     memset(w, 0, sizeof *w);
 }
 
@@ -194,25 +207,31 @@ int ua_searcher_tokenize(const ua_searcher *s, ua_search_work *w, const char *te
     return n;
 }
 
-int ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *ids, int len, int shortlist, ua_err *err)
+int ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *ids, int len, int shortlist, int top_k,
+                          ua_err *err)
 {
     ua_embeddings_free(&w->q);
-    w->n_scored = 0;
+    w->n_scored = w->n_ranked = 0;
+    if (work_room(w, top_k, s->g.n_img, err)) return -1;
     ua_captions caps = {1, (int[]){0, len}, (int *)ids, len, 0, len};
     if (ua_encode(&s->m, NULL, 0, s->g.R, &caps, &w->q, NULL, err)) return -1;
-    int n = ua_gallery_rank_images(&s->g, work_attn(s, w), &w->q, shortlist, w->ids, w->scores, err);
+    int n = ua_gallery_rank_images(&s->g, work_attn(s, w), &w->q, shortlist, top_k, w->ids, w->scores, err);
     if (n < 0) {
         ua_embeddings_free(&w->q);
         return -1;
     }
+    w->n_ranked = top_k > 0 && top_k < n ? top_k : n;
     return w->n_scored = n;
 }
 
-int ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, ua_err *err)
+int ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int shortlist, int top_k, ua_err *err)
 {
-    w->n_scored = 0;
-    int n = ua_gallery_rank_captions(&s->g, work_attn(s, w), row, shortlist, w->ids, w->scores, err);
-    return n < 0 ? -1 : (w->n_scored = n);
+    w->n_scored = w->n_ranked = 0;
+    if (work_room(w, top_k, s->g.n_cap, err)) return -1;
+    int n = ua_gallery_rank_captions(&s->g, work_attn(s, w), row, shortlist, top_k, w->ids, w->scores, err);
+    if (n < 0) return -1;
+    w->n_ranked = top_k > 0 && top_k < n ? top_k : n;
+    return w->n_scored = n;
 }
 
 int ua_searcher_attention(const ua_searcher *s, ua_search_work *w, int image, ua_err *err)
@@ -234,8 +253,8 @@ int ua_searcher_attention(const ua_searcher *s, ua_search_work *w, int image, ua
         w->max_sim = m;
         w->attn_cap = L;
     }
-    return ua_attention_of_pair(work_attn(s, w), g->img + (size_t)image * g->R * g->E, g->R, w->q.cap, L, g->E, w->attn,
-                                w->max_sim, err);
+    return ua_attention_of_pair(work_attn(s, w), ua_gallery_image(g, image, w->image, NULL, NULL), g->R, w->q.cap, L, g->E,
+                                w->attn, w->max_sim, err);
 }
 
 int ua_search_word_relevant(const ua_search_work *w, int R, int word) { return !isnan(w->attn[(size_t)word * R]); }

@@ -1,8 +1,9 @@
-/* safetensors reader (memory-mapped, validated) and atomic writer. */
+/* safetensors reader: memory-mapped, validated (the writers: safetensors_write.c). */
 #include "io/mapfile.h"
+#include "io/st_internal.h"
 #include "uarda/safetensors.h"
 #include "uarda/finite.h"
-#include "uarda/atomic.h"
+#include "uarda/half.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -21,28 +22,22 @@
 #error "uarda's safetensors code reads and writes little-endian tensors in place"
 #endif
 
-#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
-#define ST_NAME_SHOW 200 /* longest tensor name quoted in a message */
 
-static const char *dtype_name(ua_st_dtype d)
+const char *ua_st_dtype_name(ua_st_dtype d)
 {
     switch (d) {
     case UA_ST_F32: return "F32";
     case UA_ST_F64: return "F64";
     case UA_ST_I32: return "I32";
     case UA_ST_I64: return "I64";
+    case UA_ST_F16: return "F16";
     }
     return "?";
 }
 
-static size_t dtype_size(ua_st_dtype d)
+size_t ua_st_dtype_size(ua_st_dtype d)
 {
-    return (d == UA_ST_F64 || d == UA_ST_I64) ? 8 : 4;
-}
-
-static int dtype_valid(ua_st_dtype d)
-{
-    return d == UA_ST_F32 || d == UA_ST_F64 || d == UA_ST_I32 || d == UA_ST_I64;
+    return (d == UA_ST_F64 || d == UA_ST_I64) ? 8 : d == UA_ST_F16 ? 2 : 4;
 }
 
 /* "[1024, 2048]" */
@@ -65,27 +60,6 @@ static char *dup_str(const char *s, ua_err *err)
     char *d = ua_malloc(n, err);
     if (d) memcpy(d, s, n);
     return d;
-}
-
-/* elements of a shape, and bytes at elem_size each; -1 on overflow */
-static int shape_bytes(int ndim, const int64_t *shape, size_t elem_size, size_t *n_elems, size_t *n_bytes)
-{
-    size_t n = 1;
-    int has_zero = 0;
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] == 0) has_zero = 1;
-    if (has_zero) {
-        n = 0;
-    } else {
-        for (int i = 0; i < ndim; i++) {
-            uint64_t d = (uint64_t)shape[i];
-            if (d > SIZE_MAX / elem_size || n > SIZE_MAX / elem_size / d) return -1;
-            n *= (size_t)d;
-        }
-    }
-    *n_elems = n;
-    *n_bytes = n * elem_size;
-    return 0;
 }
 
 /* a JSON number that is a non-negative integer no larger than max */
@@ -193,10 +167,11 @@ static int parse_tensor(ua_st_tensor *t, const cJSON *e, const unsigned char *da
     else if (strcmp(ds, "F64") == 0) t->dtype = UA_ST_F64;
     else if (strcmp(ds, "I32") == 0) t->dtype = UA_ST_I32;
     else if (strcmp(ds, "I64") == 0) t->dtype = UA_ST_I64;
+    else if (strcmp(ds, "F16") == 0) t->dtype = UA_ST_F16;
     else
-        return ua_fail(err, "%s: tensor '%.*s' has dtype %.40s, which is not supported (F32, F64, I32, I64)",
+        return ua_fail(err, "%s: tensor '%.*s' has dtype %.40s, which is not supported (F32, F64, I32, I64, F16)",
                        name, ST_NAME_SHOW, tn, ds);
-    size_t esize = dtype_size(t->dtype);
+    size_t esize = ua_st_dtype_size(t->dtype);
 
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     if (!sh) return ua_fail(err, "%s: tensor '%.*s' has no shape", name, ST_NAME_SHOW, tn);
@@ -217,7 +192,7 @@ static int parse_tensor(ua_st_tensor *t, const cJSON *e, const unsigned char *da
     char shape_txt[256];
     format_shape(shape_txt, sizeof shape_txt, t->ndim, t->shape);
     size_t n_bytes;
-    if (shape_bytes(t->ndim, t->shape, esize, &t->n_elems, &n_bytes) != 0)
+    if (ua_st_shape_bytes(t->ndim, t->shape, esize, &t->n_elems, &n_bytes) != 0)
         return ua_fail(err, "%s: tensor '%.*s' has shape %s, too many elements (size overflows)",
                        name, ST_NAME_SHOW, tn, shape_txt);
 
@@ -236,7 +211,7 @@ static int parse_tensor(ua_st_tensor *t, const cJSON *e, const unsigned char *da
                        name, ST_NAME_SHOW, tn, b, en, data_len);
     if (en - b != n_bytes)
         return ua_fail(err, "%s: tensor '%.*s' has data_offsets [%" PRIu64 ", %" PRIu64 "] of %" PRIu64 " bytes, but shape %s of %s needs %zu",
-                       name, ST_NAME_SHOW, tn, b, en, en - b, shape_txt, dtype_name(t->dtype), n_bytes);
+                       name, ST_NAME_SHOW, tn, b, en, en - b, shape_txt, ua_st_dtype_name(t->dtype), n_bytes);
     const unsigned char *p = data + b;
     if (n_bytes > 0 && (uintptr_t)p % esize != 0)
         return ua_fail(err, "%s: tensor '%.*s' data at file offset %zu is not aligned to its %zu-byte elements",
@@ -431,7 +406,7 @@ const float *ua_st_get_f32(const ua_st_file *f, const char *name, int ndim, cons
     }
     if (t->dtype != UA_ST_F32) {
         ua_fail(err, "%s: tensor '%.*s' has dtype %s, expected F32", file, ST_NAME_SHOW, name,
-                dtype_name(t->dtype));
+                ua_st_dtype_name(t->dtype));
         return NULL;
     }
     int same = t->ndim == ndim;
@@ -495,12 +470,20 @@ int ua_st_verify(const ua_st_file *f, ua_err *err)
 
 int ua_st_check_finite(const ua_st_file *f, const ua_st_tensor *t, ua_err *err)
 {
-    if (t->dtype != UA_ST_F32 && t->dtype != UA_ST_F64) return 0;
-    long long found = t->dtype == UA_ST_F32 ? ua_first_nonfinite(t->data, t->n_elems)
-                                            : ua_first_nonfinite_f64(t->data, t->n_elems);
+    if (t->dtype != UA_ST_F32 && t->dtype != UA_ST_F64 && t->dtype != UA_ST_F16) return 0;
+    long long found = -1;
+    if (t->dtype == UA_ST_F16) {
+        const uint16_t *h = t->data;
+        for (size_t i = 0; i < t->n_elems && found < 0; i++)
+            if (!ua_half_finite(h[i])) found = (long long)i;
+    } else {
+        found = t->dtype == UA_ST_F32 ? ua_first_nonfinite(t->data, t->n_elems) : ua_first_nonfinite_f64(t->data, t->n_elems);
+    }
     if (found < 0) return 0;
     size_t at = (size_t)found;
-    double v = t->dtype == UA_ST_F32 ? (double)((const float *)t->data)[at] : ((const double *)t->data)[at];
+    double v = t->dtype == UA_ST_F32   ? (double)((const float *)t->data)[at]
+               : t->dtype == UA_ST_F16 ? (double)ua_half_to_float(((const uint16_t *)t->data)[at])
+                                       : ((const double *)t->data)[at];
     /* the element's coordinates too, for a tensor of more than one dimension */
     char coords[256] = "";
     if (t->ndim > 1) {
@@ -517,213 +500,4 @@ int ua_st_check_finite(const ua_st_file *f, const ua_st_tensor *t, ua_err *err)
     return ua_fail(err, "%s: tensor '%.*s' element %zu%s is %s (the file is corrupt or was written from a diverged model)",
                    f && f->path ? f->path : "<safetensors>", ST_NAME_SHOW, t->name, at, coords,
                    isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
-}
-
-/* ---- writer ---- */
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) { b->oom = 1; return; }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_json_string(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        if (*p == '"') sb_put(b, "\\\"", 2);
-        else if (*p == '\\') sb_put(b, "\\\\", 2);
-        else if (*p == '\n') sb_put(b, "\\n", 2);
-        else if (*p == '\t') sb_put(b, "\\t", 2);
-        else if (*p == '\r') sb_put(b, "\\r", 2);
-        else if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            sb_str(b, esc);
-        } else sb_put(b, (const char *)p, 1);
-    }
-    sb_put(b, "\"", 1);
-}
-
-/* XXH3-64 of the data section as the writer lays it out (tensor i at begins[i], zeros between),
- * as 16 hex digits */
-static int data_checksum(const ua_st_entry *tensors, size_t n_tensors, const uint64_t *begins, const size_t *sizes,
-                         char out[17])
-{
-    XXH3_state_t *h = XXH3_createState();
-    if (!h || XXH3_64bits_reset(h) != XXH_OK) {
-        XXH3_freeState(h);
-        return -1;
-    }
-    static const unsigned char zeros[8];
-    uint64_t pos = 0;
-    for (size_t i = 0; i < n_tensors; i++) {
-        if (begins[i] > pos) (void)XXH3_64bits_update(h, zeros, (size_t)(begins[i] - pos));
-        if (sizes[i] > 0) (void)XXH3_64bits_update(h, tensors[i].data, sizes[i]);
-        pos = begins[i] + sizes[i];
-    }
-    snprintf(out, 17, "%016" PRIx64, (uint64_t)XXH3_64bits_digest(h));
-    XXH3_freeState(h);
-    return 0;
-}
-
-int ua_st_write(const char *path, const ua_st_entry *tensors, size_t n_tensors,
-                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
-                ua_err *err)
-{
-    if (n_tensors > 0 && !tensors) return ua_fail(err, "%s: cannot write: no tensor list", path);
-    if (n_meta > 0 && (!meta_keys || !meta_values)) return ua_fail(err, "%s: cannot write: no metadata lists", path);
-    for (size_t i = 0; i < n_meta; i++) {
-        if (!meta_keys[i] || !meta_values[i])
-            return ua_fail(err, "%s: cannot write: metadata entry %zu has no key or value", path, i);
-        if (strcmp(meta_keys[i], UA_ST_CHECKSUM_KEY) == 0)
-            return ua_fail(err, "%s: cannot write: metadata key '%s' is the writer's own (the data's checksum)", path,
-                           UA_ST_CHECKSUM_KEY);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(meta_keys[i], meta_keys[j]) == 0)
-                return ua_fail(err, "%s: cannot write: metadata key '%.*s' given twice", path, ST_NAME_SHOW,
-                               meta_keys[i]);
-    }
-    uint64_t *begins = ua_calloc(n_tensors, sizeof *begins, err);
-    size_t *sizes = ua_calloc(n_tensors, sizeof *sizes, err);
-    if (!begins || !sizes) {
-        free(begins);
-        free(sizes);
-        return ua_fail_prefix(err, "%s", path);
-    }
-    int rc = -1;
-    sbuf hb = {0};
-    uint64_t off = 0;
-    for (size_t i = 0; i < n_tensors; i++) {
-        const ua_st_entry *t = &tensors[i];
-        if (!t->name || !*t->name) {
-            ua_fail(err, "%s: cannot write: tensor %zu has no name", path, i);
-            goto out;
-        }
-        if (strcmp(t->name, "__metadata__") == 0) {
-            ua_fail(err, "%s: cannot write: '__metadata__' is not a tensor name", path);
-            goto out;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(t->name, tensors[j].name) == 0) {
-                ua_fail(err, "%s: cannot write: tensor '%.*s' given twice", path, ST_NAME_SHOW, t->name);
-                goto out;
-            }
-        if (!dtype_valid(t->dtype)) {
-            ua_fail(err, "%s: cannot write: tensor '%.*s' has an unknown dtype (%d)", path, ST_NAME_SHOW,
-                    t->name, (int)t->dtype);
-            goto out;
-        }
-        if (t->ndim < 0 || t->ndim > UA_ST_MAX_DIMS) {
-            ua_fail(err, "%s: cannot write: tensor '%.*s' has %d dimensions (0 to %d)", path, ST_NAME_SHOW,
-                    t->name, t->ndim, UA_ST_MAX_DIMS);
-            goto out;
-        }
-        for (int d = 0; d < t->ndim; d++)
-            if (t->shape[d] < 0) {
-                ua_fail(err, "%s: cannot write: tensor '%.*s' has negative dimension %" PRId64, path,
-                        ST_NAME_SHOW, t->name, t->shape[d]);
-                goto out;
-            }
-        size_t esize = dtype_size(t->dtype), n;
-        if (shape_bytes(t->ndim, t->shape, esize, &n, &sizes[i]) != 0 || sizes[i] > UINT64_MAX / 2 - off) {
-            ua_fail(err, "%s: cannot write: tensor '%.*s' is too large", path, ST_NAME_SHOW, t->name);
-            goto out;
-        }
-        if (sizes[i] > 0 && !t->data) {
-            ua_fail(err, "%s: cannot write: tensor '%.*s' has no data", path, ST_NAME_SHOW, t->name);
-            goto out;
-        }
-        /* each tensor starts at a multiple of its element size (only an F64/I64 tensor after
-         * an odd number of 4-byte elements needs padding) */
-        off = (off + esize - 1) / esize * esize;
-        begins[i] = off;
-        off += sizes[i];
-    }
-
-    char checksum[17];
-    if (data_checksum(tensors, n_tensors, begins, sizes, checksum) != 0) {
-        ua_fail(err, "%s: cannot write: out of memory for the checksum", path);
-        goto out;
-    }
-    sb_str(&hb, "{\"__metadata__\":{");
-    for (size_t i = 0; i < n_meta; i++) {
-        sb_json_string(&hb, meta_keys[i]);
-        sb_str(&hb, ":");
-        sb_json_string(&hb, meta_values[i]);
-        sb_str(&hb, ",");
-    }
-    sb_json_string(&hb, UA_ST_CHECKSUM_KEY);
-    sb_str(&hb, ":");
-    sb_json_string(&hb, checksum);
-    sb_str(&hb, "}");
-    for (size_t i = 0; i < n_tensors; i++) {
-        const ua_st_entry *t = &tensors[i];
-        char num[64];
-        sb_str(&hb, ",");
-        sb_json_string(&hb, t->name);
-        sb_str(&hb, ":{\"dtype\":\"");
-        sb_str(&hb, dtype_name(t->dtype));
-        sb_str(&hb, "\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t->shape[d]);
-            sb_str(&hb, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", begins[i],
-                 begins[i] + (uint64_t)sizes[i]);
-        sb_str(&hb, num);
-    }
-    sb_str(&hb, "}");
-    while (!hb.oom && (8 + hb.len) % 8 != 0) sb_str(&hb, " ");
-    if (hb.oom) {
-        ua_fail(err, "%s: cannot write: out of memory building the header", path);
-        goto out;
-    }
-    if (hb.len > ST_MAX_HEADER) {
-        ua_fail(err, "%s: cannot write: header of %zu bytes is too long", path, hb.len);
-        goto out;
-    }
-
-    ua_atomic_file f;
-    if (ua_atomic_open(&f, path, err) != 0) goto out;
-    unsigned char lenb[8];
-    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)hb.len >> (8 * i));
-    int ok = fwrite(lenb, 1, 8, f.fp) == 8 && fwrite(hb.s, 1, hb.len, f.fp) == hb.len;
-    uint64_t pos = 0;
-    static const unsigned char zeros[8];
-    for (size_t i = 0; ok && i < n_tensors; i++) {
-        if (begins[i] > pos) ok = fwrite(zeros, 1, (size_t)(begins[i] - pos), f.fp) == begins[i] - pos;
-        if (ok && sizes[i] > 0) ok = fwrite(tensors[i].data, 1, sizes[i], f.fp) == sizes[i];
-        pos = begins[i] + sizes[i];
-    }
-    if (!ok) {
-        int e = errno;
-        ua_atomic_abort(&f);
-        ua_fail(err, "%s: writing failed: %s", path, strerror(e));
-        goto out;
-    }
-    rc = ua_atomic_commit(&f, err);
-out:
-    free(hb.s);
-    free(begins);
-    free(sizes);
-    return rc;
 }

@@ -129,6 +129,7 @@ static int make_info(ua_service *s, ua_err *err)
     cJSON_AddNumberToObject(g, "captions", se->g.n_cap);
     cJSON_AddNumberToObject(g, "regions", se->g.R);
     cJSON_AddNumberToObject(g, "embed_size", se->g.E);
+    cJSON_AddStringToObject(g, "dtype", se->g.half ? "f16" : "f32");
     const char *fp = ua_st_meta(&se->g.f, "checkpoint_fingerprint"), *xxh = ua_st_meta(&se->g.f, "data_xxh3");
     cJSON_AddStringToObject(g, "fingerprint", fp ? fp : "");
     if (xxh) cJSON_AddStringToObject(g, "data_xxh3", xxh);
@@ -393,7 +394,7 @@ static void answer_text(ua_service *s, const ua_serve_arg *q, long k, long short
     }
     const int *ids = ua_caption_ids(&w->caps, 0);
     double t0 = ua_now();
-    int n = ua_searcher_rank_text(se, w, ids, len, (int)shortlist, &err);
+    int n = ua_searcher_rank_text(se, w, ids, len, (int)shortlist, (int)k, &err);
     double secs = ua_now() - t0;
     if (n < 0) {
         work_give(s, slot);
@@ -480,7 +481,7 @@ static void answer_image(ua_service *s, long row, long k, long shortlist, ua_ser
     ua_search_work *w = work_take(s, &slot);
     ua_err err;
     double t0 = ua_now();
-    int n = ua_searcher_rank_image(se, w, (int)row, (int)shortlist, &err);
+    int n = ua_searcher_rank_image(se, w, (int)row, (int)shortlist, (int)k, &err);
     double secs = ua_now() - t0;
     if (n < 0) {
         work_give(s, slot);

@@ -29,7 +29,7 @@ get /api/info
 [ "$STATUS" = 200 ] || fail "info: $STATUS $BODY"
 fp=$(LC_ALL=C grep -ao '"checkpoint_fingerprint":"[0-9a-f]*"' "$T/scan.idx" | head -1 | cut -d'"' -f4)
 for want in '"model":"scan"' '"thresholded":false' '"threshold":null' '"images":16' '"captions":80' '"regions":36' \
-            "\"fingerprint\":\"$fp\"" '"boxes":true' '"boxes_unit":true' '"images":true' '"embed_size":16' '"agg_func":"Mean"'; do
+            "\"fingerprint\":\"$fp\"" '"boxes":true' '"boxes_unit":true' '"images":true' '"embed_size":16' '"dtype":"f32"' '"agg_func":"Mean"'; do
     grep -qF -- "$want" <<<"$BODY" || fail "info lacks $want: $BODY"
 done
 grep -q '"data_path"\|"vocab_path"\|"model_name"' <<<"$BODY" && fail "info shows the machine's paths: $BODY"

@@ -102,6 +102,15 @@ expect 1 "bad.safetensors.*(corrupt|not finite)" -- \
     "$B" search --index "$T/bad.safetensors" --checkpoint "$C" --image-row 0 --shortlist 4
 expect 1 "empty.txt: empty caption file" -- \
     bash -c ": > '$T/empty.txt' && '$B' index --checkpoint '$C' --images '$D/test_ims.npy' --captions '$T/empty.txt' --output '$T/g.safetensors'"
+# an index is written block by block: a bad image mid-gallery leaves the old index and no temporary file
+expect 1 "test_nan.npy: image 7, region 35, feature 31 is nan" -- \
+    "$B" index --checkpoint "$C" --images "$T/test_nan.npy" --block-images 128 --output "$T/g.safetensors"
+cp "$D/test_ims.npy" "$T/test_big.npy"
+poke_f32 "$T/test_big.npy" $(((5 * R + 3) * F + 1)) '\x20\xbc\xbe\x4c'   # 1e8: unnormalised, beyond the half range
+"$B" train "${common[@]}" --num-epochs 1 --no-imgnorm --model-name "$T/ni" --logger-name "$T/ni"
+expect 1 "g.safetensors: image 5: a region embedding value .* is beyond the half range \(65504\)" -- \
+    "$B" index --checkpoint "$T/ni/model_best.safetensors" --images "$T/test_big.npy" --index-dtype f16 --output "$T/g.safetensors"
+! ls "$T"/g.safetensors.tmp.* >/dev/null 2>&1 || fail "a failed index left its temporary file"
 
 # --- inputs that were taken silently or misreported ---------------------------------------------
 # a region file of the wrong rank shows the shape it found
