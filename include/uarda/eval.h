@@ -3,6 +3,7 @@
 #ifndef UARDA_EVAL_H
 #define UARDA_EVAL_H
 
+#include "uarda/dist.h"
 #include "uarda/model.h"
 #include "uarda/precomp.h"
 #include "uarda/progress.h"
@@ -38,11 +39,18 @@ void ua_embeddings_free(ua_embeddings *e);
  * caller's storage for its offsets) */
 ua_embeddings ua_embeddings_caption(const ua_embeddings *e, int j, int off[2]);
 
+/* the caption blocks of a similarity matrix (images in blocks of 128) */
+#define UA_SIM_BLOCK_CAPTIONS 32
+
 /* sims[i * n_cap + j] = sim(image i, caption j), computed in blocks with `cfg` */
 int  ua_similarity_matrix(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_err *err);
 /* the same, with UARDA's relevance statistics of every pair (stats may be NULL) and progress */
 int  ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
                                 const ua_progress_cb *progress, ua_err *err);
+/* the same split over d's ranks by caption blocks: rank 0's sims gets the whole matrix, the same
+ * bits as one process (the other ranks' sims are untouched); stats are summed over the ranks */
+int  ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
+                                const ua_progress_cb *progress, const ua_dist *d, ua_err *err);
 
 typedef struct ua_recall {
     double i2t[5];         /* caption retrieval (image query): R@1, R@5, R@10, medr, meanr */
@@ -71,11 +79,20 @@ ua_scorer ua_scorer_of(const ua_model *m, double threshold);
  * and threshold, as SCAN's paper averages them). sims is [n_img, n_cap]. */
 int ua_split_similarity(const ua_scorer *scorers, int n, const ua_split *s, int first_img, int n_img, int first_cap,
                         int n_cap, float *sims, const ua_progress_cb *progress, ua_err *err);
+/* the same over d's ranks: rank 0's sims gets the matrix (ua_similarity_matrix_ranks) */
+int ua_split_similarity_ranks(const ua_scorer *scorers, int n, const ua_split *s, int first_img, int n_img,
+                              int first_cap, int n_cap, float *sims, const ua_progress_cb *progress, const ua_dist *d,
+                              ua_err *err);
 
 /* SCAN's evaluation of a split: all of it, or with fold5 the MS-COCO 1K protocol (five folds of
  * 1000 images / 5000 captions, metrics averaged). The dev cap applies as in ua_split_open. */
 int ua_evaluate_split(const ua_scorer *scorers, int n, const ua_split *s, int fold5, ua_recall *r,
                       const ua_progress_cb *progress, ua_err *err);
+/* the same over d's ranks, every rank getting the recalls (the same as one process: the
+ * matrix has the same bits); without fold5, *sims_out (may be NULL) gets the matrix, which rank
+ * 0 holds whole (the caller frees it) */
+int ua_evaluate_split_ranks(const ua_scorer *scorers, int n, const ua_split *s, int fold5, const ua_dist *d,
+                            ua_recall *r, float **sims_out, const ua_progress_cb *progress, ua_err *err);
 
 /* ---- similarity samples and attention maps (uarda plot) ------------------------------------ */
 

@@ -85,7 +85,16 @@ typedef struct ua_gallery {
     int n_cap, max_len;
     const float *cap, *cap_glob;                 /* into the mapping, NULL without captions */
     int *cap_len, *cap_offset;                   /* [n_cap], [n_cap + 1] */
+    /* a shard (uarda index --shard K/N): images [first_image, first_image + n_img) of a gallery
+     * of gallery_images; an unsharded index is shard 0 of 1, first_image 0 */
+    int shard, n_shards, first_image, gallery_images;
 } ua_gallery;
+
+/* The metadata of shard k of n of a gallery of n_img images (uarda index --shard): the shard's
+ * images are whole encoder chunks (UA_GALLERY_ENCODE_CHUNK), so that each embedding has the bits
+ * of the unsharded index's; *first and *count are the shard's images. 0, or -1 when k / n do not
+ * name a shard (0 <= k < n) or the shard would be empty. */
+int  ua_gallery_shard_range(int n_img, int k, int n, int *first, int *count, ua_err *err);
 
 /* Opens an index and checks it against m (fingerprint, embedding size, every tensor's shape and
  * dtype, no tensor an index does not hold). m may be NULL: the index alone (no fingerprint, the

@@ -144,6 +144,9 @@ void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out);
 /* *a += *b, every count */
 void ua_sim_stats_add(ua_sim_stats *a, const ua_sim_stats *b);
 void ua_sim_stats_reset(ua_sim_work *w);
+/* the statistics' matched pairs are (image j + offset, caption j): a rank's columns of a batch
+ * that starts at caption offset (0: the diagonal) */
+void ua_sim_set_matched_offset(ua_sim_work *w, int offset);
 
 /* Backward for d_scores [n_img, n_cap] (leading dimension ld): ACCUMULATES into d_img_emb and
  * d_cap_emb. Must follow ua_sim_block_forward on the same inputs and w. extra (may be NULL) is

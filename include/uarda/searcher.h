@@ -71,6 +71,13 @@ int  ua_searcher_answer_text(const ua_searcher *s, const ua_attn_cfg *attn, cons
 int  ua_searcher_answer_image(const ua_searcher *s, const ua_attn_cfg *attn, int row, int top_k, int shortlist,
                               ua_search_answer *a, ua_err *err);
 void ua_search_answer_free(ua_search_answer *a);
+/* The answers of one query against the shards of a gallery (part p's ids are rows of a shard
+ * whose first image is first[p]) merged into one: the top_k best of all, with gallery ids, in
+ * order of score (ties: the smaller id first), their attention when the parts have it. Each
+ * shard's exhaustive top k holds every one of the gallery's top k that lies in it, so the merge
+ * of exhaustive answers is the unsharded index's answer. 0 / -1. */
+int  ua_search_merge(const ua_search_answer *parts, const int *first, int n_parts, int top_k, ua_search_answer *out,
+                     ua_err *err);
 
 /* ---- answering one query at a time --------------------------------------------------------- */
 

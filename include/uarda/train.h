@@ -5,6 +5,7 @@
 
 #include "uarda/model.h"
 #include "uarda/relevance.h"
+#include "uarda/dist.h"
 #include "uarda/rng.h"
 
 typedef struct ua_step_work ua_step_work;
@@ -24,6 +25,7 @@ typedef struct ua_step_hooks {
     double (*column_threshold)(void *ctx, int j, const float *scores, int B, ua_sim_work *sim);
     ua_sim_extra_grad extra_grad;
     void *ctx;
+    int word_max;              /* the step's words' maxima are read (ua_step_word_max): UARDA's samples */
 } ua_step_hooks;
 void ua_step_set_hooks(ua_step_work *w, const ua_step_hooks *hooks);
 ua_sim_work *ua_step_sim(ua_step_work *w);
@@ -32,6 +34,17 @@ ua_sim_work *ua_step_sim(ua_step_work *w);
 const float *ua_step_img_emb(const ua_step_work *w);   /* [B, R, E] */
 const float *ua_step_cap_emb(const ua_step_work *w);   /* [B, T, E] */
 const float *ua_step_scores(const ua_step_work *w);    /* [B, B] */
+
+/* Data parallel (dist.h): with several ranks, ua_step splits the batch over them (step.c says
+ * how); every rank gets the same loss, scores and word maxima, and its part of the gradient sum
+ * (the caller sums grads over the ranks). NULL or one rank: the one-process step. */
+int ua_step_set_dist(ua_step_work *w, const ua_dist *d, ua_err *err);
+const ua_dist *ua_step_dist(const ua_step_work *w);
+/* the last step's max over the regions of word `word` of caption `caption` against image
+ * `image` (batch indices), on every rank */
+float ua_step_word_max(const ua_step_work *w, int image, int caption, int word);
+/* ua_sim_add_word_max_grad by batch indices: on the rank that holds the caption's column */
+void ua_step_add_word_max_grad(ua_step_work *w, int image, int caption, int word, float g);
 
 /* UARDA in training (spec uarda.md 4.6-4.8): the threshold in force for each step, its
  * estimation from the batch (naaf_compat: caption by caption inside the forward; clean: once
@@ -43,7 +56,7 @@ typedef struct ua_uarda_trainer {
     /* during a step */
     int B;
     const int *lengths;
-    ua_sim_work *sim;
+    ua_step_work *step;        /* its workspace (the words' maxima, their gradients) */
     float *col;                /* one score column */
     const float *scores_for_collect;  /* the step's B x B scores */
     double sep_loss, t_step;

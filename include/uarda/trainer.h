@@ -41,6 +41,7 @@ typedef struct ua_trainer {
     ua_batcher batcher;
     ua_batch batch;
     ua_step_work *w;
+    ua_dist dist;                /* the ranks a batch is split over (ua_trainer_set_dist; one by default) */
 } ua_trainer;
 
 /* What one step did. */
@@ -66,6 +67,13 @@ int  ua_trainer_open(ua_trainer *t, const ua_options *o, const ua_split *train, 
  * (ua_trainer_step and ua_trainer_validate need splits). 0 / -1. */
 int  ua_trainer_open_batches(ua_trainer *t, const ua_options *o, int max_len, int n_regions, ua_err *err);
 void ua_trainer_close(ua_trainer *t);
+/* Data-parallel training over d's ranks, each opened on the same options, data and checkpoint:
+ * every global batch is split over the ranks (ua_step_set_dist), the gradient buffer is summed
+ * over them (one allreduce a step), and every rank makes the same Adam update and holds the same
+ * threshold state. The same global batch trains as one process does, up to the order of the
+ * floating-point sums. NAAF's estimator (naaf_compat) is refused: it is sequential within a
+ * batch. 0 / -1. */
+int  ua_trainer_set_dist(ua_trainer *t, const ua_dist *d, ua_err *err);
 /* 1 when every epoch of o.num_epochs has run */
 int  ua_trainer_finished(const ua_trainer *t);
 /* One batch: forward, backward, clipping, Adam, the threshold's update. A non-finite loss,

@@ -10,11 +10,12 @@
 #include "uarda/checkpoint.h"
 #include "uarda/compare.h"
 #include "uarda/eval.h"
+#include "uarda/npy.h"
 
 /* the command line */
 typedef struct eval_args {
     ua_multi ckpts;
-    const char *data_path, *data_name, *vocab_path, *split, *skip, *t_test, *model;
+    const char *data_path, *data_name, *vocab_path, *split, *skip, *t_test, *model, *save_sims;
     int fold5, json, threads, full_dev, grounding;
     double t_fixed;
     ua_options flags;      /* defaults with the shape and scoring flags given parsed over them */
@@ -71,6 +72,8 @@ static int parse_eval(eval_args *a, int argc, char **argv)
          "UARDA: the threshold at test instead of the checkpoint's choice: safe t_te, train t_tr, or --t-fixed", 0},
         {"t-fixed", UA_OPT_FLOAT, &a->t_fixed, NULL, "UARDA: the threshold for --t-test fixed", 0},
         {"threads", UA_OPT_INT, &a->threads, NULL, "threads (0: OpenMP's default)", 0},
+        {"save-sims", UA_OPT_STR, &a->save_sims, NULL, "also write the similarity matrix [images, captions] (float32 .npy; "
+         "not with --fold5)", 0},
         UA_INFERENCE_MODEL_OPT(a->model),   /* none unless given: the checkpoint's own score then */
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -157,9 +160,20 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     ans->score = first->score;
     ans->form = first->form;
     double t0 = ua_now();
-    if (ua_evaluate_split(run->scorers, run->n_loaded, &run->s, a->fold5, &ans->r, progress, err)) return -1;
+    const ua_dist *d = ua_cli_dist();   /* under mpirun: the matrix by blocks over the ranks, the same bits */
+    float *sims = NULL;
+    if (ua_evaluate_split_ranks(run->scorers, run->n_loaded, &run->s, a->fold5, d, &ans->r, a->save_sims ? &sims : NULL,
+                                progress, err))
+        return -1;
     ans->seconds = ua_now() - t0;
-    ans->compared = ans->thresholded && ans->skip_on && !a->fold5;
+    if (sims && d->rank == 0) {
+        const int n_img = ua_split_images_used(&run->s);
+        const int64_t shape[2] = {n_img, (int64_t)n_img * run->s.im_div};
+        if (ua_npy_write_f32(a->save_sims, sims, 2, shape, err)) { free(sims); return -1; }
+    }
+    free(sims);
+    /* the timed skip comparison runs in one process */
+    ans->compared = ans->thresholded && ans->skip_on && !a->fold5 && d->size == 1;
     return ans->compared ? ua_compare_skipping(run->scorers, run->n_loaded, &run->s, &ans->cmp, progress, err) : 0;
 }
 
@@ -262,6 +276,10 @@ int cmd_eval(int argc, char **argv)
         return 1;
     }
     int rc = parse_eval(a, argc, argv), usage = 0;
+    if (rc < 0 && a->save_sims && a->fold5) {
+        fprintf(stderr, "uarda eval: --save-sims writes one matrix: not with --fold5 (five)\n");
+        rc = 2;
+    }
     if (rc < 0) {
         ua_cli_set_threads(a->threads);
         ua_cli_eval_progress ep;
@@ -274,8 +292,9 @@ int cmd_eval(int argc, char **argv)
             ua_cli_error("eval", &err);
             rc = usage ? 2 : 1;
         } else {
-            if (a->json) print_json(a, &ans);
-            else print_text(a, &ans);
+            const int printer = ua_cli_dist()->rank == 0;   /* rank 0 prints for the run */
+            if (printer && a->json) print_json(a, &ans);
+            else if (printer) print_text(a, &ans);
             rc = 0;
         }
         free(ans.grounding_file);

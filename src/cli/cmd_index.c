@@ -60,7 +60,7 @@ static void synthetic_features(uint64_t seed, int first, int n, int R, int D, fl
 int cmd_index(int argc, char **argv)
 {
     const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL, *verify = NULL,
-               *dtype = "f32";
+               *dtype = "f32", *shard = NULL;
     int threads = 0, block = 1024, n_synth = 0, synth_regions = 36, synth_seed = 1;
     ua_options flags;
     ua_options_default(&flags);
@@ -82,6 +82,9 @@ int cmd_index(int argc, char **argv)
          "block at a time (benchmarks of large galleries)", 0},
         {"synthetic-regions", UA_OPT_INT, &synth_regions, NULL, "regions per synthetic image", 0},
         {"synthetic-seed", UA_OPT_INT, &synth_seed, NULL, "seed of the synthetic features", 0},
+        {"shard", UA_OPT_STR, &shard, NULL,
+         "K/N: write shard K (0-based) of N of the gallery's images, whole chunks of 128 (uarda search --index on "
+         "every shard merges them into the unsharded index's answers)", 0},
         {"threads", UA_OPT_INT, &threads, NULL, "threads (0: OpenMP's default)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -110,6 +113,17 @@ int cmd_index(int argc, char **argv)
         fprintf(stderr, "uarda index: --checkpoint, --output and one of --images / --synthetic-images are required\n");
         return 2;
     }
+    int shard_k = 0, shard_n = 1;
+    char tail;
+    if (shard && (sscanf(shard, "%d/%d%c", &shard_k, &shard_n, &tail) != 2 || shard_n < 1 || shard_k < 0 ||
+                  shard_k >= shard_n)) {
+        fprintf(stderr, "uarda index: --shard %s: K/N with 0 <= K < N, e.g. 0/2\n", shard);
+        return 2;
+    }
+    if (shard && captions) {
+        fprintf(stderr, "uarda index: --shard splits the images; index the captions (for image queries) unsharded\n");
+        return 2;
+    }
     if (block % UA_GALLERY_ENCODE_CHUNK != 0) {
         fprintf(stderr, "uarda index: --block-images %d must be a multiple of %d (the encoder's chunk: then the index is "
                         "the one a whole-gallery encoding makes, byte for byte)\n", block, UA_GALLERY_ENCODE_CHUNK);
@@ -134,7 +148,7 @@ int cmd_index(int argc, char **argv)
     if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, NULL, &spec, ckpt, &err)) { usage = 1; goto fail; }
     const int D = m.opt.img_dim;
-    int n_img, R;
+    int n_img, R, first = 0, n_all;
     if (images) {
         if (ua_npy_open(&x, images, &err) || ua_regions_check(&x, images, D, &err)) goto fail;
         n_img = (int)x.shape[0];
@@ -142,6 +156,10 @@ int cmd_index(int argc, char **argv)
     } else {
         n_img = n_synth;
         R = synth_regions;
+    }
+    n_all = n_img;   /* the gallery's images; this index's are [first, first + n_img) */
+    if (shard && ua_gallery_shard_range(n_all, shard_k, shard_n, &first, &n_img, &err)) { usage = 1; goto fail; }
+    if (!images) {
         snprintf(synth_name, sizeof synth_name, "synthetic:%d:%d:%d", n_synth, synth_regions, synth_seed);
         if (!(synth = malloc((size_t)(block < n_img ? block : n_img) * R * D * sizeof(float)))) {
             ua_fail(&err, "out of memory for a block of %d synthetic images (%d regions x %d dims)", block, R, D);
@@ -162,19 +180,25 @@ int cmd_index(int argc, char **argv)
         n_lines = 0;
     }
     double t0 = ua_now();
-    const char *keys[] = {"checkpoint", "images", "captions"};
-    const char *vals[] = {ckpt, images ? images : synth_name, caps_json ? caps_json : "[]"};
+    char shard_s[32], first_s[16], all_s[16];
+    snprintf(shard_s, sizeof shard_s, "%d/%d", shard_k, shard_n);
+    snprintf(first_s, sizeof first_s, "%d", first);
+    snprintf(all_s, sizeof all_s, "%d", n_all);
+    const char *keys[] = {"checkpoint", "images", "captions", "shard", "first_image", "gallery_images"};
+    const char *vals[] = {ckpt, images ? images : synth_name, caps_json ? caps_json : "[]", shard_s, first_s, all_s};
     const int half = strcmp(dtype, "f16") == 0;
-    if (!(w = ua_gallery_writer_open(output, &m, n_img, R, captions ? &caps : NULL, half, keys, vals, 3, &err))) goto fail;
+    if (!(w = ua_gallery_writer_open(output, &m, n_img, R, captions ? &caps : NULL, half, keys, vals, shard ? 6 : 3,
+                                     &err)))
+        goto fail;
     /* block by block: features (checked finite as they are read, or made), encoded, written */
     for (int i0 = 0; i0 < n_img; i0 += block) {
         const int n = n_img - i0 < block ? n_img - i0 : block;
         const float *feat;
         if (images) {
-            feat = x.data + (size_t)i0 * R * D;
-            if (ua_check_regions_finite(feat, n, R, D, i0, images, &err)) goto fail;
+            feat = x.data + (size_t)(first + i0) * R * D;
+            if (ua_check_regions_finite(feat, n, R, D, first + i0, images, &err)) goto fail;
         } else {
-            synthetic_features((uint64_t)synth_seed, i0, n, R, D, synth);
+            synthetic_features((uint64_t)synth_seed, first + i0, n, R, D, synth);
             feat = synth;
         }
         if (ua_gallery_writer_add_images(w, feat, n, &err)) goto fail;
@@ -184,8 +208,10 @@ int cmd_index(int argc, char **argv)
     w = NULL;
     if (failed) goto fail;
     ua_cli_eval_progress_end(&ep);
-    fprintf(stderr, "uarda index: %d images%s encoded in %.2f s -> %s (%s)\n", n_img, captions ? " and captions" : "",
+    fprintf(stderr, "uarda index: %d images%s encoded in %.2f s -> %s (%s", n_img, captions ? " and captions" : "",
             ua_now() - t0, output, half ? "f16" : "f32");
+    if (shard) fprintf(stderr, "; shard %d/%d: images %d to %d of %d", shard_k, shard_n, first, first + n_img - 1, n_all);
+    fprintf(stderr, ")\n");
     rc = 0;
     goto done;
 fail:

@@ -91,14 +91,32 @@ static void print_image_answer(const ua_search_answer *a, int row, const cJSON *
     if (j) print_json_line(j, a);
 }
 
+/* the indexes of one search are the shards of one gallery, each once: shards 0..n-1 of n */
+static int check_shards(const ua_searcher *sh, int n, const char *const *paths, ua_err *err)
+{
+    int seen[UA_MULTI_MAX] = {0};
+    for (int k = 0; k < n; k++) {
+        const ua_gallery *g = &sh[k].g;
+        if (g->n_shards != n || g->gallery_images != sh[0].g.gallery_images)
+            return ua_fail(err, "%s is shard %d/%d of a gallery of %d images, but %d indexes were given with %s's "
+                           "gallery of %d images: give every shard of one gallery, once", paths[k], g->shard, g->n_shards,
+                           g->gallery_images, n, paths[0], sh[0].g.gallery_images);
+        if (seen[g->shard]++)
+            return ua_fail(err, "%s: shard %d/%d is given twice", paths[k], g->shard, g->n_shards);
+    }
+    return 0;
+}
+
 int cmd_search(int argc, char **argv)
 {
-    const char *index = NULL, *ckpt = NULL, *query = NULL, *queries = NULL, *vocab_path = NULL, *skip = "on";
+    ua_multi index = {0};
+    const char *ckpt = NULL, *query = NULL, *queries = NULL, *vocab_path = NULL, *skip = "on";
     int image_row = -1, top_k = 5, json = 0, threads = 0, shortlist = 0, attention = 0, verify = 0;
     ua_options flags;
     ua_options_default(&flags);
     const ua_opt own[] = {
-        {"index", UA_OPT_STR, &index, NULL, "a gallery made by uarda index", 0},
+        {"index", UA_OPT_MULTI, &index, NULL, "a gallery made by uarda index; once per shard for a sharded gallery "
+         "(uarda index --shard K/N): text queries are answered on every shard and merged", 0},
         {"checkpoint", UA_OPT_STR, &ckpt, NULL, "the model that made the index", 0},
         {"query", UA_OPT_STR, &query, NULL, "a text query: returns the best images", 0},
         {"queries", UA_OPT_STR, &queries, NULL, "a file of text queries, one per line (answered in order)", 0},
@@ -129,43 +147,52 @@ int cmd_search(int argc, char **argv)
     spec.epilog = ua_cli_limits_help();
     int st = ua_cli_parse(&spec, argc, argv, NULL);
     if (st >= 0) return st;
-    if (!index || !ckpt || (query != NULL) + (queries != NULL) + (image_row >= 0) != 1) {
+    if (!index.n || !ckpt || (query != NULL) + (queries != NULL) + (image_row >= 0) != 1) {
         fprintf(stderr, "uarda search: --index, --checkpoint and exactly one of --query / --queries / --image-row are required\n");
         return 2;
     }
     if (top_k < 1) { fprintf(stderr, "uarda search: --top-k %d must be >= 1\n", top_k); return 2; }
     if (shortlist < 0) { fprintf(stderr, "uarda search: --shortlist %d must be >= 0 (0: no shortlist)\n", shortlist); return 2; }
     if (attention && image_row >= 0) { fprintf(stderr, "uarda search: --attention is for text queries\n"); return 2; }
+    if (index.n > 1 && image_row >= 0) {
+        fprintf(stderr, "uarda search: --image-row queries one index (the one that holds the image's captions)\n");
+        return 2;
+    }
     ua_cli_set_threads(threads);
     double t0 = ua_now();
     ua_err err;
-    ua_searcher se;
+    ua_searcher shards[UA_MULTI_MAX];
+    ua_search_answer part[UA_MULTI_MAX] = {{0}};
+    int first[UA_MULTI_MAX], n_open = 0;
     ua_captions caps = {0};
     ua_search_answer a = {0};
     cJSON *texts = NULL;
     char **lines = NULL;
-    int n_lines = 0, rc = 1;
-    if (ua_searcher_open(&se, ckpt, index, strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err)) {
-        ua_cli_error("search", &err);
-        return 1;
+    int n_lines = 0, rc = 1, n_items = 0;
+    for (; n_open < index.n; n_open++) {
+        ua_searcher *se = &shards[n_open];
+        if (ua_searcher_open(se, ckpt, index.v[n_open], strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err))
+            goto fail;
+        if (n_open == 0 && se->m.unverified) ua_cli_warn_no_checksum("search", ckpt);
+        if (ua_cli_inference_flags(&se->o, &se->m, &flags, NULL, &spec, ckpt, &err)) {
+            rc = 2;
+            n_open++;
+            goto fail;
+        }
+        int verified = verify ? ua_gallery_verify(&se->g, &err) : 0;
+        if (verified < 0) { n_open++; goto fail; }
+        if (verified == 1) ua_cli_warn_no_checksum("search", index.v[n_open]);
+        first[n_open] = se->g.first_image;
+        n_items += image_row >= 0 ? se->g.n_cap : se->g.n_img;
     }
-    if (se.m.unverified) ua_cli_warn_no_checksum("search", ckpt);
-    if (ua_cli_inference_flags(&se.o, &se.m, &flags, NULL, &spec, ckpt, &err)) {
-        ua_cli_error("search", &err);
-        ua_searcher_close(&se);
-        return 2;
-    }
-    int verified = verify ? ua_gallery_verify(&se.g, &err) : 0;
-    if (verified < 0) goto fail;
-    if (verified == 1) ua_cli_warn_no_checksum("search", index);
-    const ua_gallery *g = &se.g;
-    const int n_items = image_row >= 0 ? g->n_cap : g->n_img;
+    if (index.n > 1 && check_shards(shards, index.n, (const char *const *)index.v, &err)) goto fail;
+    const ua_searcher *s0 = &shards[0];
     double total = 0;
     int answered = 0;
     if (image_row >= 0) {
-        const char *meta = ua_st_meta(&g->f, "captions");
+        const char *meta = ua_st_meta(&s0->g.f, "captions");
         texts = cJSON_Parse(meta ? meta : "[]");
-        if (ua_searcher_answer_image(&se, NULL, image_row, top_k, shortlist, &a, &err)) goto fail;
+        if (ua_searcher_answer_image(s0, NULL, image_row, top_k, shortlist, &a, &err)) goto fail;
         print_image_answer(&a, image_row, texts, json);
         total = a.seconds;
         answered = 1;
@@ -176,14 +203,20 @@ int cmd_search(int argc, char **argv)
         }
         const char *one[1] = {query};
         if (ua_captions_from_lines(&caps, queries ? (const char *const *)lines : one, queries ? n_lines : 1,
-                                   queries ? queries : "--query", &se.v, se.tok, &err))
+                                   queries ? queries : "--query", &s0->v, s0->tok, &err))
             goto fail;
         for (int q = 0; q < caps.n; q++) {
             const int *ids = ua_caption_ids(&caps, q);
             ua_search_answer_free(&a);
-            if (ua_searcher_answer_text(&se, NULL, ids, ua_caption_len(&caps, q), top_k, shortlist, attention, &a, &err))
-                goto fail;
-            print_text_answer(&a, queries ? lines[q] : query, ids, &se.v, json);
+            /* every shard's top k, merged (one index: its own, with gallery ids) */
+            for (int k = 0; k < index.n; k++) {
+                ua_search_answer_free(&part[k]);
+                if (ua_searcher_answer_text(&shards[k], NULL, ids, ua_caption_len(&caps, q), top_k, shortlist, attention,
+                                            &part[k], &err))
+                    goto fail;
+            }
+            if (ua_search_merge(part, first, index.n, top_k, &a, &err)) goto fail;
+            print_text_answer(&a, queries ? lines[q] : query, ids, &s0->v, json);
             total += a.seconds;
             answered++;
         }
@@ -196,11 +229,13 @@ int cmd_search(int argc, char **argv)
     goto done;
 fail:
     ua_cli_error("search", &err);
+    if (rc == 0) rc = 1;
 done:
     cJSON_Delete(texts);
     ua_search_answer_free(&a);
+    for (int k = 0; k < index.n; k++) ua_search_answer_free(&part[k]);
     ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
-    ua_searcher_close(&se);
+    for (int k = 0; k < n_open; k++) ua_searcher_close(&shards[k]);
     return rc;
 }

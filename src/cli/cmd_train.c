@@ -23,6 +23,17 @@ static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
 
 
+/* rank 0 alone writes the log and the checkpoints: the other ranks' paths are empty */
+static int log_line(const char *log_path, cJSON *j, ua_err *err)
+{
+    return log_path[0] ? ua_jsonl_append(log_path, j, err) : 0;
+}
+
+static int save_model(const ua_trainer *t, const char *path, int with_moments, ua_err *err)
+{
+    return path[0] ? ua_trainer_save(t, path, with_moments, err) : 0;
+}
+
 static cJSON *recall_json(const char *event, int epoch, long long iters, const ua_recall *r)
 {
     cJSON *j = cJSON_CreateObject();
@@ -104,9 +115,10 @@ static int log_step(const ua_trainer *t, const ua_step_metrics *sm, const run_cl
     cJSON_AddNumberToObject(j, "lr", sm->lr);
     cJSON_AddNumberToObject(j, "grad_norm", sm->grad_norm);
     cJSON_AddNumberToObject(j, "clip_coef", sm->clip_coef);
+    if (t->ut.thresholded) cJSON_AddNumberToObject(j, "t", sm->t);   /* the threshold the step trained with */
     cJSON_AddNumberToObject(j, "captions_per_s", cps);
     cJSON_AddNumberToObject(j, "rss_anon_mb", ua_rss_anon_mb());
-    int bad = ua_jsonl_append(log_path, j, err);
+    int bad = log_line(log_path, j, err);
     cJSON_Delete(j);
     return bad;
 }
@@ -124,7 +136,7 @@ static int validate(ua_trainer *t, const char *event, run_clock *c, ua_progress 
     if (r_out) *r_out = r;
     if (!strcmp(event, "val")) return 0;   /* the epoch's line is written by end_epoch, with "best" */
     cJSON *j = recall_json(event, t->state.epoch, t->state.iters, &r);
-    int bad = ua_jsonl_append(log_path, j, err);
+    int bad = log_line(log_path, j, err);
     cJSON_Delete(j);
     return bad;
 }
@@ -160,7 +172,7 @@ static int log_relevance(const ua_trainer *t, int epoch, int quiet, const char *
     cJSON_AddNumberToObject(jr, "irrelevant_matched", irr_m);
     cJSON_AddNumberToObject(jr, "irrelevant_mismatched", irr_x);
     cJSON_AddNumberToObject(jr, "masked", masked);
-    int bad = ua_jsonl_append(log_path, jr, err);
+    int bad = log_line(log_path, jr, err);
     cJSON_Delete(jr);
     return bad;
 }
@@ -183,11 +195,11 @@ static int end_epoch(ua_trainer *t, const ua_step_metrics *sm, run_clock *c, ua_
     cJSON *j = recall_json("val", sm->epoch, sm->iter, &r);
     cJSON_AddBoolToObject(j, "best", is_best);
     cJSON_AddNumberToObject(j, "seconds", val_secs);
-    int bad = ua_jsonl_append(log_path, j, err);
+    int bad = log_line(log_path, j, err);
     cJSON_Delete(j);
     if (bad) return -1;
-    if (is_best && ua_trainer_save(t, best_path, 0, err)) return -1;
-    return ua_trainer_save(t, ckpt_path, 1, err);
+    if (is_best && save_model(t, best_path, 0, err)) return -1;
+    return save_model(t, ckpt_path, 1, err);
 }
 
 /* the command line */
@@ -227,7 +239,8 @@ static int parse_train(train_args *a, int argc, char **argv)
         {"max-steps", UA_OPT_INT, &a->max_steps, NULL, "stop (with a resumable checkpoint) after this many iterations in total", 0},
         {"threads", UA_OPT_INT, &a->threads, NULL, "threads (0: OpenMP's default)", 0},
         {"quiet", UA_OPT_BOOL, &a->quiet, NULL, "no progress or per-epoch lines (errors only)", 0},
-        {"debug-kill-after", UA_OPT_INT, &a->kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup)", 0},
+        {"debug-kill-after", UA_OPT_INT, &a->kill_after, NULL, "testing: die by SIGKILL after this iteration (no cleanup; "
+         "with several ranks, the last rank alone)", 0},
         {"debug-nan-at", UA_OPT_INT, &a->nan_at, NULL, "testing: make one gradient NaN at this iteration (the guard stops the run)", 0},
         {NULL, 0, NULL, NULL, NULL, 0},
     };
@@ -264,8 +277,14 @@ static int open_train(train_args *a, train_run *run, int *usage, ua_err *err)
     snprintf(run->best_path, sizeof run->best_path, "%s/model_best.safetensors", typed->model_name);
     snprintf(run->log_path, sizeof run->log_path, "%s/train.jsonl", typed->logger_name);
     if (!(run->vocab_file = ua_vocab_file(typed->vocab_path, typed->data_name))) return ua_fail(err, "out of memory");
-    /* the folders first: a second run into them stops here, before it reads anything */
-    if (claim_folders(&run->lock, typed->model_name, typed->logger_name, !a->resume, a->overwrite, err)) return -1;
+    const ua_dist *dist = ua_cli_dist();
+    if (dist->rank != 0)   /* rank 0 alone holds the folders and writes to them */
+        run->ckpt_path[0] = run->best_path[0] = run->log_path[0] = '\0';
+    /* the folders first: a second run into them stops here, before it reads anything (with
+     * several ranks, rank 0's refusal ends them all) */
+    if (dist->rank == 0 &&
+        claim_folders(&run->lock, typed->model_name, typed->logger_name, !a->resume, a->overwrite, err))
+        return -1;
     absolute_path(o->logger_name, sizeof o->logger_name, typed->logger_name);
     absolute_path(o->model_name, sizeof o->model_name, typed->model_name);
     const ua_options given = *o;
@@ -279,7 +298,8 @@ static int open_train(train_args *a, train_run *run, int *usage, ua_err *err)
     o->model.img_dim = run->train.img_dim;
     o->model.vocab_size = run->vocab.n;
     if (a->resume && resume_options(a->resume, &given, &a->spec, o, usage, err)) return -1;
-    if (ua_trainer_open(&run->t, o, &run->train, &run->dev, a->resume, err)) return -1;
+    if (ua_trainer_open(&run->t, o, &run->train, &run->dev, a->resume, err) || ua_trainer_set_dist(&run->t, dist, err))
+        return -1;
     run->t.warmup_epochs = a->warmup_epochs;
     run->t.debug_nan_at = a->nan_at;
     return 0;
@@ -322,11 +342,12 @@ static int run_loop(const train_args *a, train_run *run, ua_err *err)
         if (ua_trainer_step(t, &sm, err)) return -1;
         if (log_step(t, &sm, &run->clock, &run->prog, run->log_path, err)) return -1;
         const int last = a->max_steps > 0 && sm.iter >= a->max_steps;
-        if (((a->save_step > 0 && sm.iter % a->save_step == 0) || g_interrupted || last) &&
-            ua_trainer_save(t, run->ckpt_path, 1, err))
+        const int stop = ua_dist_any(&t->dist, g_interrupted);   /* every rank stops after the same step */
+        if (((a->save_step > 0 && sm.iter % a->save_step == 0) || stop || last) &&
+            save_model(t, run->ckpt_path, 1, err))
             return -1;
-        if (a->kill_after > 0 && sm.iter == a->kill_after) raise(SIGKILL);
-        if (g_interrupted) {
+        if (a->kill_after > 0 && sm.iter == a->kill_after && t->dist.rank == t->dist.size - 1) raise(SIGKILL);
+        if (stop) {
             ua_progress_end(&run->prog);
             fprintf(stderr, "uarda train: interrupted; resumable checkpoint %s (epoch %d, batch %d)\n", run->ckpt_path,
                     sm.epoch, t->state.batch);
@@ -356,6 +377,7 @@ int cmd_train(int argc, char **argv)
     run->lock = (ua_run_lock){{-1, -1}};
     int rc = parse_train(a, argc, argv), usage = 0;
     if (rc < 0) {
+        if (ua_cli_dist()->rank != 0) a->quiet = 1;   /* rank 0 prints for the run */
         ua_cli_set_threads(a->threads);
         ua_progress_init(&run->prog);
         run->prog.quiet = a->quiet;

@@ -4,6 +4,7 @@
 #define UARDA_CLI_COMMANDS_H
 
 #include "cli/args.h"
+#include "uarda/dist.h"
 
 int cmd_synth(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
@@ -22,6 +23,9 @@ int cmd_plot(int argc, char **argv);
 /* Parses argv against spec; returns -1 to go on, else the exit status to return now
  * (0 after --help, 2 after a usage error, which it prints). */
 int ua_cli_parse(ua_cmd_spec *spec, int argc, char **argv, int *n_pos);
+/* the process's ranks (main.c: MPI for the commands that split work over ranks, train and eval;
+ * one process otherwise) */
+const ua_dist *ua_cli_dist(void);
 /* prints "uarda <cmd>: <message>" to stderr and returns 1 */
 int ua_cli_error(const char *cmd, const ua_err *err);
 

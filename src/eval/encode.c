@@ -169,12 +169,52 @@ static int order_by_length(const ua_embeddings *e, int *order, ua_err *err)
 int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
                                const ua_progress_cb *progress, ua_err *err)
 {
+    const ua_dist one = ua_dist_single();
+    return ua_similarity_matrix_ranks(cfg, e, sims, stats, progress, &one, err);
+}
+
+/* several ranks: rank 0's sims from every rank's columns, packed block by block [n_img, bc] in
+ * each rank's part of all (ua_dist_gather_f32) */
+static int gather_blocks(const ua_dist *d, const ua_embeddings *e, const int *order, float *all, float *sims, ua_err *err)
+{
+    enum { BC = UA_SIM_BLOCK_CAPTIONS };
+    size_t *counts = calloc((size_t)d->size, sizeof(size_t)), *pos = calloc((size_t)d->size, sizeof(size_t));
+    int rc = -1;
+    if (!counts || !pos) { ua_fail(err, "out of memory"); goto out; }
+    for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC)
+        counts[b % d->size] += (size_t)e->n_img * (size_t)(e->n_cap - j0 < BC ? e->n_cap - j0 : BC);
+    if (ua_dist_gather_f32(d, all, counts, err)) goto out;
+    rc = 0;
+    if (d->rank != 0) goto out;
+    for (int r = 1; r < d->size; r++) pos[r] = pos[r - 1] + counts[r - 1];
+    for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC) {
+        const int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC;
+        const float *p = all + pos[b % d->size];
+        for (int i = 0; i < e->n_img; i++)
+            for (int k = 0; k < bc; k++) sims[(size_t)i * e->n_cap + order[j0 + k]] = p[(size_t)i * bc + k];
+        pos[b % d->size] += (size_t)e->n_img * bc;
+    }
+out:
+    free(counts);
+    free(pos);
+    return rc;
+}
+
+int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
+                               const ua_progress_cb *progress, const ua_dist *d, ua_err *err)
+{
     /* 128 images x 32 captions: the block's dot products (32 L x 4608 floats at SCAN's size)
      * stay in the last-level cache while the pairs read them. The captions go into blocks in
      * order of length, so that a block pads few words; t2i, every image's region Gram matrix is
      * computed once, not once per caption block; i2t, a caption block's word Grams once, not once
      * per image block. */
-    enum { BI = 128, BC = 32 };
+    enum { BI = 128, BC = UA_SIM_BLOCK_CAPTIONS };
+    /* with several ranks, rank r scores the caption blocks b = r, r + size, ... (the blocks grow
+     * longer in length order: taken in turn, the ranks' shares stay even), each block exactly as
+     * one process does, so the gathered matrix has the same bits */
+    const int ranks = d->size > 1;
+    float *all = ranks ? malloc((size_t)e->n_img * e->n_cap * sizeof(float) + 1) : NULL;
+    size_t mine = 0;   /* this rank's packed floats so far, from its part of all */
     const int R = e->R, E = e->E, L = e->max_len, t2i = cfg->direction == UA_T2I;
     ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, 0, err);
     float *block = malloc((size_t)BC * L * E * sizeof(float) + 1), *tile = malloc((size_t)BI * BC * sizeof(float));
@@ -183,7 +223,8 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     float *cgram = t2i ? NULL : malloc((size_t)BC * L * L * sizeof(float) + 1);
     int *lens = malloc(BC * sizeof(int)), *order = malloc((size_t)e->n_cap * sizeof(int) + 1);
     int rc = -1;
-    if (!w || !block || !tile || (t2i && !e->img_gram && !gram) || (!t2i && !cgram) || !lens || !order) {
+    if (!w || !block || !tile || (t2i && !e->img_gram && !gram) || (!t2i && !cgram) || !lens || !order ||
+        (ranks && !all)) {
         if (w)
             ua_fail(err, "out of memory for the similarity blocks of %d images x %d captions (%d regions, captions of "
                     "up to %d words with <start> and <end>)", e->n_img, e->n_cap, R, L);
@@ -193,8 +234,12 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     for (int i = 0; gram && i < e->n_img; i++) ua_gram(e->img + (size_t)i * R * E, R, E, gram + (size_t)i * R * R);
     const float *grams = e->img_gram ? e->img_gram : gram;
     ua_sim_stats_reset(w);
-    for (int j0 = 0; j0 < e->n_cap; j0 += BC) {
+    if (ranks)   /* this rank's part of all starts after the lower ranks' blocks */
+        for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC)
+            if (b % d->size < d->rank) mine += (size_t)e->n_img * (size_t)(e->n_cap - j0 < BC ? e->n_cap - j0 : BC);
+    for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC) {
         int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC, Lb = 1;
+        if (ranks && b % d->size != d->rank) continue;
         for (int k = 0; k < bc; k++) if (e->cap_len[order[j0 + k]] > Lb) Lb = e->cap_len[order[j0 + k]];
         memset(block, 0, (size_t)bc * Lb * E * sizeof(float));
         for (int k = 0; k < bc; k++) {
@@ -208,14 +253,22 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
             ua_sim_use_context_gram(w, t2i ? grams + (size_t)i0 * R * R : cgram);
             ua_sim_block_forward(cfg, e->img + (size_t)i0 * R * E, bi, R, block, bc, Lb, lens, E, tile, BC, w);
             for (int ii = 0; ii < bi; ii++)
-                for (int k = 0; k < bc; k++) sims[(size_t)(i0 + ii) * e->n_cap + order[j0 + k]] = tile[(size_t)ii * BC + k];
+                for (int k = 0; k < bc; k++) {
+                    const float v = tile[(size_t)ii * BC + k];
+                    if (ranks) all[mine + (size_t)(i0 + ii) * bc + k] = v;
+                    else sims[(size_t)(i0 + ii) * e->n_cap + order[j0 + k]] = v;
+                }
         }
+        mine += ranks ? (size_t)e->n_img * bc : 0;
         ua_progress_report(progress, "similarity", j0 + bc, e->n_cap);
     }
     if (stats) ua_sim_stats_get(w, stats);
+    if (ranks && (gather_blocks(d, e, order, all, sims, err) ||
+                  (stats && ua_dist_sum_i64(d, &stats->queries, sizeof *stats / sizeof(long long), err))))
+        goto out;
     rc = 0;
 out:
     ua_sim_work_free(w);
-    free(block); free(tile); free(gram); free(cgram); free(lens); free(order);
+    free(block); free(tile); free(gram); free(cgram); free(lens); free(order); free(all);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uarda/dist.h"
 #include "uarda/dots.h"
 #include "uarda/half.h"
 #include "uarda/topk.h"
@@ -98,6 +99,44 @@ static int check_tensor_set(const ua_st_file *f, const char *path, ua_err *err)
     return 0;
 }
 
+int ua_gallery_shard_range(int n_img, int k, int n, int *first, int *count, ua_err *err)
+{
+    if (n < 1 || k < 0 || k >= n) return ua_fail(err, "shard %d/%d: K/N needs 0 <= K < N", k, n);
+    const int chunks = (n_img + UA_GALLERY_ENCODE_CHUNK - 1) / UA_GALLERY_ENCODE_CHUNK;
+    int lo, hi;
+    ua_dist_share(chunks, k, n, &lo, &hi);
+    *first = lo * UA_GALLERY_ENCODE_CHUNK;
+    const int end = hi * UA_GALLERY_ENCODE_CHUNK < n_img ? hi * UA_GALLERY_ENCODE_CHUNK : n_img;
+    *count = end - *first;
+    if (*count <= 0)
+        return ua_fail(err, "shard %d/%d of %d images would be empty (shards are whole chunks of %d images: at most "
+                       "%d shards)", k, n, n_img, UA_GALLERY_ENCODE_CHUNK, chunks);
+    return 0;
+}
+
+/* "shard": "K/N", "first_image", "gallery_images" (all three, or none: shard 0 of 1) */
+static int read_shard(ua_gallery *g, const char *path, ua_err *err)
+{
+    const char *sh = ua_st_meta(&g->f, "shard"), *fi = ua_st_meta(&g->f, "first_image"),
+               *gi = ua_st_meta(&g->f, "gallery_images");
+    g->shard = 0;
+    g->n_shards = 1;
+    g->first_image = 0;
+    g->gallery_images = g->n_img;
+    if (!sh && !fi && !gi) return 0;
+    int k, n, first, count;
+    char tail;
+    if (!sh || !fi || !gi || sscanf(sh, "%d/%d%c", &k, &n, &tail) != 2 || sscanf(fi, "%d%c", &first, &tail) != 1 ||
+        sscanf(gi, "%d%c", &g->gallery_images, &tail) != 1 || g->gallery_images < 1 ||
+        ua_gallery_shard_range(g->gallery_images, k, n, &g->first_image, &count, err) || first != g->first_image ||
+        count != g->n_img)
+        return ua_fail(err, "%s: its shard metadata (shard %s, first_image %s, gallery_images %s) does not describe "
+                       "its %d images", path, sh ? sh : "missing", fi ? fi : "missing", gi ? gi : "missing", g->n_img);
+    g->shard = k;
+    g->n_shards = n;
+    return 0;
+}
+
 int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *err)
 {
     memset(g, 0, sizeof *g);
@@ -125,6 +164,7 @@ int ua_gallery_open(ua_gallery *g, const char *path, const ua_model *m, ua_err *
     g->n_img = (int)ti->shape[0];
     g->R = (int)ti->shape[1];
     g->E = E;
+    if (read_shard(g, path, err)) goto fail;
     g->half = ti->dtype == UA_ST_F16;
     const void *gram = tensor(g, path, "img_gram", ti->dtype, 3, g->n_img, g->R, g->R, err);
     if (!gram || !(g->img_glob = tensor(g, path, "img_glob", UA_ST_F32, 2, g->n_img, E, 0, err))) goto fail;

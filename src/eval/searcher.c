@@ -56,6 +56,55 @@ void ua_search_answer_free(ua_search_answer *a)
     memset(a, 0, sizeof *a);
 }
 
+int ua_search_merge(const ua_search_answer *parts, const int *first, int n_parts, int top_k, ua_search_answer *out,
+                    ua_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (top_k < 1 || n_parts < 1) return ua_fail(err, "a merge of %d answers into the top %d", n_parts, top_k);
+    int total = 0;
+    for (int p = 0; p < n_parts; p++) {
+        total += parts[p].n;
+        out->n_scored += parts[p].n_scored;
+        out->seconds += parts[p].seconds;
+    }
+    const int n = total < top_k ? (total > 0 ? total : 0) : top_k, nw = parts[0].n_words > 0 ? parts[0].n_words : 0;
+    const int attention = parts[0].region != NULL;
+    out->ids = malloc(((size_t)n + 1) * sizeof(int));
+    out->scores = malloc(((size_t)n + 1) * sizeof(float));
+    int *at = calloc((size_t)n_parts, sizeof(int));
+    if (attention) {
+        out->n_words = nw;
+        out->region = malloc(((size_t)n * nw + 1) * sizeof(int));
+        out->weight = malloc(((size_t)n * nw + 1) * sizeof(float));
+    }
+    if (!out->ids || !out->scores || !at || (attention && (!out->region || !out->weight))) {
+        free(at);
+        ua_search_answer_free(out);
+        return ua_fail(err, "out of memory for %d merged results", n);
+    }
+    /* each part is best first: take the best head each time (ties: the smaller id) */
+    for (int k = 0; k < n; k++) {
+        int best = -1;
+        for (int p = 0; p < n_parts; p++) {
+            if (at[p] >= parts[p].n) continue;
+            if (best < 0) { best = p; continue; }
+            const float a = parts[p].scores[at[p]], b = parts[best].scores[at[best]];
+            if (a > b || (a == b && first[p] + parts[p].ids[at[p]] < first[best] + parts[best].ids[at[best]])) best = p;
+        }
+        const ua_search_answer *b = &parts[best];
+        out->ids[k] = first[best] + b->ids[at[best]];
+        out->scores[k] = b->scores[at[best]];
+        if (attention) {
+            memcpy(out->region + (size_t)k * nw, b->region + (size_t)at[best] * nw, (size_t)nw * sizeof(int));
+            memcpy(out->weight + (size_t)k * nw, b->weight + (size_t)at[best] * nw, (size_t)nw * sizeof(float));
+        }
+        at[best]++;
+    }
+    out->n = n;
+    free(at);
+    return 0;
+}
+
 /* the attention a workspace scores with */
 static const ua_attn_cfg *work_attn(const ua_searcher *s, const ua_search_work *w)
 {

@@ -39,6 +39,7 @@ struct ua_sim_work {
     ua_sim_stats *thread_stats;/* [n_threads] */
     ua_sim_extra_grad extra;
     void *extra_ctx;
+    int matched_offset;        /* the matched pairs are (image j + matched_offset, caption j) */
 };
 
 ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err)
@@ -114,6 +115,8 @@ void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx)
     w->extra = fn;
     w->extra_ctx = ctx;
 }
+
+void ua_sim_set_matched_offset(ua_sim_work *w, int offset) { w->matched_offset = offset; }
 
 void ua_gram(const float *X, int n, int E, float *G)
 {
@@ -266,7 +269,7 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
                 st->irrelevant += n_irr;
                 st->entries += (long long)c * q;
                 st->masked += n_masked;
-                if (i == j) { st->matched_queries += q; st->matched_irrelevant += n_irr; }
+                if (i == j + w->matched_offset) { st->matched_queries += q; st->matched_irrelevant += n_irr; }
             }
         }
 }

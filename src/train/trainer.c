@@ -59,6 +59,7 @@ int ua_trainer_open(ua_trainer *t, const ua_options *o, const ua_split *train, c
                     ua_err *err)
 {
     memset(t, 0, sizeof *t);
+    t->dist = ua_dist_single();
     t->o = *o;
     t->train = train;
     t->dev = dev;
@@ -85,6 +86,7 @@ fail:
 int ua_trainer_open_batches(ua_trainer *t, const ua_options *o, int max_len, int n_regions, ua_err *err)
 {
     memset(t, 0, sizeof *t);
+    t->dist = ua_dist_single();
     t->o = *o;
     if (open_model(t, NULL, err)) goto fail;
     if (!(t->w = ua_step_work_new(&t->m, t->o.batch_size, max_len, n_regions, err))) goto fail;
@@ -105,6 +107,17 @@ void ua_trainer_close(ua_trainer *t)
     free(t->exp_avg_sq);
     ua_model_free(&t->m);
     memset(t, 0, sizeof *t);
+}
+
+int ua_trainer_set_dist(ua_trainer *t, const ua_dist *d, ua_err *err)
+{
+    if (d->size > 1 && t->ut.thresholded && t->ut.cfg.t_mode == UA_T_ADAPTIVE && t->ut.cfg.t_est == UA_T_EST_NAAF_COMPAT)
+        return ua_fail(err, "NAAF's estimator (--t-est naaf_compat) updates the threshold caption by caption inside "
+                       "the forward and cannot split a batch over %d ranks: run it as one process, or use --t-est "
+                       "clean or mixture", d->size);
+    if (ua_step_set_dist(t->w, d, err)) return -1;
+    t->dist = *d;
+    return 0;
 }
 
 int ua_trainer_finished(const ua_trainer *t) { return t->state.epoch >= t->o.num_epochs; }
@@ -136,8 +149,11 @@ int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *
     double loss;
     t->m.opt.max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
     if (ua_uarda_step(&t->ut, &t->m, images, R, tokens, lengths, B, T, &loss, t->grads, t->w, err)) return -1;
+    /* testing: a NaN in one rank's part of the gradient (the last rank's) reaches every rank */
+    if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at && t->dist.rank == t->dist.size - 1)
+        t->grads[0] = NAN;
+    if (ua_dist_sum_f32(&t->dist, t->grads, t->m.n_params, err)) return -1;   /* one allreduce a step */
     ua_sim_stats_add(&t->epoch_stats, &t->ut.stats);
-    if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at) t->grads[0] = NAN;
     double coef = 1.0, gnorm = ua_clip_grad_norm(t->grads, t->m.n_params, t->o.grad_clip, &coef);
     ua_adam_update(&t->adam, t->m.params, t->grads, t->exp_avg, t->exp_avg_sq, t->m.n_params);
     t->state.iters++;
@@ -172,7 +188,7 @@ int ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err)
     /* the test threshold of the run so far, passed to the similarity blocks (the model's own
      * threshold is the training step's) */
     const ua_scorer sc = ua_scorer_of(&t->m, t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0);
-    return ua_evaluate_split(&sc, 1, t->dev, 0, r, NULL, err);
+    return ua_evaluate_split_ranks(&sc, 1, t->dev, 0, &t->dist, r, NULL, NULL, err);   /* split over the ranks */
 }
 
 int ua_trainer_end_epoch(ua_trainer *t, const ua_recall *r)

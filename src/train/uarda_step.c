@@ -27,17 +27,17 @@ void ua_uarda_trainer_free(ua_uarda_trainer *t)
 
 static float word_max(void *ctx, int image, int caption, int word)
 {
-    return ua_sim_word_max((const ua_sim_work *)ctx, image, caption, word);
+    return ua_step_word_max((const ua_step_work *)ctx, image, caption, word);
 }
 
 /* naaf_compat: caption j-1 is processed (gate, samples, maybe an update) before column j */
 static double naaf_column_threshold(void *ctx, int j, const float *scores, int B, ua_sim_work *sim)
 {
     ua_uarda_trainer *t = ctx;
-    t->sim = sim;
+    (void)sim;
     if (j > 0 && !t->failed) {
         for (int k = 0; k < B; k++) t->col[k] = scores[(size_t)k * B + (j - 1)];
-        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, j - 1, B, t->lengths[j - 1], word_max, sim, &t->st.rng,
+        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, j - 1, B, t->lengths[j - 1], word_max, t->step, &t->st.rng,
                                       t->err) < 0)
             t->failed = 1;
     }
@@ -58,8 +58,8 @@ static void sep_extra_grad(void *ctx, ua_sim_work *sim)
     const float lam = (float)t->cfg.lambda_sep;
     t->sep_loss = t->cfg.lambda_sep * l;
     for (int i = 0; i < s->n; i++) {
-        ua_sim_add_word_max_grad(sim, s->caption[i], s->caption[i], s->word[i], lam * d_pos[i]);
-        ua_sim_add_word_max_grad(sim, s->neg_image[i], s->caption[i], s->word[i], lam * d_neg[i]);
+        ua_step_add_word_max_grad(t->step, s->caption[i], s->caption[i], s->word[i], lam * d_pos[i]);
+        ua_step_add_word_max_grad(t->step, s->neg_image[i], s->caption[i], s->word[i], lam * d_neg[i]);
     }
     free(d_pos);
     free(d_neg);
@@ -70,7 +70,7 @@ static void clean_collect_then_sep(void *ctx, ua_sim_work *sim)
 {
     ua_uarda_trainer *t = ctx;
     if (ua_rel_collect(&t->st.batch, &t->cfg, t->scores_for_collect, t->B, t->lengths,
-                       word_max, sim, &t->st.rng, t->err) < 0) {
+                       word_max, t->step, &t->st.rng, t->err) < 0) {
         t->failed = 1;
         return;
     }
@@ -90,8 +90,10 @@ int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, 
     t->err = err;
     t->failed = 0;
     t->sep_loss = 0;
+    t->step = w;
     ua_step_hooks hooks = {0};
     hooks.ctx = t;
+    hooks.word_max = adaptive || sep;
     if (naaf) {
         ua_relevance_naaf_begin_batch(&t->st);
         hooks.column_threshold = naaf_column_threshold;
@@ -104,16 +106,16 @@ int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, 
     ua_step_set_hooks(w, NULL);
     if (rc || t->failed) return -1;
     ua_sim_stats_get(ua_step_sim(w), &t->stats);
-    ua_sim_work *sim = ua_step_sim(w);
+    if (ua_dist_sum_i64(ua_step_dist(w), &t->stats.queries, sizeof t->stats / sizeof(long long), err)) return -1;
     if (naaf) {
         /* the last caption of the batch */
         const float *scores = ua_step_scores(w);
         for (int k = 0; k < B; k++) t->col[k] = scores[(size_t)k * B + (B - 1)];
-        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, B - 1, B, lengths[B - 1], word_max, sim, &t->st.rng, err) < 0)
+        if (ua_relevance_naaf_caption(&t->st, &t->cfg, t->col, B - 1, B, lengths[B - 1], word_max, w, &t->st.rng, err) < 0)
             return -1;
     } else if (adaptive) {
         if (sep) ua_relevance_update_clean_samples(&t->st, &t->cfg, t->st.batch.pos, t->st.batch.neg, t->st.batch.n);
-        else if (ua_relevance_update_clean(&t->st, &t->cfg, ua_step_scores(w), B, lengths, word_max, sim, &t->st.rng, err))
+        else if (ua_relevance_update_clean(&t->st, &t->cfg, ua_step_scores(w), B, lengths, word_max, w, &t->st.rng, err))
             return -1;
     }
     *loss += t->sep_loss;

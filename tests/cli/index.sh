@@ -73,5 +73,30 @@ expect2 "one of --images / --synthetic-images" --checkpoint "$C" --images "$D/te
 expect2 "one of --images / --synthetic-images" --checkpoint "$C" --output "$T/x.safetensors"
 expect2 "--index-dtype" --checkpoint "$C" --synthetic-images 10 --index-dtype f64 --output "$T/x.safetensors"
 expect2 "it takes no --images, --synthetic-images" --verify "$T/s1.safetensors" --synthetic-images 10
+expect2 "--shard 2/2: K/N" --checkpoint "$C" --synthetic-images 300 --shard 2/2 --output "$T/x.safetensors"
+expect2 "would be empty" --checkpoint "$C" --synthetic-images 300 --shard 3/4 --output "$T/x.safetensors"
+expect2 "index the captions" --checkpoint "$C" --images "$D/test_ims.npy" --captions "$D/test_caps.txt" --shard 0/2 \
+    --output "$T/x.safetensors"
 [ ! -e "$T/x.safetensors" ] || fail "a usage error wrote an index"
+
+# Issue 13: shards (--shard K/N, whole chunks of 128 images) searched together give the unsharded
+# index's top 10, with gallery ids and the same scores; a shard twice, or a missing one, is refused
+for k in 0 1 2; do
+    "$B" index --checkpoint "$C" --synthetic-images 300 --synthetic-regions 12 --shard $k/3 --output "$T/sh$k.safetensors" \
+        2>/dev/null
+done
+head -5 "$D/test_caps.txt" > "$T/q.txt"
+"$B" search --index "$T/s1.safetensors" --checkpoint "$C" --queries "$T/q.txt" --top-k 10 --json > "$T/one.json"
+"$B" search --index "$T/sh2.safetensors" --index "$T/sh0.safetensors" --index "$T/sh1.safetensors" --checkpoint "$C" \
+    --queries "$T/q.txt" --top-k 10 --json > "$T/merged.json"
+strip() { sed -E 's/,"scored".*//' "$1"; }
+diff <(strip "$T/one.json") <(strip "$T/merged.json") || fail "the merged search over 3 shards differs from the unsharded index"
+top=$(grep -oE '"image":[0-9]+' "$T/merged.json" | cut -d: -f2 | sort -n | tail -1)
+[ "$top" -ge 128 ] || fail "no result comes from a later shard (the largest id is $top)"
+out=$("$B" search --index "$T/sh0.safetensors" --index "$T/sh0.safetensors" --index "$T/sh1.safetensors" --checkpoint "$C" \
+    --query "a dog" 2>&1) && fail "a shard given twice was searched"
+grep -q "given twice" <<<"$out" || fail "shard twice: $out"
+out=$("$B" search --index "$T/sh0.safetensors" --index "$T/sh1.safetensors" --checkpoint "$C" --query "a dog" 2>&1) &&
+    fail "2 of 3 shards were searched as a gallery"
+grep -q "give every shard" <<<"$out" || fail "a missing shard: $out"
 echo "index.sh: OK"
