@@ -142,7 +142,11 @@ static int bench_train(bench_ctx *c, ua_rng *r, ua_err *err)
         tokens[i * T + lengths[i] - 1] = 2;
     }
     double L = tok_sum / Bi;
-    if (ua_trainer_open_batches(&t, o, T, regions, err)) { rc = -1; goto done; }
+    /* under mpirun the batch is split over the ranks (every rank makes the same batch) */
+    if (ua_trainer_open_batches(&t, o, T, regions, err) || ua_trainer_set_dist(&t, ua_cli_dist(), err)) {
+        rc = -1;
+        goto done;
+    }
     /* every step starts from the initial weights (Adam's moments go on): the steps after the first
      * then do the same work, which a thresholded model's would not once the weights move */
     params0 = malloc(t.m.n_params * sizeof(float));
@@ -181,6 +185,7 @@ static int bench_train(bench_ctx *c, ua_rng *r, ua_err *err)
                 snprintf(extra, sizeof extra, "; %.1f%% of queries irrelevant, %.1f%% of entries masked",
                          100 * row->irr_fraction, 100 * row->masked_fraction);
             }
+            if (t.dist.size > 1) snprintf(uarda + strlen(uarda), sizeof uarda - strlen(uarda), " %d ranks", t.dist.size);
             printf("train %s %s%s batch %d, %dx%d -> %d, word_dim %d, mean length %.1f: %.1f ms per batch (median of %d), "
                    "%.1f GFLOP, %.1f GFLOP/s = %.0f%% of the SGEMM peak, peak RSS %.0f MB%s\n",
                    ua_direction_name(o->model.attn.direction), ua_agg_name(o->model.attn.agg), uarda, Bi, regions,
@@ -669,6 +674,12 @@ int cmd_bench(int argc, char **argv)
         if (!ua_args_given(&spec, "t-mode")) o->rel.t_mode = UA_T_FIXED;
         o->model.attn.threshold = o->rel.t_mode == UA_T_FIXED ? o->rel.t_fixed : 0.0;
     }
+    if (ua_cli_dist()->size > 1 && strcmp(argv[1], "train")) {
+        fprintf(stderr, "uarda bench: under mpirun, bench train measures the data-parallel step; %s is one process's\n",
+                argv[1]);
+        return 2;
+    }
+    if (ua_cli_dist()->rank != 0 && !freopen("/dev/null", "w", stdout)) return 1;   /* rank 0 reports */
     ua_cli_set_threads(threads);
     c->threads = threads > 0 ? threads : omp_get_max_threads();
     c->repeats = repeats;
