@@ -28,6 +28,8 @@ typedef struct ua_batcher {
     int epoch;
     int *order;             /* [n_items] the epoch's item order */
     int n_batches;
+    int rank, ranks;        /* data parallel: the features of this rank's share of each batch only
+                               (ua_dist_share over the sorted batch); 0 and 1 by default */
 } ua_batcher;
 
 int  ua_batcher_init(ua_batcher *b, int n_items, int batch_size, int shuffle, uint64_t seed, ua_err *err);

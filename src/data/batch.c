@@ -1,6 +1,8 @@
 /* SCAN-style batching: seeded order per epoch, stable descending sort by caption length,
  * zero padding, gathered region features. */
 #include "uarda/batch.h"
+
+#include "uarda/dist.h"
 #include "uarda/finite.h"
 
 #include <stdlib.h>
@@ -17,6 +19,8 @@ int ua_batcher_init(ua_batcher *b, int n_items, int batch_size, int shuffle, uin
     b->batch_size = batch_size;
     b->shuffle = shuffle;
     b->seed = seed;
+    b->rank = 0;
+    b->ranks = 1;
     b->n_batches = (n_items + batch_size - 1) / batch_size;
     b->order = malloc((size_t)n_items * sizeof *b->order);
     if (!b->order) return ua_fail(err, "out of memory for %d items", n_items);
@@ -54,7 +58,9 @@ void ua_batch_free(ua_batch *out)
     memset(out, 0, sizeof *out);
 }
 
-int ua_batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int with_images, ua_err *err)
+/* with_images: the features of rows [lo, hi) of the sorted batch (a rank's share) */
+static int batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int with_images, int rank, int ranks,
+                      ua_err *err)
 {
     if (n <= 0) return ua_fail(err, "empty batch");
     if (n > out->cap_items) {
@@ -102,7 +108,9 @@ int ua_batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int
             if (!out->images) { out->cap_floats = 0; return ua_fail(err, "out of memory for a batch of %d images", n); }
             out->cap_floats = (size_t)n * per;
         }
-        for (int i = 0; i < n; i++) {
+        int lo, hi;
+        ua_dist_share(n, rank, ranks, &lo, &hi);
+        for (int i = lo; i < hi; i++) {
             memcpy(out->images + (size_t)i * per, ua_split_image(s, out->image[i]), per * sizeof(float));
             /* checked as read: one NaN region would make every weight NaN within a few steps */
             if (ua_check_regions_finite(out->images + (size_t)i * per, 1, s->n_regions, s->img_dim, out->image[i],
@@ -113,10 +121,15 @@ int ua_batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int
     return 0;
 }
 
+int ua_batch_make(ua_batch *out, const int *items, int n, const ua_split *s, int with_images, ua_err *err)
+{
+    return batch_make(out, items, n, s, with_images, 0, 1, err);
+}
+
 int ua_batcher_get(const ua_batcher *b, int k, const ua_split *s, int with_images, ua_batch *out, ua_err *err)
 {
     if (k < 0 || k >= b->n_batches) return ua_fail(err, "batch %d out of range [0, %d)", k, b->n_batches);
     int start = k * b->batch_size;
     int n = b->n_items - start < b->batch_size ? b->n_items - start : b->batch_size;
-    return ua_batch_make(out, b->order + start, n, s, with_images, err);
+    return batch_make(out, b->order + start, n, s, with_images, b->rank, b->ranks, err);
 }

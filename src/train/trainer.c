@@ -117,6 +117,8 @@ int ua_trainer_set_dist(ua_trainer *t, const ua_dist *d, ua_err *err)
                        "clean or mixture", d->size);
     if (ua_step_set_dist(t->w, d, err)) return -1;
     t->dist = *d;
+    t->batcher.rank = d->rank;   /* each rank reads its share's region features only */
+    t->batcher.ranks = d->size;
     return 0;
 }
 

@@ -106,6 +106,19 @@ set -e
     fail "a NaN gradient on one rank: exit $st, $out"
 [ ! -e "$T/nan/model_best.safetensors" ] && [ ! -e "$T/nan/checkpoint.safetensors" ] || fail "a NaN run saved a model"
 
+# a NaN region feature, read by whichever rank's share holds the image, stops every rank
+cp -r "$T/data" "$T/nandata"
+f="$T/nandata/synth_tiny_precomp/train_ims.npy"
+hlen=$(od -An -tu2 -j 8 -N 2 "$f" | tr -d ' ')
+printf '\x00\x00\xc0\x7f' | dd of="$f" bs=1 seek=$((10 + hlen + 4 * ((3 * 36 + 2) * 32 + 5))) conv=notrunc status=none
+set +e
+out=$(mpi train "${common[@]}" --data-path "$T/nandata" --model-name "$T/nanimg" --logger-name "$T/nanimg" 2>&1)
+st=$?
+set -e
+[ "$st" -ne 0 ] && [ "$st" -ne 124 ] && grep -q "image 3, region 2, feature 5 is nan" <<<"$out" ||
+    fail "a NaN image on 2 ranks: exit $st, $out"
+[ ! -e "$T/nanimg/model_best.safetensors" ] || fail "a NaN image run saved a model"
+
 # NAAF's estimator cannot split a batch
 set +e
 out=$(mpi train "${common[@]}" --model naaf --model-name "$T/naaf" --logger-name "$T/naaf" 2>&1)
