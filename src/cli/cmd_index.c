@@ -57,6 +57,44 @@ static void synthetic_features(uint64_t seed, int first, int n, int R, int D, fl
     }
 }
 
+/* --shard K/N: -1 to go on, else the exit status (a usage error, printed) */
+static int parse_shard(const char *shard, int with_captions, int *k, int *n)
+{
+    char tail;
+    if (sscanf(shard, "%d/%d%c", k, n, &tail) != 2 || *n < 1 || *k < 0 || *k >= *n) {
+        fprintf(stderr, "uarda index: --shard %s: K/N with 0 <= K < N, e.g. 0/2\n", shard);
+        return 2;
+    }
+    if (with_captions) {
+        fprintf(stderr, "uarda index: --shard splits the images; index the captions (for image queries) unsharded\n");
+        return 2;
+    }
+    return -1;
+}
+
+/* --captions: the vocabulary, the tokenized captions and their texts as a JSON array (kept in
+ * the index for image queries) */
+static int read_captions(const char *path, const char *vocab_path, const ua_options *o, const ua_model *m,
+                         const char *ckpt, ua_vocab *v, ua_tokenizer **tok, ua_captions *caps, char **caps_json,
+                         ua_err *err)
+{
+    int n_lines = 0, rc = -1;
+    char **lines = NULL;
+    if (ua_vocab_load_for_model(v, vocab_path, o->data_name, m->opt.vocab_size, ckpt, err) ||
+        !(*tok = ua_tokenizer_new(err)) || !(lines = ua_cli_read_lines(path, &n_lines, err)))
+        goto out;
+    if (n_lines == 0) { ua_fail(err, "%s: empty caption file (no captions to index)", path); goto out; }
+    if (ua_captions_from_lines(caps, (const char *const *)lines, n_lines, path, v, *tok, err)) goto out;
+    cJSON *arr = cJSON_CreateStringArray((const char *const *)lines, n_lines);
+    *caps_json = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (!*caps_json) { ua_fail(err, "out of memory for the caption texts"); goto out; }
+    rc = 0;
+out:
+    ua_cli_free_lines(lines, n_lines);   /* the texts live on in caps_json */
+    return rc;
+}
+
 int cmd_index(int argc, char **argv)
 {
     const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL, *verify = NULL,
@@ -114,16 +152,7 @@ int cmd_index(int argc, char **argv)
         return 2;
     }
     int shard_k = 0, shard_n = 1;
-    char tail;
-    if (shard && (sscanf(shard, "%d/%d%c", &shard_k, &shard_n, &tail) != 2 || shard_n < 1 || shard_k < 0 ||
-                  shard_k >= shard_n)) {
-        fprintf(stderr, "uarda index: --shard %s: K/N with 0 <= K < N, e.g. 0/2\n", shard);
-        return 2;
-    }
-    if (shard && captions) {
-        fprintf(stderr, "uarda index: --shard splits the images; index the captions (for image queries) unsharded\n");
-        return 2;
-    }
+    if (shard && (st = parse_shard(shard, captions != NULL, &shard_k, &shard_n)) >= 0) return st;
     if (block % UA_GALLERY_ENCODE_CHUNK != 0) {
         fprintf(stderr, "uarda index: --block-images %d must be a multiple of %d (the encoder's chunk: then the index is "
                         "the one a whole-gallery encoding makes, byte for byte)\n", block, UA_GALLERY_ENCODE_CHUNK);
@@ -141,9 +170,9 @@ int cmd_index(int argc, char **argv)
     ua_captions caps = {0};
     ua_tokenizer *tok = NULL;
     ua_gallery_writer *w = NULL;
-    char **lines = NULL, *caps_json = NULL, synth_name[64];
+    char *caps_json = NULL, synth_name[64];
     float *synth = NULL;
-    int n_lines = 0, rc = 1, usage = 0;
+    int rc = 1, usage = 0;
     if (ua_checkpoint_open(ckpt, &o, &m, &err)) goto fail;
     if (m.unverified) ua_cli_warn_no_checksum("index", ckpt);
     if (ua_cli_inference_flags(&o, &m, &flags, NULL, &spec, ckpt, &err)) { usage = 1; goto fail; }
@@ -166,19 +195,9 @@ int cmd_index(int argc, char **argv)
             goto fail;
         }
     }
-    if (captions) {
-        if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err) || !(tok = ua_tokenizer_new(&err))) goto fail;
-        if (!(lines = ua_cli_read_lines(captions, &n_lines, &err))) goto fail;
-        if (n_lines == 0) { ua_fail(&err, "%s: empty caption file (no captions to index)", captions); goto fail; }
-        if (ua_captions_from_lines(&caps, (const char *const *)lines, n_lines, captions, &v, tok, &err)) goto fail;
-        cJSON *arr = cJSON_CreateStringArray((const char *const *)lines, n_lines);
-        caps_json = arr ? cJSON_PrintUnformatted(arr) : NULL;
-        cJSON_Delete(arr);
-        if (!caps_json) { ua_fail(&err, "out of memory for the caption texts"); goto fail; }
-        ua_cli_free_lines(lines, n_lines);   /* the texts live on in caps_json */
-        lines = NULL;
-        n_lines = 0;
-    }
+    if (captions && read_captions(captions, vocab_path ? vocab_path : o.vocab_path, &o, &m, ckpt, &v, &tok, &caps,
+                                  &caps_json, &err))
+        goto fail;
     double t0 = ua_now();
     char shard_s[32], first_s[16], all_s[16];
     snprintf(shard_s, sizeof shard_s, "%d/%d", shard_k, shard_n);
@@ -223,7 +242,6 @@ done:
     ua_gallery_writer_abort(w);
     free(synth);
     free(caps_json);
-    ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
     ua_tokenizer_free(tok);
     ua_npy_close(&x);
