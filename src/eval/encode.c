@@ -175,9 +175,9 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
 
 /* several ranks: rank 0's sims from every rank's columns, packed block by block [n_img, bc] in
  * each rank's part of all (ua_dist_gather_f32) */
-static int gather_blocks(const ua_dist *d, const ua_embeddings *e, const int *order, float *all, float *sims, ua_err *err)
+static int gather_blocks(const ua_dist *d, const ua_embeddings *e, const int *order, int BC, float *all, float *sims,
+                         ua_err *err)
 {
-    enum { BC = UA_SIM_BLOCK_CAPTIONS };
     size_t *counts = calloc((size_t)d->size, sizeof(size_t)), *pos = calloc((size_t)d->size, sizeof(size_t));
     int rc = -1;
     if (!counts || !pos) { ua_fail(err, "out of memory"); goto out; }
@@ -200,15 +200,19 @@ out:
     return rc;
 }
 
+int ua_sim_block_captions(const ua_attn_cfg *cfg) { return cfg->direction == UA_T2I ? 32 : 128; }
+
 int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
                                const ua_progress_cb *progress, const ua_dist *d, ua_err *err)
 {
-    /* 128 images x 32 captions: the block's dot products (32 L x 4608 floats at SCAN's size)
-     * stay in the last-level cache while the pairs read them. The captions go into blocks in
+    /* 128 images x ua_sim_block_captions captions (t2i 32: the block's dot products, 32 L x 4608
+     * floats at SCAN's size, stay in the last-level cache while the pairs read them; i2t 128,
+     * measured faster: an image block's packing serves more captions). The captions go into blocks in
      * order of length, so that a block pads few words; t2i, every image's region Gram matrix is
      * computed once, not once per caption block; i2t, a caption block's word Grams once, not once
      * per image block. */
-    enum { BI = 128, BC = UA_SIM_BLOCK_CAPTIONS };
+    enum { BI = 128 };
+    const int BC = ua_sim_block_captions(cfg);
     /* with several ranks, rank r scores the caption blocks b = r, r + size, ... (the blocks grow
      * longer in length order: taken in turn, the ranks' shares stay even), each block exactly as
      * one process does, so the gathered matrix has the same bits */
@@ -263,7 +267,7 @@ int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, f
         ua_progress_report(progress, "similarity", j0 + bc, e->n_cap);
     }
     if (stats) ua_sim_stats_get(w, stats);
-    if (ranks && (gather_blocks(d, e, order, all, sims, err) ||
+    if (ranks && (gather_blocks(d, e, order, BC, all, sims, err) ||
                   (stats && ua_dist_sum_i64(d, &stats->queries, sizeof *stats / sizeof(long long), err))))
         goto out;
     rc = 0;
