@@ -339,6 +339,14 @@ static int run_loop(const train_args *a, train_run *run, ua_err *err)
     run->clock = (run_clock){ua_now(), 0, t->state.iters, (long long)t->o.num_epochs * t->batcher.n_batches};
     while (!ua_trainer_finished(t)) {
         ua_step_metrics sm;
+        if (t->state.batch >= t->batcher.n_batches) {
+            /* resumed from a checkpoint saved after an epoch's last step (a signal, --save-step,
+             * --max-steps) but before its end: the epoch's validation and checkpoint come first */
+            sm = (ua_step_metrics){.epoch = t->state.epoch, .iter = t->state.iters, .epoch_end = 1};
+            if (end_epoch(t, &sm, &run->clock, &run->prog, a->quiet, run->log_path, run->best_path, run->ckpt_path, err))
+                return -1;
+            continue;
+        }
         if (ua_trainer_step(t, &sm, err)) return -1;
         if (log_step(t, &sm, &run->clock, &run->prog, run->log_path, err)) return -1;
         const int last = a->max_steps > 0 && sm.iter >= a->max_steps;

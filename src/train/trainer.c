@@ -169,6 +169,9 @@ int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
     if (!t->train) return ua_fail(err, "the trainer has no training split: give it batches (ua_trainer_step_batch)");
     if (ua_trainer_finished(t)) return ua_fail(err, "the run has finished its %d epochs", t->o.num_epochs);
     const int epoch = t->state.epoch, k = t->state.batch;
+    if (k >= t->batcher.n_batches)
+        return ua_fail(err, "epoch %d has run its %d batches: validate and end it (ua_trainer_end_epoch) first", epoch,
+                       t->batcher.n_batches);
     if (k == 0 || t->batcher.epoch != epoch) {   /* an epoch starts (or resumes mid-way) */
         ua_batcher_set_epoch(&t->batcher, epoch);
         if (k == 0) memset(&t->epoch_stats, 0, sizeof t->epoch_stats);

@@ -32,6 +32,19 @@ n=$(losses "$T/resumed" | wc -l)
 lastval() { grep '"event":"val"' "$1/train.jsonl" | tail -1 | sed -E 's/,"seconds":[^,}]*//'; }
 cmp <(lastval "$T/full") <(lastval "$T/resumed") || { echo "final validation differs"; exit 1; }
 
+# killed right after the checkpoint of an epoch's last step (iteration 20 of 20), before the
+# epoch's validation: the resumed run validates epoch 0 first, then goes on as the full run
+set +e
+"$B" train "${common[@]}" --save-step 20 --debug-kill-after 20 --model-name "$T/edge" --logger-name "$T/edge" 2>/dev/null
+st=$?
+set -e
+[ "$st" -eq 137 ] || { echo "edge: expected death by SIGKILL (137), got $st"; exit 1; }
+"$B" train "${common[@]}" --resume "$T/edge/checkpoint.safetensors" --model-name "$T/edge" --logger-name "$T/eresumed" \
+    2>/dev/null || { echo "a checkpoint of an epoch's last step does not resume"; exit 1; }
+diff <(losses "$T/full" | awk '$1 >= 21') <(losses "$T/eresumed") || { echo "edge: losses after resume differ"; exit 1; }
+cmp <(lastval "$T/full") <(lastval "$T/eresumed") || { echo "edge: final validation differs"; exit 1; }
+[ "$(grep -c '"event":"val"' "$T/eresumed/train.jsonl")" = 2 ] || { echo "edge: epoch 0's validation is missing"; exit 1; }
+
 # the same for UARDA with the mixture estimator: the thresholds, the rings and the fitted weight
 # come back with the checkpoint, so the resumed losses and thresholds are the uninterrupted run's
 uarda=(--clip uarda --mask hard --t-mode adaptive --t-test safe --irr neg --t-est mixture --neg-src random)
