@@ -26,8 +26,6 @@ int  ua_dist_init(ua_dist *d, int *argc, char ***argv, ua_err *err);
 void ua_dist_finalize(ua_dist *d);
 /* ends every rank with this exit status (one process: exit) */
 void ua_dist_abort(const ua_dist *d, int status) __attribute__((noreturn));
-/* 1 when the build has MPI */
-int  ua_dist_available(void);
 
 /* rank r's share [lo, hi) of n items in contiguous blocks, the first n % size ranks one more */
 void ua_dist_share(int n, int rank, int size, int *lo, int *hi);

@@ -95,6 +95,8 @@ typedef struct ua_gallery {
  * of the unsharded index's; *first and *count are the shard's images. 0, or -1 when k / n do not
  * name a shard (0 <= k < n) or the shard would be empty. */
 int  ua_gallery_shard_range(int n_img, int k, int n, int *first, int *count, ua_err *err);
+/* "K/N" with 0 <= K < N into *k, *n: 0, or -1 (nothing else in text) */
+int  ua_gallery_parse_shard(const char *text, int *k, int *n);
 
 /* Opens an index and checks it against m (fingerprint, embedding size, every tensor's shape and
  * dtype, no tensor an index does not hold). m may be NULL: the index alone (no fingerprint, the

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "uarda/attention.h"
+#include "uarda/dist.h"
 #include "uarda/error.h"
 #include "uarda/gru.h"
 
@@ -144,6 +145,8 @@ void ua_sim_stats_get(const ua_sim_work *w, ua_sim_stats *out);
 /* *a += *b, every count */
 void ua_sim_stats_add(ua_sim_stats *a, const ua_sim_stats *b);
 void ua_sim_stats_reset(ua_sim_work *w);
+/* every count summed over d's ranks, on every rank (one process: unchanged). 0 / -1. */
+int  ua_sim_stats_sum_ranks(ua_sim_stats *s, const ua_dist *d, ua_err *err);
 /* the statistics' matched pairs are (image j + offset, caption j): a rank's columns of a batch
  * that starts at caption offset (0: the diagonal) */
 void ua_sim_set_matched_offset(ua_sim_work *w, int offset);

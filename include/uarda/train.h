@@ -40,6 +40,8 @@ const float *ua_step_scores(const ua_step_work *w);    /* [B, B] */
  * (the caller sums grads over the ranks). NULL or one rank: the one-process step. */
 int ua_step_set_dist(ua_step_work *w, const ua_dist *d, ua_err *err);
 const ua_dist *ua_step_dist(const ua_step_work *w);
+/* the error of a step whose threshold changes column by column (NAAF's estimator) over ranks */
+int ua_step_refuse_ranks(int ranks, ua_err *err);
 /* the last step's max over the regions of word `word` of caption `caption` against image
  * `image` (batch indices), on every rank */
 float ua_step_word_max(const ua_step_work *w, int image, int caption, int word);

@@ -60,8 +60,7 @@ static void synthetic_features(uint64_t seed, int first, int n, int R, int D, fl
 /* --shard K/N: -1 to go on, else the exit status (a usage error, printed) */
 static int parse_shard(const char *shard, int with_captions, int *k, int *n)
 {
-    char tail;
-    if (sscanf(shard, "%d/%d%c", k, n, &tail) != 2 || *n < 1 || *k < 0 || *k >= *n) {
+    if (ua_gallery_parse_shard(shard, k, n)) {
         fprintf(stderr, "uarda index: --shard %s: K/N with 0 <= K < N, e.g. 0/2\n", shard);
         return 2;
     }

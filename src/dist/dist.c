@@ -11,15 +11,6 @@
 
 ua_dist ua_dist_single(void) { return (ua_dist){0, 1, 0}; }
 
-int ua_dist_available(void)
-{
-#ifdef UARDA_HAVE_MPI
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 /* the number of ranks an MPI launcher says it started (0: not launched by one) */
 static int launched_size(void)
 {

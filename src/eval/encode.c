@@ -173,31 +173,37 @@ int ua_similarity_matrix_stats(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     return ua_similarity_matrix_ranks(cfg, e, sims, stats, progress, &one, err);
 }
 
-/* several ranks: rank 0's sims from every rank's columns, packed block by block [n_img, bc] in
- * each rank's part of all (ua_dist_gather_f32) */
-static int gather_blocks(const ua_dist *d, const ua_embeddings *e, const int *order, int BC, float *all, float *sims,
-                         ua_err *err)
+/* the captions of the block that starts at caption j0 */
+static int block_width(int n_cap, int j0, int BC) { return n_cap - j0 < BC ? n_cap - j0 : BC; }
+
+/* several ranks: counts[r] = the floats of rank r's blocks (b = r, r + size, ...), packed block
+ * by block [n_img, bc] in rank r's part of all */
+static int rank_counts(const ua_dist *d, const ua_embeddings *e, int BC, size_t **counts, ua_err *err)
 {
-    size_t *counts = calloc((size_t)d->size, sizeof(size_t)), *pos = calloc((size_t)d->size, sizeof(size_t));
-    int rc = -1;
-    if (!counts || !pos) { ua_fail(err, "out of memory"); goto out; }
+    if (!(*counts = calloc((size_t)d->size, sizeof(size_t)))) return ua_fail(err, "out of memory");
     for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC)
-        counts[b % d->size] += (size_t)e->n_img * (size_t)(e->n_cap - j0 < BC ? e->n_cap - j0 : BC);
-    if (ua_dist_gather_f32(d, all, counts, err)) goto out;
-    rc = 0;
-    if (d->rank != 0) goto out;
+        (*counts)[b % d->size] += (size_t)e->n_img * (size_t)block_width(e->n_cap, j0, BC);
+    return 0;
+}
+
+/* rank 0's sims from every rank's packed blocks (ua_dist_gather_f32) */
+static int gather_blocks(const ua_dist *d, const ua_embeddings *e, const int *order, int BC, const size_t *counts,
+                         float *all, float *sims, ua_err *err)
+{
+    if (ua_dist_gather_f32(d, all, counts, err)) return -1;
+    if (d->rank != 0) return 0;
+    size_t *pos = calloc((size_t)d->size, sizeof(size_t));
+    if (!pos) return ua_fail(err, "out of memory");
     for (int r = 1; r < d->size; r++) pos[r] = pos[r - 1] + counts[r - 1];
     for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC) {
-        const int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC;
+        const int bc = block_width(e->n_cap, j0, BC);
         const float *p = all + pos[b % d->size];
         for (int i = 0; i < e->n_img; i++)
             for (int k = 0; k < bc; k++) sims[(size_t)i * e->n_cap + order[j0 + k]] = p[(size_t)i * bc + k];
         pos[b % d->size] += (size_t)e->n_img * bc;
     }
-out:
-    free(counts);
     free(pos);
-    return rc;
+    return 0;
 }
 
 int ua_sim_block_captions(const ua_attn_cfg *cfg) { return cfg->direction == UA_T2I ? 32 : 128; }
@@ -218,7 +224,7 @@ int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, f
      * one process does, so the gathered matrix has the same bits */
     const int ranks = d->size > 1;
     float *all = ranks ? malloc((size_t)e->n_img * e->n_cap * sizeof(float) + 1) : NULL;
-    size_t mine = 0;   /* this rank's packed floats so far, from its part of all */
+    size_t *counts = NULL, mine = 0;   /* this rank's packed floats so far, from its part of all */
     const int R = e->R, E = e->E, L = e->max_len, t2i = cfg->direction == UA_T2I;
     ua_sim_work *w = ua_sim_work_new(BI, BC, R, L, E, 0, err);
     float *block = malloc((size_t)BC * L * E * sizeof(float) + 1), *tile = malloc((size_t)BI * BC * sizeof(float));
@@ -238,11 +244,12 @@ int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     for (int i = 0; gram && i < e->n_img; i++) ua_gram(e->img + (size_t)i * R * E, R, E, gram + (size_t)i * R * R);
     const float *grams = e->img_gram ? e->img_gram : gram;
     ua_sim_stats_reset(w);
-    if (ranks)   /* this rank's part of all starts after the lower ranks' blocks */
-        for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC)
-            if (b % d->size < d->rank) mine += (size_t)e->n_img * (size_t)(e->n_cap - j0 < BC ? e->n_cap - j0 : BC);
+    if (ranks) {   /* this rank's part of all starts after the lower ranks' blocks */
+        if (rank_counts(d, e, BC, &counts, err)) goto out;
+        for (int r = 0; r < d->rank; r++) mine += counts[r];
+    }
     for (int b = 0, j0 = 0; j0 < e->n_cap; b++, j0 += BC) {
-        int bc = e->n_cap - j0 < BC ? e->n_cap - j0 : BC, Lb = 1;
+        int bc = block_width(e->n_cap, j0, BC), Lb = 1;
         if (ranks && b % d->size != d->rank) continue;
         for (int k = 0; k < bc; k++) if (e->cap_len[order[j0 + k]] > Lb) Lb = e->cap_len[order[j0 + k]];
         memset(block, 0, (size_t)bc * Lb * E * sizeof(float));
@@ -267,12 +274,12 @@ int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, f
         ua_progress_report(progress, "similarity", j0 + bc, e->n_cap);
     }
     if (stats) ua_sim_stats_get(w, stats);
-    if (ranks && (gather_blocks(d, e, order, BC, all, sims, err) ||
-                  (stats && ua_dist_sum_i64(d, &stats->queries, sizeof *stats / sizeof(long long), err))))
+    if (ranks && (gather_blocks(d, e, order, BC, counts, all, sims, err) ||
+                  (stats && ua_sim_stats_sum_ranks(stats, d, err))))
         goto out;
     rc = 0;
 out:
     ua_sim_work_free(w);
-    free(block); free(tile); free(gram); free(cgram); free(lens); free(order); free(all);
+    free(block); free(tile); free(gram); free(cgram); free(lens); free(order); free(all); free(counts);
     return rc;
 }

@@ -114,6 +114,12 @@ int ua_gallery_shard_range(int n_img, int k, int n, int *first, int *count, ua_e
     return 0;
 }
 
+int ua_gallery_parse_shard(const char *text, int *k, int *n)
+{
+    char tail;
+    return sscanf(text, "%d/%d%c", k, n, &tail) == 2 && *n >= 1 && *k >= 0 && *k < *n ? 0 : -1;
+}
+
 /* "shard": "K/N", "first_image", "gallery_images" (all three, or none: shard 0 of 1) */
 static int read_shard(ua_gallery *g, const char *path, ua_err *err)
 {
@@ -126,7 +132,7 @@ static int read_shard(ua_gallery *g, const char *path, ua_err *err)
     if (!sh && !fi && !gi) return 0;
     int k, n, first, count;
     char tail;
-    if (!sh || !fi || !gi || sscanf(sh, "%d/%d%c", &k, &n, &tail) != 2 || sscanf(fi, "%d%c", &first, &tail) != 1 ||
+    if (!sh || !fi || !gi || ua_gallery_parse_shard(sh, &k, &n) || sscanf(fi, "%d%c", &first, &tail) != 1 ||
         sscanf(gi, "%d%c", &g->gallery_images, &tail) != 1 || g->gallery_images < 1 ||
         ua_gallery_shard_range(g->gallery_images, k, n, &g->first_image, &count, err) || first != g->first_image ||
         count != g->n_img)

@@ -116,6 +116,14 @@ void ua_sim_set_extra_grad(ua_sim_work *w, ua_sim_extra_grad fn, void *ctx)
     w->extra_ctx = ctx;
 }
 
+int ua_sim_stats_sum_ranks(ua_sim_stats *s, const ua_dist *d, ua_err *err)
+{
+    long long v[6] = {s->queries, s->irrelevant, s->entries, s->masked, s->matched_queries, s->matched_irrelevant};
+    if (ua_dist_sum_i64(d, v, 6, err)) return -1;
+    *s = (ua_sim_stats){v[0], v[1], v[2], v[3], v[4], v[5]};
+    return 0;
+}
+
 void ua_sim_set_matched_offset(ua_sim_work *w, int offset) { w->matched_offset = offset; }
 
 void ua_gram(const float *X, int n, int E, float *G)

@@ -105,6 +105,13 @@ static int step_single(const ua_model *m, const float *images, int R, const int 
     return ua_text_encoder_backward(m, tokens, lengths, B, T, w->d_cap, grads, w->text, err);
 }
 
+int ua_step_refuse_ranks(int ranks, ua_err *err)
+{
+    return ua_fail(err, "NAAF's estimator (--t-est naaf_compat) updates the threshold caption by caption inside the "
+                   "forward and cannot split a batch over %d ranks: run it as one process, or use --t-est clean or "
+                   "mixture", ranks);
+}
+
 int ua_step_set_dist(ua_step_work *w, const ua_dist *d, ua_err *err)
 {
     free(w->cols); free(w->d_img_mine); free(w->wmax); free(w->counts);
@@ -114,7 +121,7 @@ int ua_step_set_dist(ua_step_work *w, const ua_dist *d, ua_err *err)
     ua_sim_set_matched_offset(w->sim, 0);
     if (w->dist.size == 1) return 0;
     const size_t B = (size_t)w->max_batch, nr = B * w->R * w->E;
-    w->cols = malloc(2 * B * B * sizeof(float));
+    w->cols = malloc(B * B * sizeof(float));
     w->d_img_mine = malloc(nr * sizeof(float));
     w->wmax = malloc(B * B * (size_t)w->max_len * sizeof(float));
     w->counts = malloc((size_t)w->dist.size * sizeof(size_t));
@@ -166,13 +173,8 @@ static int step_dist(const ua_model *m, const float *images, int R, const int *t
     const int n = hi - lo;
     w->lo = lo;
     w->hi = hi;
-    w->B = B;
-    w->T = T;
     const size_t per_img = (size_t)R * E, nr = (size_t)n * R;
-    if (w->hooks.column_threshold)
-        return ua_fail(err, "NAAF's estimator (--t-est naaf_compat) updates the threshold caption by caption inside "
-                       "the forward and cannot split a batch over %d ranks: run it as one process, or use --t-est "
-                       "clean or mixture", d->size);
+    if (w->hooks.column_threshold) return ua_step_refuse_ranks(d->size, err);
     ua_sim_set_matched_offset(w->sim, lo);
     if (n > 0) {
         ua_image_encoder_forward(m, images + (size_t)lo * R * m->opt.img_dim, nr, w->img_pre, w->img_emb + lo * per_img);

@@ -111,10 +111,9 @@ void ua_trainer_close(ua_trainer *t)
 
 int ua_trainer_set_dist(ua_trainer *t, const ua_dist *d, ua_err *err)
 {
+    /* refused before the run starts, as ua_step refuses a column hook over ranks */
     if (d->size > 1 && t->ut.thresholded && t->ut.cfg.t_mode == UA_T_ADAPTIVE && t->ut.cfg.t_est == UA_T_EST_NAAF_COMPAT)
-        return ua_fail(err, "NAAF's estimator (--t-est naaf_compat) updates the threshold caption by caption inside "
-                       "the forward and cannot split a batch over %d ranks: run it as one process, or use --t-est "
-                       "clean or mixture", d->size);
+        return ua_step_refuse_ranks(d->size, err);
     if (ua_step_set_dist(t->w, d, err)) return -1;
     t->dist = *d;
     t->batcher.rank = d->rank;   /* each rank reads its share's region features only */

@@ -106,7 +106,7 @@ int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, 
     ua_step_set_hooks(w, NULL);
     if (rc || t->failed) return -1;
     ua_sim_stats_get(ua_step_sim(w), &t->stats);
-    if (ua_dist_sum_i64(ua_step_dist(w), &t->stats.queries, sizeof t->stats / sizeof(long long), err)) return -1;
+    if (ua_sim_stats_sum_ranks(&t->stats, ua_step_dist(w), err)) return -1;
     if (naaf) {
         /* the last caption of the batch */
         const float *scores = ua_step_scores(w);

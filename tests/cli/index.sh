@@ -99,4 +99,13 @@ grep -q "given twice" <<<"$out" || fail "shard twice: $out"
 out=$("$B" search --index "$T/sh0.safetensors" --index "$T/sh1.safetensors" --checkpoint "$C" --query "a dog" 2>&1) &&
     fail "2 of 3 shards were searched as a gallery"
 grep -q "give every shard" <<<"$out" || fail "a missing shard: $out"
+# shard metadata that does not describe the file (first_image edited in the header) is refused
+/usr/bin/python3 - "$T/sh1.safetensors" "$T/bad.safetensors" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+assert b.count(b'"first_image":"128"') == 1
+open(sys.argv[2], "wb").write(b.replace(b'"first_image":"128"', b'"first_image":"000"'))
+PY
+out=$("$B" search --index "$T/bad.safetensors" --checkpoint "$C" --query "a dog" 2>&1) && fail "bad shard metadata was searched"
+grep -q "shard metadata" <<<"$out" || fail "bad shard metadata: $out"
 echo "index.sh: OK"
