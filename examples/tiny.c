@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     ua_model m;
     ua_recall r;
     if (ua_checkpoint_open(ckpt, &lo, &m, &err)) return die("checkpoint", &err);
-    const ua_scorer sc = ua_scorer_of(&m, m.opt.attn.threshold);   /* at the checkpoint's test threshold */
+    const ua_scorer sc = ua_scorer_of(&m, m.t_test);   /* at the checkpoint's test threshold */
     if (ua_evaluate_split(&sc, 1, &test, 0, &r, NULL, &err)) return die("evaluate", &err);
     printf("test: i2t R@1 %.1f, t2i R@1 %.1f, rsum %.1f\n", r.i2t[0], r.t2i[0], r.rsum);
     /* the evaluation's scores of caption 15 against every test image, for the search to match */

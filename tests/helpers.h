@@ -16,6 +16,10 @@
  * tests; test_attention checks it against the function */
 #define UA_TEST_PAIR_WORK(c, q) (4 * (c) * (q) + 7 * (q) + 4 * (c) + (q) * (q))
 
+/* a pointer to model m's pass at its test threshold (skipping off), for one statement or block:
+ * a compound literal, alive to the end of the enclosing block */
+#define TH_ATTN(m) ((const ua_attn_cfg[]){ua_attn_at(&(m).opt.attn, (m).t_test)})
+
 /* a fresh folder under $TMPDIR (or /tmp); caller frees; removed by th_rmrf */
 char *th_tmpdir(void);
 void  th_rmrf(const char *dir);

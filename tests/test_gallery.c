@@ -107,7 +107,7 @@ static void test_progress_per_call(void **state)
     assert_int_equal(a.last_similarity, 0);
     float *sims = malloc(sizeof(float) * N_IMG * N_CAP);
     const int calls_a = a.calls;
-    if (ua_similarity_matrix_stats(&m.opt.attn, &e, sims, NULL, &pb, &err)) fail_msg("%s", err.msg);
+    if (ua_similarity_matrix_stats(TH_ATTN(m), &e, sims, NULL, &pb, &err)) fail_msg("%s", err.msg);
     assert_int_equal(a.calls, calls_a);   /* the other call's context heard nothing */
     assert_int_equal(b.last_similarity, N_CAP);
     assert_int_equal(b.last_images, 0);
@@ -148,26 +148,26 @@ static void test_round_trip_and_ranking(void **state)
     /* room for the longer of the two rankings (images, captions) */
     float *sims = malloc(sizeof(float) * N_IMG * N_CAP), scores[N_IMG], s2[N_CAP];
     int ids[N_IMG], ids2[N_CAP], off[2];
-    if (ua_similarity_matrix(&m.opt.attn, &e, sims, &err)) fail_msg("%s", err.msg);
+    if (ua_similarity_matrix(TH_ATTN(m), &e, sims, &err)) fail_msg("%s", err.msg);
     ua_embeddings q = ua_embeddings_caption(&e, 4, off);
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, 0, ids, scores, &err), N_IMG);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 0, 0, ids, scores, &err), N_IMG);
     for (int k = 0; k < N_IMG; k++) {
         assert_true(fabs(scores[k] - sims[(size_t)ids[k] * N_CAP + 4]) < 1e-5);
         if (k) assert_true(scores[k - 1] > scores[k] || (scores[k - 1] == scores[k] && ids[k - 1] < ids[k]));
     }
     /* a shortlist as long as the gallery: the same; a shorter one: exact scores of what it keeps */
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, N_IMG, 0, ids2, s2, &err), N_IMG);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, N_IMG, 0, ids2, s2, &err), N_IMG);
     assert_memory_equal(ids, ids2, sizeof ids);
     assert_memory_equal(scores, s2, sizeof scores);
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 6, 0, ids2, s2, &err), 6);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 6, 0, ids2, s2, &err), 6);
     for (int k = 0; k < 6; k++) {
         int at = 0;
         while (ids[at] != ids2[k]) at++;
         assert_true(scores[at] == s2[k]);
     }
     /* image queries over the captions */
-    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 3, 0, 0, ids2, s2, &err), N_CAP);
-    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, N_IMG, 0, 0, ids2, s2, &err), -1);
+    assert_int_equal(ua_gallery_rank_captions(&g, TH_ATTN(m), 3, 0, 0, ids2, s2, &err), N_CAP);
+    assert_int_equal(ua_gallery_rank_captions(&g, TH_ATTN(m), N_IMG, 0, 0, ids2, s2, &err), -1);
     assert_non_null(strstr(err.msg, "image row 24: the index has 24 images"));
     free(sims);
     ua_gallery_close(&g);
@@ -179,8 +179,8 @@ static void test_round_trip_and_ranking(void **state)
     if (ua_gallery_write(imgs_only, &m, &no_caps, NULL, NULL, 0, &err)) fail_msg("%s", err.msg);
     if (ua_gallery_open(&g, imgs_only, &m, &err)) fail_msg("%s", err.msg);
     assert_int_equal(g.n_cap, 0);
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, 0, ids2, s2, &err), N_IMG);
-    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 0, 0, 0, ids2, s2, &err), -1);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 0, 0, ids2, s2, &err), N_IMG);
+    assert_int_equal(ua_gallery_rank_captions(&g, TH_ATTN(m), 0, 0, 0, ids2, s2, &err), -1);
     assert_non_null(strstr(err.msg, "the index holds no captions"));
     ua_gallery_close(&g);
     free(imgs_only);
@@ -328,7 +328,7 @@ static void test_verify_and_nonfinite(void **state)
     assert_int_equal(ua_gallery_verify(&g, &err), -1);
     if (strncmp(err.msg, bad, strlen(bad)) != 0 || !strstr(err.msg, "corrupt")) fail_msg("verify: %s", err.msg);
     /* those bytes are cap_glob's: the image query's shortlist scores them NaN */
-    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 0, 5, 0, ids, scores, &err), -1);
+    assert_int_equal(ua_gallery_rank_captions(&g, TH_ATTN(m), 0, 5, 0, ids, scores, &err), -1);
     if (!strstr(err.msg, bad) || !strstr(err.msg, "the shortlist score of caption") || !strstr(err.msg, "is NaN") ||
         !strstr(err.msg, "may be corrupt") || !strstr(err.msg, "uarda index --verify"))
         fail_msg("shortlist: %s", err.msg);
@@ -336,7 +336,7 @@ static void test_verify_and_nonfinite(void **state)
     /* in an index of images alone, they are img_glob's (images 22 and 23): the text query's shortlist */
     spoil_tail(imgs, bad, 100);
     if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 5, 0, ids, scores, &err), -1);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 5, 0, ids, scores, &err), -1);
     if (!strstr(err.msg, "the shortlist score of image 22 is NaN")) fail_msg("shortlist: %s", err.msg);
     ua_gallery_close(&g);
     /* a NaN region of image 3 (in the file: the checksum says so; in the scores: exhaustive or
@@ -351,11 +351,11 @@ static void test_verify_and_nonfinite(void **state)
     assert_int_equal(th_write(bad, b, len), 0);
     free(b);
     if (ua_gallery_open(&g, bad, &m, &err)) fail_msg("%s", err.msg);
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, 0, ids, scores, &err), -1);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 0, 0, ids, scores, &err), -1);
     if (!strstr(err.msg, "the score of image 3 is NaN")) fail_msg("exhaustive: %s", err.msg);
-    assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, N_IMG - 1, 0, ids, scores, &err), -1);
+    assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, N_IMG - 1, 0, ids, scores, &err), -1);
     if (!strstr(err.msg, "the score of image 3 is NaN")) fail_msg("shortlisted: %s", err.msg);
-    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 3, 0, 0, ids, scores, &err), -1);
+    assert_int_equal(ua_gallery_rank_captions(&g, TH_ATTN(m), 3, 0, 0, ids, scores, &err), -1);
     if (!strstr(err.msg, "the score of caption 0 is NaN")) fail_msg("image query: %s", err.msg);
     assert_int_equal(ua_gallery_verify(&g, &err), -1);
     ua_gallery_close(&g);
@@ -466,7 +466,7 @@ static void test_topk_ties(void **state)
     int ids[NI + NC], off[2];
     float scores[NI + NC], col[NI], glob[NI], qg[16];
     for (int dir_i = 0; dir_i < 2; dir_i++) {
-        ua_attn_cfg cfg = m.opt.attn;
+        ua_attn_cfg cfg = ua_attn_at(&m.opt.attn, m.t_test);
         cfg.direction = dir_i ? UA_I2T : UA_T2I;
         for (int c = 0; c < 3; c++) {
             /* text query: caption c alone against every image */
@@ -649,17 +649,17 @@ static void test_f16_index(void **state)
         all.n_img = NI;
         all.img = img;
         all.img_gram = gram;
-        if (ua_similarity_matrix(&m.opt.attn, &all, col, &err)) fail_msg("%s", err.msg);
+        if (ua_similarity_matrix(TH_ATTN(m), &all, col, &err)) fail_msg("%s", err.msg);
         ua_scored *ref = full_sort(col, NULL, NI);
-        assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 0, 0, ids, scores, &err), NI);
+        assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 0, 0, ids, scores, &err), NI);
         expect_prefix("f16 exhaustive", ids, scores, NI, ref);
         free(ref);
-        assert_int_equal(ua_gallery_rank_images(&g, &m.opt.attn, &q, 20, 20, ids, scores, &err), 20);
+        assert_int_equal(ua_gallery_rank_images(&g, TH_ATTN(m), &q, 20, 20, ids, scores, &err), 20);
         for (int k = 0; k < 20; k++) assert_true(scores[k] == col[ids[k]]);
         /* and close to the F32 index's */
         float s32[NI];
         int i32[NI];
-        assert_int_equal(ua_gallery_rank_images(&g32, &m.opt.attn, &q, 0, 0, i32, s32, &err), NI);
+        assert_int_equal(ua_gallery_rank_images(&g32, TH_ATTN(m), &q, 0, 0, i32, s32, &err), NI);
         for (int k = 0; k < NI; k++) assert_true(fabsf(col[i32[k]] - s32[k]) < 2e-3f);
     }
     /* an image query: the image converted, the captions as they are */
@@ -668,9 +668,9 @@ static void test_f16_index(void **state)
     one.n_img = 1;
     one.img = img + 3 * R * 16;
     one.img_gram = gram + 3 * R * R;
-    if (ua_similarity_matrix(&m.opt.attn, &one, sims, &err)) fail_msg("%s", err.msg);
+    if (ua_similarity_matrix(TH_ATTN(m), &one, sims, &err)) fail_msg("%s", err.msg);
     ua_scored *ref = full_sort(sims, NULL, NC);
-    assert_int_equal(ua_gallery_rank_captions(&g, &m.opt.attn, 3, 0, 0, ids, scores, &err), NC);
+    assert_int_equal(ua_gallery_rank_captions(&g, TH_ATTN(m), 3, 0, 0, ids, scores, &err), NC);
     expect_prefix("f16 image query", ids, scores, NC, ref);
     free(ref);
     ua_gallery_close(&g);

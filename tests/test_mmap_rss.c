@@ -175,7 +175,7 @@ static void test_opening_a_gallery_reads_its_header_only(void **state)
     q.cap_len = &len;
     q.cap_offset = offs;
     q.max_len = 4;
-    assert_int_equal(ua_gallery_rank_images(&g, &o.attn, &q, K, K, ids, scores, &err), K);
+    assert_int_equal(ua_gallery_rank_images(&g, (const ua_attn_cfg[]){ua_attn_at(&o.attn, 0.0)}, &q, K, K, ids, scores, &err), K);
     for (int k = 0; k < K; k++) assert_int_equal(ids[k], k);   /* all zero: ties, the lowest ids */
     long searched = rss_kb();
     ua_gallery_close(&g);

@@ -178,11 +178,11 @@ static void test_test_form_needs_query_gram(void **state)
     ua_attn_cfg cfg = naaf_cfg(UA_FORM_TEST, 0.2);
     double work[4 * MAXN * MAXN + 9 * MAXN];
     assert_true(isnan(ua_attn_pair_forward_f64(&cfg, p.S, (size_t)p.q, 1, p.c, p.q, p.G, p.qn, NULL, work)));
-    assert_true(ua_attn_needs_query_gram(&cfg));
+    assert_true(ua_attn_needs_query_gram(&cfg.opt));
     cfg.form = UA_FORM_TRAIN;
-    assert_false(ua_attn_needs_query_gram(&cfg));
+    assert_false(ua_attn_needs_query_gram(&cfg.opt));
     assert_true(isfinite(ua_attn_pair_forward_f64(&cfg, p.S, (size_t)p.q, 1, p.c, p.q, p.G, p.qn, NULL, work)));
-    assert_true(ua_attn_thresholded(&cfg));
+    assert_true(ua_attn_thresholded(&cfg.opt));
 }
 
 /* central differences of the double kernel (both forms) against its analytic backward, for S
@@ -308,7 +308,7 @@ static void test_uarda_preset(void **state)
         ua_options_default(&o);
         o.model.attn.direction = (ua_direction)dir;
         assert_int_equal(ua_options_apply_model_kind(&o, "uarda"), 0);
-        const ua_attn_cfg *a = &o.model.attn;
+        const ua_attn_opts *a = &o.model.attn;
         assert_int_equal(a->score, UA_SCORE_NAAF);
         assert_int_equal(a->form, UA_FORM_TEST);
         assert_true(a->lambda_softmax == (dir == UA_I2T ? 4 : 9));
@@ -349,7 +349,7 @@ static void test_preset_and_options(void **state)
     ua_options_default(&o);
     assert_int_equal(o.model.attn.score, UA_SCORE_SCAN);
     assert_int_equal(ua_options_apply_model_kind(&o, "naaf"), 0);
-    const ua_attn_cfg *a = &o.model.attn;
+    const ua_attn_opts *a = &o.model.attn;
     assert_int_equal(a->score, UA_SCORE_NAAF);
     assert_int_equal(a->form, UA_FORM_TEST);
     assert_true(a->lambda_softmax == 20 && a->agg == UA_AGG_MEAN && a->norm == UA_NORM_CLIPPED_L2NORM);
@@ -429,7 +429,7 @@ static void check_step(const char *path, const char *direction)
     assert_int_equal(o.rel.t_mode, UA_T_FIXED);
     ua_model m;
     if (ua_model_create(&m, &o.model, &err)) fail_msg("%s: %s", path, err.msg);
-    m.opt.attn.threshold = o.rel.t_fixed;
+    const ua_step_run run = {o.rel.t_fixed, m.opt.max_violation};   /* the fixture's fixed t */
     for (int t = 0; t < m.n_tensors; t++) {
         const ua_tensor_info *ti = &m.tensors[t];
         const float *src = ua_st_get_f32(&f, ti->name, ti->ndim, ti->shape, &err);
@@ -449,7 +449,7 @@ static void check_step(const char *path, const char *direction)
     double loss;
     /* the model evaluates with the test form; the step must train with the training form */
     assert_int_equal(m.opt.attn.form, UA_FORM_TEST);
-    if (ua_step(&m, im->data, R, tokens, lengths, B, L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
+    if (ua_step(&m, &run, im->data, R, tokens, lengths, B, L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
     const int E = m.opt.embed_size;
     double worst_fwd = 0, worst_grad = 0, r;
     r = th_compare_fixture(&f, "out.img_emb", ua_step_img_emb(w), (size_t)B * R * E, 1e-5, path);
@@ -474,8 +474,7 @@ static void check_step(const char *path, const char *direction)
     th_compare_fixture(&f, "out.clip_coef", &coeff, 1, 1e-4, path);
     assert_true(coef < 1);   /* the fixture's clip threshold makes clipping act */
     /* the test form at t_safe on the step's embeddings (before the update) */
-    ua_attn_cfg cfg = m.opt.attn;
-    cfg.threshold = atof(tsafe);
+    ua_attn_cfg cfg = ua_attn_at(&m.opt.attn, atof(tsafe));
     ua_sim_work *sw = ua_sim_work_new(B, B, R, L, E, 0, &err);
     assert_non_null(sw);
     float *sims = malloc((size_t)B * B * sizeof(float));

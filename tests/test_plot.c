@@ -444,7 +444,7 @@ static void test_attention_map(void **state)
         float *A, *mx;
         int W, R;
         const int cap = 7;
-        if (ua_attention_map(&f.m, &f.s, cap, &f.m.opt.attn, &A, &mx, &W, &R, &err)) fail_msg("%s", err.msg);
+        if (ua_attention_map(&f.m, &f.s, cap, TH_ATTN(f.m), &A, &mx, &W, &R, &err)) fail_msg("%s", err.msg);
         assert_int_equal(W, ua_caption_len(&f.s.caps, cap));
         assert_int_equal(R, f.s.n_regions);
         ua_embeddings e;
@@ -460,7 +460,7 @@ static void test_attention_map(void **state)
             assert_float_equal(mx[w], brute_max(&e, w, 0), 1e-5);
         }
         /* UARDA: irrelevant words (max <= t) get NaN rows */
-        ua_attn_cfg c = f.m.opt.attn;
+        ua_attn_cfg c = ua_attn_at(&f.m.opt.attn, f.m.t_test);
         c.irr = UA_IRR_ZERO;
         float sorted_mid = mx[W / 2];
         c.threshold = sorted_mid;

@@ -76,7 +76,7 @@ static void check_step_file(const char *path, double *worst_fwd, double *worst_g
     ua_model m;
     if (ua_model_create(&m, &o.model, &err)) fail_msg("%s: %s", path, err.msg);
     /* UARDA fixtures fix the threshold (t_mode fixed); SCAN's leave it unused */
-    m.opt.attn.threshold = o.rel.t_mode == UA_T_FIXED ? o.rel.t_fixed : 0.0;
+    const ua_step_run run = {o.rel.t_mode == UA_T_FIXED ? o.rel.t_fixed : 0.0, m.opt.max_violation};
     load_params(&f, &m, path);
     inputs in;
     read_inputs(&f, &o, &in);
@@ -84,7 +84,7 @@ static void check_step_file(const char *path, double *worst_fwd, double *worst_g
     assert_non_null(w);
     float *grads = calloc(m.n_params, sizeof(float));
     double loss;
-    if (ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
+    if (ua_step(&m, &run, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &loss, grads, w, &err)) fail_msg("%s", err.msg);
     const int E = m.opt.embed_size;
     double r;
     r = th_compare_fixture(&f, "out.img_emb", ua_step_img_emb(w), (size_t)in.B * in.R * E, 1e-5, path);
@@ -206,7 +206,7 @@ static void test_converted_checkpoint(void **state)
     read_inputs(&fin, &o, &in);
     ua_step_work *w = ua_step_work_new(&m, in.B, in.L, in.R, &err);
     double loss;
-    if (ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &loss, NULL, w, &err)) fail_msg("%s", err.msg);
+    if (ua_step(&m, NULL, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &loss, NULL, w, &err)) fail_msg("%s", err.msg);
     th_compare_fixture(&f, "out.sims", ua_step_scores(w), (size_t)in.B * in.B, 1e-5, "converted_fake");
     ua_step_work_free(w);
     free_inputs(&in);
@@ -267,8 +267,8 @@ static void test_step_is_repeatable(void **state)
         ua_step_work *w = ua_step_work_new(&m, in.B, in.L, in.R, &err);
         float *g1 = calloc(m.n_params, sizeof(float)), *g2 = calloc(m.n_params, sizeof(float));
         double l1, l2;
-        assert_int_equal(ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &l1, g1, w, &err), 0);
-        assert_int_equal(ua_step(&m, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &l2, g2, w, &err), 0);
+        assert_int_equal(ua_step(&m, NULL, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &l1, g1, w, &err), 0);
+        assert_int_equal(ua_step(&m, NULL, in.images, in.R, in.tokens, in.lengths, in.B, in.L, &l2, g2, w, &err), 0);
         assert_true(l1 == l2);
         assert_memory_equal(g1, g2, m.n_params * sizeof(float));
         free(g1); free(g2);

@@ -136,7 +136,7 @@ static void test_workspaces_in_threads(void **state)
         /* the gallery's ranking of the workspace's encoding */
         int ids[16];
         float scores[16];
-        assert_int_equal(ua_gallery_rank_images(&s.g, &s.m.opt.attn, &w.q, 0, 16, ids, scores, &err), 16);
+        assert_int_equal(ua_gallery_rank_images(&s.g, TH_ATTN(s.m), &w.q, 0, 16, ids, scores, &err), 16);
         assert_memory_equal(ids, alone[c].ids, sizeof ids);
         assert_memory_equal(scores, alone[c].scores, sizeof scores);
     }

@@ -71,17 +71,17 @@ static int teardown(void **state)
     return 0;
 }
 
-/* the scores of a model of its own: a copy of the shared one with the threshold and the skip
- * switch in its own options, as each caller had to make before the scorer */
+/* the scores of a model of its own: a copy of the shared one with the threshold as its own test
+ * threshold and its own skip switch, as each caller had to make before the scorer */
 static float *own_model_scores(const fixture *f, double t, int skip)
 {
     ua_model own;
     ua_err err;
     if (ua_model_create(&own, &f->m.opt, &err)) fail_msg("%s", err.msg);
     memcpy(own.params, f->m.params, f->m.n_params * sizeof(float));
-    own.opt.attn.threshold = t;
-    ua_attn_set_skip(&own.opt.attn, skip);
-    const ua_scorer sc = {&own, own.opt.attn};
+    own.t_test = t;
+    ua_scorer sc = {&own, ua_attn_at(&own.opt.attn, own.t_test)};
+    ua_attn_set_skip(&sc.attn, skip);
     float *sims = malloc((size_t)f->n_img * f->n_cap * sizeof(float));
     if (ua_split_similarity(&sc, 1, &f->s, 0, f->n_img, 0, f->n_cap, sims, NULL, &err)) fail_msg("%s", err.msg);
     ua_model_free(&own);
@@ -144,12 +144,12 @@ static void test_recall_of_a_scorer(void **state)
     ua_model own;
     if (ua_model_create(&own, &f->m.opt, &err)) fail_msg("%s", err.msg);
     memcpy(own.params, f->m.params, f->m.n_params * sizeof(float));
-    own.opt.attn.threshold = 0.12;
-    const ua_scorer mine = {&own, own.opt.attn};
+    own.t_test = 0.12;
+    const ua_scorer mine = {&own, ua_attn_at(&own.opt.attn, own.t_test)};
     if (ua_evaluate_split(&mine, 1, &f->s, 0, &b, NULL, &err)) fail_msg("%s", err.msg);
     assert_memory_equal(&a, &b, sizeof a);
     ua_model_free(&own);
-    assert_true(f->m.opt.attn.threshold == 0);
+    assert_true(f->m.t_test == 0);
 }
 
 int main(void)

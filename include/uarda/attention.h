@@ -84,25 +84,43 @@ typedef enum { UA_SCORE_SCAN = 0, UA_SCORE_NAAF } ua_score_mode;     /* "scan" |
  * training always uses the training form (ua_step) */
 typedef enum { UA_FORM_TEST = 0, UA_FORM_TRAIN } ua_score_form;      /* "test" | "train"              */
 
-typedef struct ua_attn_cfg {
-    ua_direction direction;
-    ua_feature_norm norm;
-    ua_agg agg;
-    double lambda_softmax;   /* lambda_1 */
-    double lambda_lse;       /* lambda_2 */
-    /* UARDA (all zero = SCAN) */
-    ua_clip_mode clip;
-    ua_mask_mode mask;
-    ua_logit_mode logit;
-    ua_irr_mode irr;
-    double threshold;        /* t: the relevance threshold in force (t_tr in training, t_te at test) */
-    ua_score_mode score;     /* scan (default) or naaf: NAAF's score, which ignores clip .. irr */
+/* The model's attention options (its checkpoint's "opt"; the rows of the options' table). They
+ * are declared once, here, and shared by two types: ua_attn_opts, what a model holds, and
+ * ua_attn_cfg, what one forward pass runs with (the options and the run state below). */
+#define UA_ATTN_OPTIONS                                                                                 \
+    ua_direction direction;                                                                             \
+    ua_feature_norm norm;                                                                               \
+    ua_agg agg;                                                                                         \
+    double lambda_softmax;   /* lambda_1 */                                                             \
+    double lambda_lse;       /* lambda_2 */                                                             \
+    /* UARDA (all zero = SCAN) */                                                                       \
+    ua_clip_mode clip;                                                                                  \
+    ua_mask_mode mask;                                                                                  \
+    ua_logit_mode logit;                                                                                \
+    ua_irr_mode irr;                                                                                    \
+    ua_score_mode score;     /* scan (default) or naaf: NAAF's score, which ignores clip .. irr */      \
     ua_score_form form;      /* naaf: test (default) or train form */
+
+typedef struct ua_attn_opts { UA_ATTN_OPTIONS } ua_attn_opts;
+
+/* One pass's attention: the model's options (readable as cfg->norm, or whole as cfg->opt) and
+ * the run state, which no model holds. The threshold is the trainer's (ua_relevance_t_train, for
+ * each step) or the evaluation's (resolved once from a checkpoint and the flags: ua_model's
+ * t_test); ua_attn_at builds a pass from the two. */
+typedef struct ua_attn_cfg {
+    union {
+        struct { UA_ATTN_OPTIONS };   /* the same members as opt (a common initial sequence) */
+        ua_attn_opts opt;
+    };
+    double threshold;        /* t: the relevance threshold in force (t_tr in training, t_te at test) */
     int skip;                /* evaluation: skip irrelevant queries and masked entries (exact) */
     int full;                /* evaluation without skipping: irrelevant queries' attention is computed too,
                                 then discarded for their constant score (what skipping saves; NAAF's code
                                 computes every query); off, they cost nothing even with skip off */
 } ua_attn_cfg;
+
+/* the pass of options o at threshold t, skipping off (training's, and evaluation's default) */
+ua_attn_cfg ua_attn_at(const ua_attn_opts *o, double threshold);
 
 /* evaluation with skipping on (skip) or off (full: every query's attention computed); training
  * keeps both 0 */
@@ -169,9 +187,9 @@ void ua_attn_pair_backward_smoothed(const ua_attn_cfg *cfg, const float *S, size
  * matrix H (P may be H) */
 void ua_attn_query_smoothing(const float *H, int q, float *P);
 /* 1 when cfg scores with NAAF's test form (the pair kernel then needs H) */
-int ua_attn_needs_query_gram(const ua_attn_cfg *cfg);
-/* 1 when the kernel's score depends on cfg->threshold (a UARDA switch, or NAAF's score) */
-int ua_attn_thresholded(const ua_attn_cfg *cfg);
+int ua_attn_needs_query_gram(const ua_attn_opts *o);
+/* 1 when the kernel's score depends on the threshold (a UARDA switch, or NAAF's score) */
+int ua_attn_thresholded(const ua_attn_opts *o);
 
 /* After ua_attn_pair_forward on `work`: the attention weights, query-major: A[q * c + ci] is
  * the weight of context item ci for query q (rows of irrelevant queries are 0) */

@@ -19,7 +19,7 @@ typedef struct ua_model_opt {
     int img_dim, embed_size, word_dim, vocab_size;
     int num_layers, bi_gru;
     int no_imgnorm, no_txtnorm;
-    ua_attn_cfg attn;          /* cross_attn, raw_feature_norm, agg_func, lambda_softmax, lambda_lse */
+    ua_attn_opts attn;         /* cross_attn, raw_feature_norm, agg_func, lambda_softmax, lambda_lse */
     double margin;
     int max_violation;
 } ua_model_opt;
@@ -61,6 +61,10 @@ typedef struct ua_model {
     /* set by the checkpoint loaders when the file records no checksum of its tensors (written
      * before uarda recorded one), so that they could not be verified: the CLI warns */
     int unverified;
+    /* the test threshold (UARDA; 0 for SCAN), resolved once when a checkpoint is opened, from its
+     * relevance state and options with the flags given (ua_relevance_t_test); a fresh
+     * model's is 0. Run state, not an option: a pass takes it explicitly (ua_attn_at). */
+    double t_test;
 } ua_model;
 
 /* Allocates the parameter buffer and lays out the tensors (no init). */

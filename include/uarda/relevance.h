@@ -202,7 +202,10 @@ typedef struct ua_relevance_state {
 int  ua_relevance_init(ua_relevance_state *s, const ua_relevance_cfg *cfg, ua_err *err);
 void ua_relevance_free(ua_relevance_state *s);
 
-/* the threshold used in training: zero mode 0, fixed t_fixed, adaptive t_tr */
+/* The two functions that compute a threshold; nothing else does (the trainer passes the first to
+ * each step, ua_step_run; a checkpoint's model, the trainer's validation and bench resolve the
+ * second once, ua_model's t_test). s may be NULL unless cfg->t_mode is adaptive.
+ * The threshold used in training: zero mode 0, fixed t_fixed, adaptive t_tr */
 double ua_relevance_t_train(const ua_relevance_state *s, const ua_relevance_cfg *cfg);
 /* the threshold used at test: zero mode 0; fixed mode t_fixed (the spec uses the same fixed
  * value in training and test); adaptive: t_test safe t_te, train t_tr, fixed t_fixed */

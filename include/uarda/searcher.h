@@ -6,7 +6,7 @@
  * while answering, so that threads may answer queries concurrently against one searcher, each
  * with its own workspace (uarda serve's workers); uarda search answers its queries through one.
  * The rankings and scores are those of ua_gallery_rank_images / ua_gallery_rank_captions with the
- * searcher's model options (s->m.opt.attn), or a workspace's own attention (w->attn). A
+ * searcher's attention (ua_searcher_attn), or a workspace's own (w->scoring). A
  * one-shot answer as data (ua_searcher_answer_text / _image) is made through a workspace too:
  * there is one path from a query to its ranking. */
 #ifndef UARDA_SEARCHER_H
@@ -29,6 +29,7 @@ typedef struct ua_searcher {
     ua_gallery g;
     ua_vocab v;            /* empty without text */
     ua_tokenizer *tok;     /* NULL without text */
+    int skip;              /* skipping on (exact either way) */
 } ua_searcher;
 
 /* Opens the checkpoint ckpt and the index it made, skipping set per skip (exact either way);
@@ -37,6 +38,9 @@ typedef struct ua_searcher {
 int  ua_searcher_open(ua_searcher *s, const char *ckpt, const char *index, int skip, int with_text,
                       const char *vocab_path, ua_err *err);
 void ua_searcher_close(ua_searcher *s);
+/* the attention the searcher scores with: its model's options at the checkpoint's test
+ * threshold (m.t_test), skipping as opened */
+ua_attn_cfg ua_searcher_attn(const ua_searcher *s);
 /* Text queries: the lines (named `source` in messages) tokenized and looked up as in training,
  * then encoded; 0 / -1. */
 int  ua_searcher_encode(ua_searcher *s, const char *const *lines, int n, const char *source, ua_captions *caps,

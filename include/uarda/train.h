@@ -12,11 +12,18 @@ typedef struct ua_step_work ua_step_work;
 ua_step_work *ua_step_work_new(const ua_model *m, int max_batch, int max_len, int n_regions, ua_err *err);
 void ua_step_work_free(ua_step_work *w);
 
+/* What a step runs with besides the model (which it only reads): the trainer's run state. */
+typedef struct ua_step_run {
+    double threshold;          /* t_tr of this step (ua_relevance_t_train; 0 for SCAN) */
+    int max_violation;         /* hardest negatives (1), or the sum over all (0: the warm-up's epochs) */
+} ua_step_run;
+
 /* Encodes a batch (images [B, R, img_dim], tokens [B, T], lengths descending), scores it
  * (B x B, image i against caption j) and returns the loss in *loss. When grads is not NULL,
- * ACCUMULATES the gradient of the loss into grads (layout of m->params). */
-int ua_step(const ua_model *m, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
-            double *loss, float *grads, ua_step_work *w, ua_err *err);
+ * ACCUMULATES the gradient of the loss into grads (layout of m->params). run NULL: threshold 0
+ * and the model's max_violation. */
+int ua_step(const ua_model *m, const ua_step_run *run, const float *images, int R, const int *tokens,
+            const int *lengths, int B, int T, double *loss, float *grads, ua_step_work *w, ua_err *err);
 /* Hooks for UARDA's estimators (NULL members are skipped). column_threshold is called before
  * each caption column j of the batch is scored (scores holds the columns < j, row-major B x B)
  * and returns the threshold for column j: NAAF's estimator updates t between captions.
@@ -70,9 +77,11 @@ typedef struct ua_uarda_trainer {
 int  ua_uarda_trainer_init(ua_uarda_trainer *t, const ua_relevance_cfg *cfg, int thresholded, int max_batch,
                            uint64_t seed, ua_err *err);
 void ua_uarda_trainer_free(ua_uarda_trainer *t);
-/* ua_step with UARDA: sets m's threshold, estimates, adds the separation loss to *loss */
-int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, const int *tokens, const int *lengths,
-                  int B, int T, double *loss, float *grads, ua_step_work *w, ua_err *err);
+/* ua_step with UARDA: the step at t's threshold (ua_relevance_t_train) with hardest negatives
+ * or not (max_violation), then the estimates; adds the separation loss to *loss */
+int ua_uarda_step(ua_uarda_trainer *t, const ua_model *m, int max_violation, const float *images, int R,
+                  const int *tokens, const int *lengths, int B, int T, double *loss, float *grads, ua_step_work *w,
+                  ua_err *err);
 
 /* torch.nn.utils.clip_grad_norm_: total L2 norm over all gradients; scale by
  * min(1, max_norm / (norm + 1e-6)). Returns the norm; *coef (may be NULL) gets the factor. */

@@ -96,6 +96,7 @@ typedef struct bench_row {
 typedef struct bench_ctx {
     ua_options o;
     int repeats, threads, mean_len, regions, n_img, n_cap, thresholded, json;
+    double threshold;         /* a thresholded model's: the fixed t it is measured at */
     double peak;
     bench_row rows[MAX_ROWS];
     int n_rows;
@@ -244,7 +245,7 @@ static int bench_eval(bench_ctx *c, ua_rng *r, const char *skip, ua_err *err)
         else if (strcmp(skip, "both") == 0) skips[0] = 0, skips[1] = 1, n_skips = 2;
     }
     for (int s = 0; s < n_skips && !rc; s++) {
-        ua_attn_cfg cfg = m->opt.attn;
+        ua_attn_cfg cfg = ua_attn_at(&m->opt.attn, c->threshold);
         ua_attn_set_skip(&cfg, skips[s]);
         ua_sim_stats st = {0};
         for (int k = 0; k < repeats && !rc; k++) {
@@ -426,7 +427,7 @@ static const char *json_str(const cJSON *o, const char *key)
 static int run_torch(bench_ctx *c, const char *what, const char *tool, double max_seconds, const char *variants, ua_err *err)
 {
     const ua_options *o = &c->o;
-    const ua_attn_cfg *a = &o->model.attn;
+    const ua_attn_opts *a = &o->model.attn;
     char sv[40][48];
     int n = 0;
     char *argv[96];
@@ -464,7 +465,7 @@ static int run_torch(bench_ctx *c, const char *what, const char *tool, double ma
     ARG_S("--mask", ua_mask_name(a->mask));
     ARG_S("--logit", ua_logit_name(a->logit));
     ARG_S("--irr", ua_irr_name(a->irr));
-    ARG_F("--threshold", a->threshold);
+    ARG_F("--threshold", c->threshold);
     ARG_I("--images", c->n_img);
     ARG_I("--captions", c->n_cap);
     ARG_F("--max-seconds", max_seconds);
@@ -559,7 +560,7 @@ static void print_json(const bench_ctx *c, int vs_torch)
         cJSON_AddStringToObject(j, "cross_attn", ua_direction_name(o->model.attn.direction));
         cJSON_AddStringToObject(j, "agg_func", ua_agg_name(o->model.attn.agg));
         if (c->thresholded) {
-            cJSON_AddNumberToObject(j, "threshold", o->model.attn.threshold);
+            cJSON_AddNumberToObject(j, "threshold", c->threshold);
             cJSON_AddNumberToObject(j, "irrelevant_query_fraction", r->irr_fraction);
             cJSON_AddNumberToObject(j, "masked_entry_fraction", r->masked_fraction);
             if (r->skip >= 0) cJSON_AddBoolToObject(j, "skip", r->skip);
@@ -672,7 +673,7 @@ int cmd_bench(int argc, char **argv)
             return 2;
         }
         if (!ua_args_given(&spec, "t-mode")) o->rel.t_mode = UA_T_FIXED;
-        o->model.attn.threshold = o->rel.t_mode == UA_T_FIXED ? o->rel.t_fixed : 0.0;
+        c->threshold = ua_relevance_t_test(NULL, &o->rel);   /* fixed or zero mode: no state */
     }
     if (ua_cli_dist()->size > 1 && strcmp(argv[1], "train")) {
         fprintf(stderr, "uarda bench: under mpirun, bench train measures the data-parallel step; %s is one process's\n",

@@ -138,6 +138,7 @@ int cmd_bench_shortlist(int argc, char **argv)
     if (reference) arms[n_arms++] = (arm){.K = 0, .g = &rg};
     arms[n_arms++] = (arm){.K = 0, .g = g};
     for (int a = 0; a < n_sizes; a++) arms[n_arms++] = (arm){.K = sizes[a], .g = g};
+    const ua_attn_cfg scoring = ua_searcher_attn(&se);
     double t_start = ua_now();
     for (int a = 0; a < n_arms; a++) {
         arm *A = &arms[a];
@@ -145,7 +146,7 @@ int cmd_bench_shortlist(int argc, char **argv)
             int off[2];
             ua_embeddings one = ua_embeddings_caption(&q, i, off);
             double t0 = ua_now();
-            int got = ua_gallery_rank_images(A->g, &se.m.opt.attn, &one, A->K, 10, ids, scores, &err);
+            int got = ua_gallery_rank_images(A->g, &scoring, &one, A->K, 10, ids, scores, &err);
             A->seconds += ua_now() - t0;
             if (got < 0) goto fail;
             const int top = got < 10 ? got : 10, r = rank_of(ids, top, pick[i] / per_image);

@@ -150,7 +150,7 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     for (int k = 0; k < run->n_loaded; k++) {
         /* the threshold resolved from the checkpoint and --t-test / --t-fixed when it was opened */
         ua_scorer *sc = &run->scorers[k];
-        *sc = ua_scorer_of(&run->models[k], run->models[k].opt.attn.threshold);
+        *sc = ua_scorer_of(&run->models[k], run->models[k].t_test);
         ua_attn_set_skip(&sc->attn, ans->skip_on);
         ans->thresholded |= sc->attn.irr != UA_IRR_SCAN || sc->attn.score == UA_SCORE_NAAF;
     }

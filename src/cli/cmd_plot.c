@@ -107,7 +107,7 @@ static int load_model_split(const plot_args *a, const char *split, loaded *L, ua
     if (!ua_options_thresholded(&L->o)) L->has_rel = 0;
     /* the threshold the checkpoint tests with (its t_test: safe t_te, train t_tr, or fixed), and
      * the one it trained with (a fixed t is not in the state, which only adaptive runs update) */
-    if (L->has_rel) L->t_te = L->m.opt.attn.threshold;
+    if (L->has_rel) L->t_te = L->m.t_test;
     if (L->has_rel && L->o.rel.t_mode == UA_T_FIXED) L->t_tr = L->o.rel.t_fixed;
     L->dp = a->data_path ? a->data_path : L->o.data_path;
     L->dn = a->data_name ? a->data_name : L->o.data_name;
@@ -196,8 +196,7 @@ static int plot_attention(const plot_args *a, ua_err *err)
     const char **labels = NULL;
     unsigned char *off = NULL;
     if (load_model_split(a, split, &L, err)) goto out;
-    ua_attn_cfg cfg = L.m.opt.attn;
-    if (L.has_rel) cfg.threshold = L.t_te;
+    const ua_attn_cfg cfg = ua_attn_at(&L.m.opt.attn, L.m.t_test);
     if (ua_attention_map(&L.m, &L.s, a->caption, &cfg, &attn, &mx, &W, &R, err)) goto out;
     const int *ids = ua_caption_ids(&L.s.caps, a->caption);
     notes = calloc((size_t)W, sizeof *notes);

@@ -70,7 +70,7 @@ int cmd_score(int argc, char **argv)
     const double *tf = ua_args_given(&spec, "t-fixed") ? &t_fixed : NULL;
     if ((t_test || tf) && ua_cli_eval_threshold(ckpt, &o, &m, t_test, tf, &err)) goto fail;
     /* the model at the threshold resolved from the checkpoint and the flags, skipping per --skip */
-    ua_scorer sc = ua_scorer_of(&m, m.opt.attn.threshold);
+    ua_scorer sc = ua_scorer_of(&m, m.t_test);
     ua_attn_set_skip(&sc.attn, strcmp(skip, "on") == 0);
     if (ua_vocab_load_for_model(&v, vocab_path ? vocab_path : o.vocab_path, o.data_name, m.opt.vocab_size, ckpt, &err)) goto fail;
     if (ua_npy_open(&x, images, &err)) goto fail;

@@ -110,7 +110,7 @@ int ua_cli_apply_uarda_flags(ua_options *o, const ua_cmd_spec *spec, ua_err *err
         ua_options_apply_model_kind(o, kind);
         restore_given(o, &before, spec);
     }
-    ua_attn_cfg *a = &o->model.attn;
+    ua_attn_opts *a = &o->model.attn;
     /* a switch set alone makes the model a UARDA variant: t defaults to adaptive then */
     if (ua_options_thresholded(o) && !ua_args_given(spec, "t-mode") && !ua_args_given(spec, "model") &&
         o->rel.t_mode == UA_T_ZERO && ua_args_given(spec, "t-fixed"))
@@ -176,11 +176,7 @@ int ua_cli_inference_flags(ua_options *o, ua_model *m, ua_options *given, const 
          * options stay the checkpoint's); the scoring flags given then win */
         ua_options p = *o;
         ua_options_apply_model_kind(&p, model);
-        ua_attn_cfg keep = o->model.attn;
         o->model.attn = p.model.attn;
-        o->model.attn.threshold = keep.threshold;
-        o->model.attn.skip = keep.skip;
-        o->model.attn.full = keep.full;
         snprintf(o->model_kind, sizeof o->model_kind, "%s", p.model_kind);
     }
     if (ua_cli_merge_flags(o, given, spec, UA_OC_SHAPE | UA_OC_SCORE, UA_OVR_INFER, ckpt, err)) return -1;

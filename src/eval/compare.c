@@ -40,7 +40,7 @@ static int compare_one(const ua_scorer *sc, const ua_split *s, ua_skip_compariso
         ua_fail(err, "out of memory for two %d x %d similarity matrices", e.n_img, e.n_cap);
         goto out;
     }
-    ua_attn_cfg cfg = sc->attn, scan = sc->attn;
+    ua_attn_cfg cfg = sc->attn;
     ua_sim_stats st = {0};
     ua_attn_set_skip(&cfg, 0);
     double t1 = ua_now();
@@ -54,12 +54,13 @@ static int compare_one(const ua_scorer *sc, const ua_split *s, ua_skip_compariso
         if (d > c->max_abs_difference) c->max_abs_difference = d;
     }
     /* SCAN's attention on the same embeddings: no threshold machinery */
-    scan.score = UA_SCORE_SCAN;
-    scan.clip = UA_CLIP_SCAN;
-    scan.mask = UA_MASK_OFF;
-    scan.logit = UA_LOGIT_SCANLIKE;
-    scan.irr = UA_IRR_SCAN;
-    scan.threshold = 0;
+    ua_attn_opts scan_opts = sc->attn.opt;
+    scan_opts.score = UA_SCORE_SCAN;
+    scan_opts.clip = UA_CLIP_SCAN;
+    scan_opts.mask = UA_MASK_OFF;
+    scan_opts.logit = UA_LOGIT_SCANLIKE;
+    scan_opts.irr = UA_IRR_SCAN;
+    ua_attn_cfg scan = ua_attn_at(&scan_opts, 0.0);
     ua_attn_set_skip(&scan, 0);
     double t4 = ua_now();
     if (ua_similarity_matrix_stats(&scan, &e, a, NULL, progress, err)) goto out;

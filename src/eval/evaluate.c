@@ -6,11 +6,7 @@
 
 ua_scorer ua_scorer_of(const ua_model *m, double threshold)
 {
-    ua_scorer sc = {m, m->opt.attn};
-    sc.attn.threshold = threshold;
-    sc.attn.skip = 0;
-    sc.attn.full = 0;
-    return sc;
+    return (ua_scorer){m, ua_attn_at(&m->opt.attn, threshold)};
 }
 
 int ua_split_similarity(const ua_scorer *scorers, int n_models, const ua_split *s, int first_img, int n_img,

@@ -15,13 +15,13 @@
 
 void ua_model_fingerprint(const ua_model *m, char out[17])
 {
-    /* the parameters' hash, then the attention cfg, into one FNV-1a-64 */
+    /* the parameters' hash, then the attention options and the test threshold, into one FNV-1a-64 */
     uint64_t h = 1469598103934665603ULL, ph = ua_model_params_hash(m);
     const unsigned char *p = (const unsigned char *)&ph;
     for (size_t j = 0; j < sizeof ph; j++) h = (h ^ p[j]) * 1099511628211ULL;
-    const ua_attn_cfg *a = &m->opt.attn;
+    const ua_attn_opts *a = &m->opt.attn;
     double vals[] = {a->direction, a->norm, a->agg, a->lambda_softmax, a->lambda_lse, a->clip, a->mask, a->logit,
-                     a->irr, a->threshold};
+                     a->irr, m->t_test};
     p = (const unsigned char *)vals;
     for (size_t i = 0; i < sizeof vals; i++) h = (h ^ p[i]) * 1099511628211ULL;
     snprintf(out, 17, "%016" PRIx64, h);

@@ -19,7 +19,7 @@ int ua_searcher_open(ua_searcher *s, const char *ckpt, const char *index, int sk
         ua_model_free(&s->m);
         return -1;
     }
-    ua_attn_set_skip(&s->m.opt.attn, skip);
+    s->skip = skip != 0;
     if (with_text && (ua_vocab_load_for_model(&s->v, vocab_path ? vocab_path : s->o.vocab_path, s->o.data_name,
                                               s->m.opt.vocab_size, ckpt, err) ||
                       !(s->tok = ua_tokenizer_new(err)))) {
@@ -105,10 +105,17 @@ int ua_search_merge(const ua_search_answer *parts, const int *first, int n_parts
     return 0;
 }
 
-/* the attention a workspace scores with */
-static const ua_attn_cfg *work_attn(const ua_searcher *s, const ua_search_work *w)
+ua_attn_cfg ua_searcher_attn(const ua_searcher *s)
 {
-    return w->scoring ? w->scoring : &s->m.opt.attn;
+    ua_attn_cfg a = ua_attn_at(&s->m.opt.attn, s->m.t_test);
+    ua_attn_set_skip(&a, s->skip);
+    return a;
+}
+
+/* the attention a workspace scores with */
+static ua_attn_cfg work_attn(const ua_searcher *s, const ua_search_work *w)
+{
+    return w->scoring ? *w->scoring : ua_searcher_attn(s);
 }
 
 /* a workspace; with_tok: with its own tokenizer (when the searcher has text) */
@@ -264,7 +271,8 @@ int ua_searcher_rank_text(const ua_searcher *s, ua_search_work *w, const int *id
     if (work_room(w, top_k, s->g.n_img, err)) return -1;
     ua_captions caps = {1, (int[]){0, len}, (int *)ids, len, 0, len};
     if (ua_encode(&s->m, NULL, 0, s->g.R, &caps, &w->q, NULL, err)) return -1;
-    int n = ua_gallery_rank_images(&s->g, work_attn(s, w), &w->q, shortlist, top_k, w->ids, w->scores, err);
+    const ua_attn_cfg a = work_attn(s, w);
+    int n = ua_gallery_rank_images(&s->g, &a, &w->q, shortlist, top_k, w->ids, w->scores, err);
     if (n < 0) {
         ua_embeddings_free(&w->q);
         return -1;
@@ -277,7 +285,8 @@ int ua_searcher_rank_image(const ua_searcher *s, ua_search_work *w, int row, int
 {
     w->n_scored = w->n_ranked = 0;
     if (work_room(w, top_k, s->g.n_cap, err)) return -1;
-    int n = ua_gallery_rank_captions(&s->g, work_attn(s, w), row, shortlist, top_k, w->ids, w->scores, err);
+    const ua_attn_cfg a = work_attn(s, w);
+    int n = ua_gallery_rank_captions(&s->g, &a, row, shortlist, top_k, w->ids, w->scores, err);
     if (n < 0) return -1;
     w->n_ranked = top_k > 0 && top_k < n ? top_k : n;
     return w->n_scored = n;
@@ -302,7 +311,8 @@ int ua_searcher_attention(const ua_searcher *s, ua_search_work *w, int image, ua
         w->max_sim = m;
         w->attn_cap = L;
     }
-    return ua_attention_of_pair(work_attn(s, w), ua_gallery_image(g, image, w->image, NULL, NULL), g->R, w->q.cap, L, g->E,
+    const ua_attn_cfg at = work_attn(s, w);
+    return ua_attention_of_pair(&at, ua_gallery_image(g, image, w->image, NULL, NULL), g->R, w->q.cap, L, g->E,
                                 w->attn, w->max_sim, err);
 }
 

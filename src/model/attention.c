@@ -62,6 +62,14 @@ void ua_attn_pair_counts(const ua_attn_cfg *cfg, const float *work, int c, int q
     *n_masked = masked;
 }
 
+ua_attn_cfg ua_attn_at(const ua_attn_opts *o, double threshold)
+{
+    ua_attn_cfg c = {0};
+    c.opt = *o;
+    c.threshold = threshold;
+    return c;
+}
+
 void ua_attn_set_skip(ua_attn_cfg *cfg, int on)
 {
     cfg->skip = on != 0;
@@ -75,12 +83,12 @@ size_t ua_attn_pair_work(int c, int q)
     return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 4 * (size_t)c + (size_t)q * (size_t)q;
 }
 
-int ua_attn_needs_query_gram(const ua_attn_cfg *cfg) { return cfg->score == UA_SCORE_NAAF && cfg->form == UA_FORM_TEST; }
+int ua_attn_needs_query_gram(const ua_attn_opts *o) { return o->score == UA_SCORE_NAAF && o->form == UA_FORM_TEST; }
 
-int ua_attn_thresholded(const ua_attn_cfg *cfg)
+int ua_attn_thresholded(const ua_attn_opts *o)
 {
-    return cfg->score == UA_SCORE_NAAF || cfg->clip != UA_CLIP_SCAN || cfg->mask != UA_MASK_OFF ||
-           cfg->irr != UA_IRR_SCAN || cfg->logit != UA_LOGIT_SCANLIKE;
+    return o->score == UA_SCORE_NAAF || o->clip != UA_CLIP_SCAN || o->mask != UA_MASK_OFF ||
+           o->irr != UA_IRR_SCAN || o->logit != UA_LOGIT_SCANLIKE;
 }
 
 float ua_attn_pair_forward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,

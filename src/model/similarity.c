@@ -209,7 +209,7 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
     /* NAAF's test form smooths over the query items: their smoothing weights, once per item (t2i
      * a caption's words, lengths[j] x lengths[j] at j * L * L; i2t an image's regions) */
     w->QG = NULL;
-    if (ua_attn_needs_query_gram(cfg)) {
+    if (ua_attn_needs_query_gram(&cfg->opt)) {
         if (t2i)
             for (int j = 0; j < n_cap; j++) {
                 float *h = w->qgram + (size_t)j * L * L;

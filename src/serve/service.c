@@ -111,7 +111,7 @@ static cJSON *public_options(const ua_options *o)
 static int make_info(ua_service *s, ua_err *err)
 {
     const ua_searcher *se = &s->se;
-    const ua_attn_cfg *a = &se->m.opt.attn;
+    const ua_attn_opts *a = &se->m.opt.attn;
     cJSON *j = cJSON_CreateObject(), *g = cJSON_CreateObject(), *p = cJSON_CreateObject(), *l = cJSON_CreateObject();
     cJSON *opt = public_options(&se->o);
     if (!j || !g || !p || !l || !opt) goto oom;
@@ -121,7 +121,7 @@ static int make_info(ua_service *s, ua_err *err)
     cJSON_AddStringToObject(j, "score", ua_score_name(a->score));
     const int thresholded = ua_attn_thresholded(a);
     cJSON_AddBoolToObject(j, "thresholded", thresholded);
-    if (thresholded) cJSON_AddNumberToObject(j, "threshold", a->threshold);
+    if (thresholded) cJSON_AddNumberToObject(j, "threshold", se->m.t_test);
     else cJSON_AddNullToObject(j, "threshold");
     cJSON_AddItemToObject(j, "options", opt);
     opt = NULL;
@@ -234,9 +234,9 @@ void ua_service_close(ua_service *s)
 
 void ua_service_describe(const ua_service *s, char *buf, size_t cap)
 {
-    const ua_attn_cfg *a = &s->se.m.opt.attn;
+    const ua_attn_opts *a = &s->se.m.opt.attn;
     char t[64] = "";
-    if (ua_attn_thresholded(a)) snprintf(t, sizeof t, ", threshold %.4g", a->threshold);
+    if (ua_attn_thresholded(a)) snprintf(t, sizeof t, ", threshold %.4g", s->se.m.t_test);
     snprintf(buf, cap, "%d images, %d captions, %s %s%s, %d worker%s%s", s->se.g.n_img, s->se.g.n_cap,
              s->se.o.model_kind[0] ? s->se.o.model_kind : "scan", ua_direction_name(a->direction), t, s->workers,
              s->workers == 1 ? "" : "s", s->pic.boxes ? ", boxes" : "");

@@ -188,6 +188,13 @@ static int check_params_hash(const ua_st_file *f, ua_model *m, const char *path,
     return 0;
 }
 
+/* The one place an evaluation's threshold is set: m's test threshold from its checkpoint's
+ * relevance state under the options o (the checkpoint's, with the flags given merged in) */
+static void resolve_t_test(ua_model *m, const ua_options *o, const ua_relevance_state *rel)
+{
+    m->t_test = ua_options_thresholded(o) ? ua_relevance_t_test(rel, &o->rel) : 0.0;
+}
+
 int ua_checkpoint_load(const char *path, ua_options *o, ua_model *m, float **exp_avg, float **exp_avg_sq,
                        ua_train_state *st, ua_err *err)
 {
@@ -270,7 +277,7 @@ static int load(const char *path, ua_options *o, ua_model *m, float **exp_avg, f
         if (ua_relevance_init(&rel, &o->rel, err)) goto out;
         const char *j = ua_st_meta(fp, "relevance");
         int bad = j && ua_relevance_state_from_json(&rel, j, strlen(j), path, err);
-        if (!bad) m->opt.attn.threshold = ua_relevance_t_test(&rel, &o->rel);
+        if (!bad) resolve_t_test(m, o, &rel);
         ua_relevance_free(&rel);
         if (bad) goto out;
     }
@@ -300,6 +307,6 @@ int ua_checkpoint_load_relevance(const char *path, const ua_options *o, ua_model
     const char *j = ua_st_meta(&f, "relevance");
     int rc = j ? ua_relevance_state_from_json(rel, j, strlen(j), path, err) : 0;
     ua_st_close(&f);
-    if (!rc) m->opt.attn.threshold = ua_options_thresholded(o) ? ua_relevance_t_test(rel, &o->rel) : 0.0;
+    if (!rc) resolve_t_test(m, o, rel);
     return rc;
 }

@@ -200,7 +200,7 @@ void ua_relevance_cfg_default(ua_relevance_cfg *cfg)
  * alpha 2, EMA 0.7 and 200 samples: what the uarda and naaf presets share */
 static void naaf_score_preset(ua_options *o, double lambda, ua_t_est est, ua_neg_src neg, ua_t_test t_test)
 {
-    ua_attn_cfg *a = &o->model.attn;
+    ua_attn_opts *a = &o->model.attn;
     a->score = UA_SCORE_NAAF;
     a->clip = UA_CLIP_SCAN;
     a->mask = UA_MASK_OFF;
@@ -278,7 +278,7 @@ int ua_options_thresholded(const ua_options *o)
 
 int ua_options_check_score(const ua_options *o, const char *name, ua_err *err)
 {
-    const ua_attn_cfg *a = &o->model.attn;
+    const ua_attn_opts *a = &o->model.attn;
     if (a->score != UA_SCORE_NAAF) return 0;
     if (a->clip != UA_CLIP_SCAN || a->mask != UA_MASK_OFF || a->logit != UA_LOGIT_SCANLIKE || a->irr != UA_IRR_SCAN)
         return ua_fail(err, "%s: NAAF's score has its own negative branch, masked feature part and relevance part: the "

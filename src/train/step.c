@@ -19,6 +19,7 @@ struct ua_step_work {
     float *wmax;               /* [B captions, B images, T words]: every word's max over the regions */
     int have_wmax;             /* the last step gathered wmax (its hooks asked for it) */
     size_t *counts;            /* [dist.size] */
+    ua_step_run run;           /* the step in progress runs with it (ua_step's argument) */
 };
 
 void ua_step_set_hooks(ua_step_work *w, const ua_step_hooks *hooks)
@@ -83,7 +84,7 @@ static int step_single(const ua_model *m, const float *images, int R, const int 
     ua_image_encoder_forward(m, images, nr, w->img_pre, w->img_emb);
     if (ua_text_encoder_forward(m, tokens, lengths, B, T, w->cap_emb, w->text, err)) return -1;
     /* training scores with NAAF's training form whatever the model evaluates with */
-    ua_attn_cfg cfg = m->opt.attn;
+    ua_attn_cfg cfg = ua_attn_at(&m->opt.attn, w->run.threshold);
     cfg.form = UA_FORM_TRAIN;
     if (w->hooks.column_threshold) {
         ua_sim_block_prepare(&cfg, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->sim);
@@ -94,7 +95,7 @@ static int step_single(const ua_model *m, const float *images, int R, const int 
     } else {
         ua_sim_block_forward(&cfg, w->img_emb, B, R, w->cap_emb, B, T, lengths, E, w->scores, (size_t)B, w->sim);
     }
-    *loss = ua_contrastive_loss(w->scores, B, m->opt.margin, m->opt.max_violation, w->d_scores);
+    *loss = ua_contrastive_loss(w->scores, B, m->opt.margin, w->run.max_violation, w->d_scores);
     if (!grads) return 0;
     memset(w->d_img, 0, nr * E * sizeof(float));
     memset(w->d_cap, 0, nw * E * sizeof(float));
@@ -182,7 +183,7 @@ static int step_dist(const ua_model *m, const float *images, int R, const int *t
     }
     share_counts(w, B, per_img);
     if (ua_dist_allgather_f32(d, w->img_emb, w->counts, err)) return -1;
-    ua_attn_cfg cfg = m->opt.attn;
+    ua_attn_cfg cfg = ua_attn_at(&m->opt.attn, w->run.threshold);
     cfg.form = UA_FORM_TRAIN;
     /* this rank's columns, packed [B images, n], then its words' maxima [n captions, B, T] */
     float *mine = w->cols + (size_t)B * lo;
@@ -206,7 +207,7 @@ static int step_dist(const ua_model *m, const float *images, int R, const int *t
         share_counts(w, B, (size_t)B * T);
         if (ua_dist_allgather_f32(d, w->wmax, w->counts, err)) return -1;
     }
-    *loss = ua_contrastive_loss(w->scores, B, m->opt.margin, m->opt.max_violation, w->d_scores);
+    *loss = ua_contrastive_loss(w->scores, B, m->opt.margin, w->run.max_violation, w->d_scores);
     if (!grads) return 0;
     memset(w->d_img, 0, (size_t)B * per_img * sizeof(float));
     if (n > 0) {
@@ -224,9 +225,10 @@ static int step_dist(const ua_model *m, const float *images, int R, const int *t
     return ua_text_encoder_backward(m, tokens + (size_t)lo * T, lengths + lo, n, T, w->d_cap, grads, w->text, err);
 }
 
-int ua_step(const ua_model *m, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
-            double *loss, float *grads, ua_step_work *w, ua_err *err)
+int ua_step(const ua_model *m, const ua_step_run *run, const float *images, int R, const int *tokens,
+            const int *lengths, int B, int T, double *loss, float *grads, ua_step_work *w, ua_err *err)
 {
+    w->run = run ? *run : (ua_step_run){0.0, m->opt.max_violation};
     if (B > w->max_batch || T > w->max_len || R != w->R)
         return ua_fail(err, "batch %d x %d (regions %d) does not fit the workspace %d x %d (regions %d)", B, T, R,
                        w->max_batch, w->max_len, w->R);

@@ -148,8 +148,9 @@ int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *
     t->adam.lr = ua_lr_at_epoch(t->o.learning_rate, t->o.lr_update, epoch);
     memset(t->grads, 0, t->m.n_params * sizeof(float));
     double loss;
-    t->m.opt.max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
-    if (ua_uarda_step(&t->ut, &t->m, images, R, tokens, lengths, B, T, &loss, t->grads, t->w, err)) return -1;
+    /* the warm-up's epochs sum over all negatives */
+    const int max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
+    if (ua_uarda_step(&t->ut, &t->m, max_violation, images, R, tokens, lengths, B, T, &loss, t->grads, t->w, err)) return -1;
     /* testing: a NaN in one rank's part of the gradient (the last rank's) reaches every rank */
     if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at && t->dist.rank == t->dist.size - 1)
         t->grads[0] = NAN;
@@ -189,8 +190,7 @@ int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
 int ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err)
 {
     if (!t->dev) return ua_fail(err, "the trainer has no dev split to validate on");
-    /* the test threshold of the run so far, passed to the similarity blocks (the model's own
-     * threshold is the training step's) */
+    /* the test threshold of the run so far, passed to the similarity blocks */
     const ua_scorer sc = ua_scorer_of(&t->m, t->ut.thresholded ? ua_relevance_t_test(&t->ut.st, &t->ut.cfg) : 0.0);
     return ua_evaluate_split_ranks(&sc, 1, t->dev, 0, &t->dist, r, NULL, NULL, err);   /* split over the ranks */
 }

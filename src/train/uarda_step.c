@@ -77,14 +77,15 @@ static void clean_collect_then_sep(void *ctx, ua_sim_work *sim)
     sep_extra_grad(ctx, sim);
 }
 
-int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, const int *tokens, const int *lengths,
-                  int B, int T, double *loss, float *grads, ua_step_work *w, ua_err *err)
+int ua_uarda_step(ua_uarda_trainer *t, const ua_model *m, int max_violation, const float *images, int R,
+                  const int *tokens, const int *lengths, int B, int T, double *loss, float *grads, ua_step_work *w,
+                  ua_err *err)
 {
     const int adaptive = t->thresholded && t->cfg.t_mode == UA_T_ADAPTIVE;
     const int naaf = adaptive && t->cfg.t_est == UA_T_EST_NAAF_COMPAT;
     const int sep = t->thresholded && t->cfg.sep != UA_SEP_NONE && t->cfg.lambda_sep > 0 && grads;
     t->t_step = ua_relevance_t_train(&t->st, &t->cfg);
-    m->opt.attn.threshold = t->thresholded ? t->t_step : 0.0;
+    const ua_step_run run = {t->thresholded ? t->t_step : 0.0, max_violation};
     t->B = B;
     t->lengths = lengths;
     t->err = err;
@@ -102,7 +103,7 @@ int ua_uarda_step(ua_uarda_trainer *t, ua_model *m, const float *images, int R, 
     ua_step_set_hooks(w, &hooks);
     ua_sim_stats_reset(ua_step_sim(w));
     t->scores_for_collect = ua_step_scores(w);
-    int rc = ua_step(m, images, R, tokens, lengths, B, T, loss, grads, w, err);
+    int rc = ua_step(m, &run, images, R, tokens, lengths, B, T, loss, grads, w, err);
     ua_step_set_hooks(w, NULL);
     if (rc || t->failed) return -1;
     ua_sim_stats_get(ua_step_sim(w), &t->stats);
