@@ -91,20 +91,104 @@ static void print_image_answer(const ua_search_answer *a, int row, const cJSON *
     if (j) print_json_line(j, a);
 }
 
+/* what each index says of its place in a sharded gallery */
+typedef struct shard_meta {
+    int shard, n_shards, gallery_images, first_image, n_img, n_cap;
+} shard_meta;
+#define META_INTS 6
+
+static shard_meta meta_of(const ua_gallery *g)
+{
+    return (shard_meta){g->shard, g->n_shards, g->gallery_images, g->first_image, g->n_img, g->n_cap};
+}
+
 /* the indexes of one search are the shards of one gallery, each once: shards 0..n-1 of n */
-static int check_shards(const ua_searcher *sh, int n, const char *const *paths, ua_err *err)
+static int check_shards(const shard_meta *m, int n, const char *const *paths, ua_err *err)
 {
     int seen[UA_MULTI_MAX] = {0};
     for (int k = 0; k < n; k++) {
-        const ua_gallery *g = &sh[k].g;
-        if (g->n_shards != n || g->gallery_images != sh[0].g.gallery_images)
+        if (m[k].n_shards != n || m[k].gallery_images != m[0].gallery_images)
             return ua_fail(err, "%s is shard %d/%d of a gallery of %d images, but %d indexes were given with %s's "
-                           "gallery of %d images: give every shard of one gallery, once", paths[k], g->shard, g->n_shards,
-                           g->gallery_images, n, paths[0], sh[0].g.gallery_images);
-        if (seen[g->shard]++)
-            return ua_fail(err, "%s: shard %d/%d is given twice", paths[k], g->shard, g->n_shards);
+                           "gallery of %d images: give every shard of one gallery, once", paths[k], m[k].shard,
+                           m[k].n_shards, m[k].gallery_images, n, paths[0], m[0].gallery_images);
+        if (seen[m[k].shard]++)
+            return ua_fail(err, "%s: shard %d/%d is given twice", paths[k], m[k].shard, m[k].n_shards);
     }
     return 0;
+}
+
+/* Under mpirun, rank r answers on the r-th --index alone; rank 0 gathers every rank's answer and
+ * merges them. Integers travel as floats (ua_dist has float collectives): exact below 2^24, which
+ * search refuses to exceed. */
+#define EXACT_IN_FLOAT (1 << 24)
+
+/* every rank's meta, on every rank */
+static int gather_metas(const ua_dist *d, shard_meta mine, shard_meta *all, ua_err *err)
+{
+    float buf[META_INTS * UA_MULTI_MAX];
+    size_t counts[UA_MULTI_MAX];
+    for (int r = 0; r < d->size; r++) counts[r] = META_INTS;
+    const int v[META_INTS] = {mine.shard, mine.n_shards, mine.gallery_images, mine.first_image, mine.n_img, mine.n_cap};
+    for (int i = 0; i < META_INTS; i++) buf[META_INTS * d->rank + i] = (float)v[i];
+    if (ua_dist_allgather_f32(d, buf, counts, err)) return -1;
+    for (int r = 0; r < d->size; r++) {
+        const float *x = buf + META_INTS * r;
+        all[r] = (shard_meta){(int)x[0], (int)x[1], (int)x[2], (int)x[3], (int)x[4], (int)x[5]};
+    }
+    return 0;
+}
+
+/* this rank's answer (at most top_k results; n_words words of attention, or 0) into rank 0's parts[r] */
+static int gather_answers(const ua_dist *d, const ua_search_answer *mine, int top_k, int n_words,
+                          ua_search_answer *parts, ua_err *err)
+{
+    const size_t per = 3 + 2 * (size_t)top_k + 2 * (size_t)top_k * n_words;
+    float *buf = calloc(per * (size_t)d->size, sizeof(float));
+    size_t counts[UA_MULTI_MAX];
+    if (!buf) return ua_fail(err, "out of memory for %d answers of %d results", d->size, top_k);
+    for (int r = 0; r < d->size; r++) counts[r] = per;
+    float *b = buf + per * (size_t)d->rank;
+    b[0] = (float)mine->n_scored;
+    b[1] = (float)mine->n;
+    b[2] = (float)mine->seconds;
+    for (int k = 0; k < mine->n; k++) {
+        b[3 + k] = (float)mine->ids[k];
+        b[3 + top_k + k] = mine->scores[k];
+        for (int w = 0; w < n_words && mine->region; w++) {
+            b[3 + 2 * top_k + (size_t)k * n_words + w] = (float)mine->region[(size_t)k * n_words + w];
+            b[3 + 2 * top_k + (size_t)top_k * n_words + (size_t)k * n_words + w] = mine->weight[(size_t)k * n_words + w];
+        }
+    }
+    int rc = ua_dist_gather_f32(d, buf, counts, err);
+    for (int r = 0; !rc && d->rank == 0 && r < d->size; r++) {
+        const float *x = buf + per * (size_t)r;
+        ua_search_answer *a = &parts[r];
+        ua_search_answer_free(a);
+        a->n_scored = (int)x[0];
+        a->n = (int)x[1];
+        a->seconds = x[2];
+        a->ids = malloc(((size_t)a->n + 1) * sizeof(int));
+        a->scores = malloc(((size_t)a->n + 1) * sizeof(float));
+        if (n_words > 0) {
+            a->n_words = n_words;
+            a->region = malloc(((size_t)a->n * n_words + 1) * sizeof(int));
+            a->weight = malloc(((size_t)a->n * n_words + 1) * sizeof(float));
+        }
+        if (!a->ids || !a->scores || (n_words > 0 && (!a->region || !a->weight))) {
+            rc = ua_fail(err, "out of memory for the gathered answers");
+            break;
+        }
+        for (int k = 0; k < a->n; k++) {
+            a->ids[k] = (int)x[3 + k];
+            a->scores[k] = x[3 + top_k + k];
+            for (int w = 0; w < n_words; w++) {
+                a->region[(size_t)k * n_words + w] = (int)x[3 + 2 * top_k + (size_t)k * n_words + w];
+                a->weight[(size_t)k * n_words + w] = x[3 + 2 * top_k + (size_t)top_k * n_words + (size_t)k * n_words + w];
+            }
+        }
+    }
+    free(buf);
+    return rc;
 }
 
 int cmd_search(int argc, char **argv)
@@ -169,11 +253,21 @@ int cmd_search(int argc, char **argv)
     cJSON *texts = NULL;
     char **lines = NULL;
     int n_lines = 0, rc = 1, n_items = 0;
-    for (; n_open < index.n; n_open++) {
+    /* under mpirun: one shard per rank, this rank's alone opened */
+    const ua_dist *d = ua_cli_dist();
+    const int ranks = d->size > 1, n_local = ranks ? 1 : index.n;
+    if (ranks && index.n != d->size) {
+        ua_fail(&err, "under mpirun, give one --index per rank: %d given for %d ranks", index.n, d->size);
+        rc = 2;
+        goto fail;
+    }
+    shard_meta metas[UA_MULTI_MAX];
+    for (; n_open < n_local; n_open++) {
         ua_searcher *se = &shards[n_open];
-        if (ua_searcher_open(se, ckpt, index.v[n_open], strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err))
+        const char *path = index.v[ranks ? d->rank : n_open];
+        if (ua_searcher_open(se, ckpt, path, strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err))
             goto fail;
-        if (n_open == 0 && se->m.unverified) ua_cli_warn_no_checksum("search", ckpt);
+        if (n_open == 0 && se->m.unverified && d->rank == 0) ua_cli_warn_no_checksum("search", ckpt);
         if (ua_cli_inference_flags(&se->o, &se->m, &flags, NULL, &spec, ckpt, &err)) {
             rc = 2;
             n_open++;
@@ -181,11 +275,21 @@ int cmd_search(int argc, char **argv)
         }
         int verified = verify ? ua_gallery_verify(&se->g, &err) : 0;
         if (verified < 0) { n_open++; goto fail; }
-        if (verified == 1) ua_cli_warn_no_checksum("search", index.v[n_open]);
-        first[n_open] = se->g.first_image;
-        n_items += image_row >= 0 ? se->g.n_cap : se->g.n_img;
+        if (verified == 1) ua_cli_warn_no_checksum("search", path);
+        if (ranks && se->g.gallery_images >= EXACT_IN_FLOAT) {
+            ua_fail(&err, "%s: a gallery of %d images is beyond what search under mpirun gathers exactly (2^24)", path,
+                    se->g.gallery_images);
+            n_open++;
+            goto fail;
+        }
+        metas[n_open] = meta_of(&se->g);
     }
-    if (index.n > 1 && check_shards(shards, index.n, (const char *const *)index.v, &err)) goto fail;
+    if (ranks && gather_metas(d, metas[0], metas, &err)) goto fail;
+    for (int k = 0; k < index.n; k++) {
+        first[k] = metas[k].first_image;
+        n_items += image_row >= 0 ? metas[k].n_cap : metas[k].n_img;
+    }
+    if (index.n > 1 && check_shards(metas, index.n, (const char *const *)index.v, &err)) goto fail;
     const ua_searcher *s0 = &shards[0];
     double total = 0;
     int answered = 0;
@@ -208,20 +312,31 @@ int cmd_search(int argc, char **argv)
         for (int q = 0; q < caps.n; q++) {
             const int *ids = ua_caption_ids(&caps, q);
             ua_search_answer_free(&a);
-            /* every shard's top k, merged (one index: its own, with gallery ids) */
-            for (int k = 0; k < index.n; k++) {
+            /* every shard's top k, merged (one index: its own, with gallery ids); under mpirun
+             * each rank answers its shard and rank 0 merges */
+            for (int k = 0; k < n_local; k++) {
                 ua_search_answer_free(&part[k]);
                 if (ua_searcher_answer_text(&shards[k], NULL, ids, ua_caption_len(&caps, q), top_k, shortlist, attention,
                                             &part[k], &err))
                     goto fail;
             }
+            if (ranks) {
+                ua_search_answer mine = part[0];
+                part[0] = (ua_search_answer){0};
+                int bad = gather_answers(d, &mine, top_k, attention ? mine.n_words : 0, part, &err);
+                ua_search_answer_free(&mine);
+                if (bad) goto fail;
+                if (d->rank != 0) continue;
+            }
             if (ua_search_merge(part, first, index.n, top_k, &a, &err)) goto fail;
+            /* the shards ran at once: the query took its slowest shard's time */
+            for (int k = 0; ranks && k < index.n; k++) a.seconds = k ? fmax(a.seconds, part[k].seconds) : part[k].seconds;
             print_text_answer(&a, queries ? lines[q] : query, ids, &s0->v, json);
             total += a.seconds;
             answered++;
         }
     }
-    if (!json)
+    if (!json && d->rank == 0)
         fprintf(stderr, "uarda search: %d quer%s, %.1f ms per query (%s), %.1f ms in all (loading included)\n", answered,
                 answered == 1 ? "y" : "ies", 1e3 * total / answered,
                 shortlist > 0 && shortlist < n_items ? "shortlist" : "exhaustive", 1e3 * (ua_now() - t0));

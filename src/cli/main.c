@@ -23,7 +23,7 @@ static const command commands[] = {
     {"eval",     cmd_eval,      1, 1, "recall table of a checkpoint (or an ensemble) on a split"},
     {"score",    cmd_score,     1, 0, "similarity matrix of given region features and captions"},
     {"index",    cmd_index,     1, 0, "encode a gallery of images (and captions) once, for search"},
-    {"search",   cmd_search,    1, 0, "top-k images for a text query, or captions for an image, from an index"},
+    {"search",   cmd_search,    1, 1, "top-k images for a text query, or captions for an image, from an index"},
     {"serve",    cmd_serve,     1, 0, "a search service (JSON API) with a web page of results and attention"},
     {"bench",    cmd_bench,     1, 1, "measure speed: training step, evaluation, SGEMM peak"},
     {"plot",     cmd_plot,      1, 0, "pictures: similarity histograms, training curves, attention maps"},

@@ -7,7 +7,9 @@
 #    checkpoint continues exactly like the uninterrupted 2-rank run;
 #  - rank 0's fresh-run check ends every rank, and leaves the earlier run's files intact;
 #  - NAAF's caption-by-caption estimator is refused with a message;
-#  - a 2-rank evaluation gives the same recalls and the same score matrix bits as one process.
+#  - a 2-rank evaluation gives the same recalls and the same score matrix bits as one process;
+#  - a 2-rank search, one shard per rank, gives the unsharded index's top 10 (scores and
+#    attention too); a count of indexes other than the ranks' is refused.
 # Skipped (77) without mpirun or in a build without MPI.
 set -euo pipefail
 B=${UARDA_BIN:-build/uarda}
@@ -139,4 +141,30 @@ for ck in "--checkpoint $T/full/model_best.safetensors" "--checkpoint $T/i2t/mod
     diff <(sed 1d "$T/r1.txt") <(sed 1d "$T/r2.txt") || fail "2-rank recalls differ ($ck)"
     cmp "$T/s1.npy" "$T/s2.npy" || fail "2-rank similarity matrix differs ($ck)"
 done
+# search, one rank per shard: rank 0 merges what every rank found on its shard
+C="$T/full/model_best.safetensors"
+"$B" index --checkpoint "$C" --synthetic-images 300 --synthetic-regions 12 --output "$T/all.safetensors" 2>/dev/null
+for k in 0 1; do
+    "$B" index --checkpoint "$C" --synthetic-images 300 --synthetic-regions 12 --shard $k/2 \
+        --output "$T/sh$k.safetensors" 2>/dev/null
+done
+head -4 "$T/data/synth_tiny_precomp/test_caps.txt" > "$T/q.txt"
+strip() { sed -E 's/,"scored".*//' "$1"; }
+for extra in "" "--attention"; do
+    # shellcheck disable=SC2086
+    "$B" search --index "$T/all.safetensors" --checkpoint "$C" --queries "$T/q.txt" --top-k 10 --json $extra \
+        > "$T/one.json"
+    # shellcheck disable=SC2086
+    mpi search --index "$T/sh1.safetensors" --index "$T/sh0.safetensors" --checkpoint "$C" --queries "$T/q.txt" \
+        --top-k 10 --json $extra > "$T/two.json"
+    [ "$(wc -l < "$T/two.json")" -eq 4 ] || fail "2-rank search: $(wc -l < "$T/two.json") answers for 4 queries"
+    diff <(strip "$T/one.json") <(strip "$T/two.json") || fail "2-rank search over 2 shards differs ($extra)"
+done
+top=$(grep -oE '"image":[0-9]+' "$T/two.json" | cut -d: -f2 | sort -n | tail -1)
+[ "$top" -ge 128 ] || fail "2-rank search: no result from the second shard (largest id $top)"
+set +e
+out=$(mpi search --index "$T/sh0.safetensors" --checkpoint "$C" --query "a dog" 2>&1)
+st=$?
+set -e
+[ "$st" -ne 0 ] && [ "$st" -ne 124 ] && grep -q "one --index per rank" <<<"$out" || fail "1 index on 2 ranks: exit $st, $out"
 echo "mpi: OK"
