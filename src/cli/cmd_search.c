@@ -138,11 +138,14 @@ static int gather_metas(const ua_dist *d, shard_meta mine, shard_meta *all, ua_e
     return 0;
 }
 
-/* this rank's answer (at most top_k results; n_words words of attention, or 0) into rank 0's parts[r] */
+/* this rank's answer (at most top_k results; n_words words of attention, or 0) into rank 0's
+ * parts[r]. One answer travels as [n_scored, n, seconds, ids[top_k], scores[top_k],
+ * regions[top_k * n_words], weights[top_k * n_words]]. */
 static int gather_answers(const ua_dist *d, const ua_search_answer *mine, int top_k, int n_words,
                           ua_search_answer *parts, ua_err *err)
 {
-    const size_t per = 3 + 2 * (size_t)top_k + 2 * (size_t)top_k * n_words;
+    const size_t nw = (size_t)n_words, at_ids = 3, at_scores = at_ids + top_k, at_regions = at_scores + top_k,
+                 at_weights = at_regions + (size_t)top_k * nw, per = at_weights + (size_t)top_k * nw;
     float *buf = calloc(per * (size_t)d->size, sizeof(float));
     size_t counts[UA_MULTI_MAX];
     if (!buf) return ua_fail(err, "out of memory for %d answers of %d results", d->size, top_k);
@@ -152,11 +155,11 @@ static int gather_answers(const ua_dist *d, const ua_search_answer *mine, int to
     b[1] = (float)mine->n;
     b[2] = (float)mine->seconds;
     for (int k = 0; k < mine->n; k++) {
-        b[3 + k] = (float)mine->ids[k];
-        b[3 + top_k + k] = mine->scores[k];
-        for (int w = 0; w < n_words && mine->region; w++) {
-            b[3 + 2 * top_k + (size_t)k * n_words + w] = (float)mine->region[(size_t)k * n_words + w];
-            b[3 + 2 * top_k + (size_t)top_k * n_words + (size_t)k * n_words + w] = mine->weight[(size_t)k * n_words + w];
+        b[at_ids + k] = (float)mine->ids[k];
+        b[at_scores + k] = mine->scores[k];
+        for (size_t w = 0; mine->region && w < nw; w++) {
+            b[at_regions + k * nw + w] = (float)mine->region[k * nw + w];
+            b[at_weights + k * nw + w] = mine->weight[k * nw + w];
         }
     }
     int rc = ua_dist_gather_f32(d, buf, counts, err);
@@ -169,21 +172,21 @@ static int gather_answers(const ua_dist *d, const ua_search_answer *mine, int to
         a->seconds = x[2];
         a->ids = malloc(((size_t)a->n + 1) * sizeof(int));
         a->scores = malloc(((size_t)a->n + 1) * sizeof(float));
-        if (n_words > 0) {
+        if (nw > 0) {
             a->n_words = n_words;
-            a->region = malloc(((size_t)a->n * n_words + 1) * sizeof(int));
-            a->weight = malloc(((size_t)a->n * n_words + 1) * sizeof(float));
+            a->region = malloc(((size_t)a->n * nw + 1) * sizeof(int));
+            a->weight = malloc(((size_t)a->n * nw + 1) * sizeof(float));
         }
-        if (!a->ids || !a->scores || (n_words > 0 && (!a->region || !a->weight))) {
+        if (!a->ids || !a->scores || (nw > 0 && (!a->region || !a->weight))) {
             rc = ua_fail(err, "out of memory for the gathered answers");
             break;
         }
         for (int k = 0; k < a->n; k++) {
-            a->ids[k] = (int)x[3 + k];
-            a->scores[k] = x[3 + top_k + k];
-            for (int w = 0; w < n_words; w++) {
-                a->region[(size_t)k * n_words + w] = (int)x[3 + 2 * top_k + (size_t)k * n_words + w];
-                a->weight[(size_t)k * n_words + w] = x[3 + 2 * top_k + (size_t)top_k * n_words + (size_t)k * n_words + w];
+            a->ids[k] = (int)x[at_ids + k];
+            a->scores[k] = x[at_scores + k];
+            for (size_t w = 0; w < nw; w++) {
+                a->region[k * nw + w] = (int)x[at_regions + k * nw + w];
+                a->weight[k * nw + w] = x[at_weights + k * nw + w];
             }
         }
     }
@@ -329,8 +332,10 @@ int cmd_search(int argc, char **argv)
                 if (d->rank != 0) continue;
             }
             if (ua_search_merge(part, first, index.n, top_k, &a, &err)) goto fail;
-            /* the shards ran at once: the query took its slowest shard's time */
-            for (int k = 0; ranks && k < index.n; k++) a.seconds = k ? fmax(a.seconds, part[k].seconds) : part[k].seconds;
+            if (ranks) {   /* the shards ran at once: the query took its slowest shard's time */
+                a.seconds = 0;
+                for (int k = 0; k < index.n; k++) a.seconds = fmax(a.seconds, part[k].seconds);
+            }
             print_text_answer(&a, queries ? lines[q] : query, ids, &s0->v, json);
             total += a.seconds;
             answered++;
