@@ -194,6 +194,85 @@ static int gather_answers(const ua_dist *d, const ua_search_answer *mine, int to
     return rc;
 }
 
+/* the shards of one search: every one of them opened here, or under mpirun this rank's alone */
+typedef struct shard_set {
+    const ua_dist *d;
+    int ranks, n_index, n_local, n_open, n_items;
+    ua_searcher s[UA_MULTI_MAX];
+    ua_search_answer part[UA_MULTI_MAX];
+    shard_meta meta[UA_MULTI_MAX];
+    int first[UA_MULTI_MAX];
+} shard_set;
+
+/* open the shards, apply the given inference flags to each, and check that they are one gallery's.
+ * *usage is set where the error is the caller's (exit 2). */
+static int open_shards(shard_set *S, const ua_multi *index, const char *ckpt, int skip, int image_query,
+                       const char *vocab_path, int verify, ua_options *flags, const ua_cmd_spec *spec,
+                       int *usage, ua_err *err)
+{
+    const ua_dist *d = S->d;
+    if (S->ranks && index->n != d->size) {
+        *usage = 1;
+        return ua_fail(err, "under mpirun, give one --index per rank: %d given for %d ranks", index->n, d->size);
+    }
+    for (int k = 0; k < S->n_local; k++) {
+        ua_searcher *se = &S->s[k];
+        const char *path = index->v[S->ranks ? d->rank : k];
+        if (ua_searcher_open(se, ckpt, path, skip, !image_query, vocab_path, err)) return -1;
+        S->n_open = k + 1;   /* closed by close_shards from here on */
+        if (k == 0 && se->m.unverified && d->rank == 0) ua_cli_warn_no_checksum("search", ckpt);
+        if (ua_cli_inference_flags(&se->o, &se->m, flags, NULL, spec, ckpt, err)) {
+            *usage = 1;
+            return -1;
+        }
+        int verified = verify ? ua_gallery_verify(&se->g, err) : 0;
+        if (verified < 0) return -1;
+        if (verified == 1) ua_cli_warn_no_checksum("search", path);
+        if (S->ranks && se->g.gallery_images >= EXACT_IN_FLOAT)
+            return ua_fail(err, "%s: a gallery of %d images is beyond what search under mpirun gathers exactly (2^24)",
+                           path, se->g.gallery_images);
+        S->meta[k] = meta_of(&se->g);
+    }
+    if (S->ranks && gather_metas(d, S->meta[0], S->meta, err)) return -1;
+    for (int k = 0; k < index->n; k++) {
+        S->first[k] = S->meta[k].first_image;
+        S->n_items += image_query ? S->meta[k].n_cap : S->meta[k].n_img;
+    }
+    return index->n > 1 ? check_shards(S->meta, index->n, (const char *const *)index->v, err) : 0;
+}
+
+/* one text query on every shard, merged into *a (one index: its own answer, with gallery ids).
+ * Under mpirun each rank answers its shard and rank 0 merges. 1: this rank holds no answer. */
+static int answer_shards(shard_set *S, const int *ids, int len, int top_k, int shortlist, int attention,
+                         ua_search_answer *a, ua_err *err)
+{
+    ua_search_answer_free(a);
+    for (int k = 0; k < S->n_local; k++) {
+        ua_search_answer_free(&S->part[k]);
+        if (ua_searcher_answer_text(&S->s[k], NULL, ids, len, top_k, shortlist, attention, &S->part[k], err)) return -1;
+    }
+    if (S->ranks) {
+        ua_search_answer mine = S->part[0];
+        S->part[0] = (ua_search_answer){0};
+        int bad = gather_answers(S->d, &mine, top_k, attention ? mine.n_words : 0, S->part, err);
+        ua_search_answer_free(&mine);
+        if (bad) return -1;
+        if (S->d->rank != 0) return 1;
+    }
+    if (ua_search_merge(S->part, S->first, S->n_index, top_k, a, err)) return -1;
+    if (S->ranks) {   /* the shards ran at once: the query took its slowest shard's time */
+        a->seconds = 0;
+        for (int k = 0; k < S->n_index; k++) a->seconds = fmax(a->seconds, S->part[k].seconds);
+    }
+    return 0;
+}
+
+static void close_shards(shard_set *S)
+{
+    for (int k = 0; k < S->n_index; k++) ua_search_answer_free(&S->part[k]);
+    for (int k = 0; k < S->n_open; k++) ua_searcher_close(&S->s[k]);
+}
+
 int cmd_search(int argc, char **argv)
 {
     ua_multi index = {0};
@@ -248,52 +327,20 @@ int cmd_search(int argc, char **argv)
     ua_cli_set_threads(threads);
     double t0 = ua_now();
     ua_err err;
-    ua_searcher shards[UA_MULTI_MAX];
-    ua_search_answer part[UA_MULTI_MAX] = {{0}};
-    int first[UA_MULTI_MAX], n_open = 0;
     ua_captions caps = {0};
     ua_search_answer a = {0};
     cJSON *texts = NULL;
     char **lines = NULL;
-    int n_lines = 0, rc = 1, n_items = 0;
-    /* under mpirun: one shard per rank, this rank's alone opened */
+    int n_lines = 0, rc = 1, usage = 0;
     const ua_dist *d = ua_cli_dist();
-    const int ranks = d->size > 1, n_local = ranks ? 1 : index.n;
-    if (ranks && index.n != d->size) {
-        ua_fail(&err, "under mpirun, give one --index per rank: %d given for %d ranks", index.n, d->size);
-        rc = 2;
+    shard_set shards = {.d = d, .ranks = d->size > 1, .n_index = index.n, .n_local = d->size > 1 ? 1 : index.n};
+    shard_set *S = &shards;
+    if (open_shards(S, &index, ckpt, strcmp(skip, "on") == 0, image_row >= 0, vocab_path, verify, &flags, &spec,
+                    &usage, &err)) {
+        rc = usage ? 2 : 1;
         goto fail;
     }
-    shard_meta metas[UA_MULTI_MAX];
-    for (; n_open < n_local; n_open++) {
-        ua_searcher *se = &shards[n_open];
-        const char *path = index.v[ranks ? d->rank : n_open];
-        if (ua_searcher_open(se, ckpt, path, strcmp(skip, "on") == 0, image_row < 0, vocab_path, &err))
-            goto fail;
-        if (n_open == 0 && se->m.unverified && d->rank == 0) ua_cli_warn_no_checksum("search", ckpt);
-        if (ua_cli_inference_flags(&se->o, &se->m, &flags, NULL, &spec, ckpt, &err)) {
-            rc = 2;
-            n_open++;
-            goto fail;
-        }
-        int verified = verify ? ua_gallery_verify(&se->g, &err) : 0;
-        if (verified < 0) { n_open++; goto fail; }
-        if (verified == 1) ua_cli_warn_no_checksum("search", path);
-        if (ranks && se->g.gallery_images >= EXACT_IN_FLOAT) {
-            ua_fail(&err, "%s: a gallery of %d images is beyond what search under mpirun gathers exactly (2^24)", path,
-                    se->g.gallery_images);
-            n_open++;
-            goto fail;
-        }
-        metas[n_open] = meta_of(&se->g);
-    }
-    if (ranks && gather_metas(d, metas[0], metas, &err)) goto fail;
-    for (int k = 0; k < index.n; k++) {
-        first[k] = metas[k].first_image;
-        n_items += image_row >= 0 ? metas[k].n_cap : metas[k].n_img;
-    }
-    if (index.n > 1 && check_shards(metas, index.n, (const char *const *)index.v, &err)) goto fail;
-    const ua_searcher *s0 = &shards[0];
+    const ua_searcher *s0 = &S->s[0];
     double total = 0;
     int answered = 0;
     if (image_row >= 0) {
@@ -314,28 +361,9 @@ int cmd_search(int argc, char **argv)
             goto fail;
         for (int q = 0; q < caps.n; q++) {
             const int *ids = ua_caption_ids(&caps, q);
-            ua_search_answer_free(&a);
-            /* every shard's top k, merged (one index: its own, with gallery ids); under mpirun
-             * each rank answers its shard and rank 0 merges */
-            for (int k = 0; k < n_local; k++) {
-                ua_search_answer_free(&part[k]);
-                if (ua_searcher_answer_text(&shards[k], NULL, ids, ua_caption_len(&caps, q), top_k, shortlist, attention,
-                                            &part[k], &err))
-                    goto fail;
-            }
-            if (ranks) {
-                ua_search_answer mine = part[0];
-                part[0] = (ua_search_answer){0};
-                int bad = gather_answers(d, &mine, top_k, attention ? mine.n_words : 0, part, &err);
-                ua_search_answer_free(&mine);
-                if (bad) goto fail;
-                if (d->rank != 0) continue;
-            }
-            if (ua_search_merge(part, first, index.n, top_k, &a, &err)) goto fail;
-            if (ranks) {   /* the shards ran at once: the query took its slowest shard's time */
-                a.seconds = 0;
-                for (int k = 0; k < index.n; k++) a.seconds = fmax(a.seconds, part[k].seconds);
-            }
+            int got = answer_shards(S, ids, ua_caption_len(&caps, q), top_k, shortlist, attention, &a, &err);
+            if (got < 0) goto fail;
+            if (got > 0) continue;
             print_text_answer(&a, queries ? lines[q] : query, ids, &s0->v, json);
             total += a.seconds;
             answered++;
@@ -344,7 +372,7 @@ int cmd_search(int argc, char **argv)
     if (!json && d->rank == 0)
         fprintf(stderr, "uarda search: %d quer%s, %.1f ms per query (%s), %.1f ms in all (loading included)\n", answered,
                 answered == 1 ? "y" : "ies", 1e3 * total / answered,
-                shortlist > 0 && shortlist < n_items ? "shortlist" : "exhaustive", 1e3 * (ua_now() - t0));
+                shortlist > 0 && shortlist < S->n_items ? "shortlist" : "exhaustive", 1e3 * (ua_now() - t0));
     rc = 0;
     goto done;
 fail:
@@ -353,9 +381,8 @@ fail:
 done:
     cJSON_Delete(texts);
     ua_search_answer_free(&a);
-    for (int k = 0; k < index.n; k++) ua_search_answer_free(&part[k]);
+    close_shards(S);
     ua_cli_free_lines(lines, n_lines);
     ua_captions_free(&caps);
-    for (int k = 0; k < n_open; k++) ua_searcher_close(&shards[k]);
     return rc;
 }
