@@ -243,28 +243,28 @@ static void test_collection(void **state)
         /* img 2 */ 0.3f, 0.0f, 0.4f, 0.1f,
         /* img 3 */ 0.2f, 0.3f, 0.1f, 0.6f,
     };
-    assert_true(ua_rel_ranked_first(scores + 0, B, B, 0));
-    assert_true(ua_rel_ranked_first(scores + 1, B, B, 1));
-    assert_false(ua_rel_ranked_first(scores + 2, B, B, 2));   /* images 0 and 1 score higher */
-    assert_false(ua_rel_ranked_first(scores + 3, B, B, 3));
+    assert_true(ua_rel_ranked_first(scores + 0, B, B, 0, NULL));
+    assert_true(ua_rel_ranked_first(scores + 1, B, B, 1, NULL));
+    assert_false(ua_rel_ranked_first(scores + 2, B, B, 2, NULL));   /* images 0 and 1 score higher */
+    assert_false(ua_rel_ranked_first(scores + 3, B, B, 3, NULL));
     /* ties: the first maximum wins */
     const float tie[3] = {0.5f, 0.5f, 0.1f};
-    assert_true(ua_rel_ranked_first(tie, 1, 3, 0));
-    assert_false(ua_rel_ranked_first(tie, 1, 3, 1));
+    assert_true(ua_rel_ranked_first(tie, 1, 3, 0, NULL));
+    assert_false(ua_rel_ranked_first(tie, 1, 3, 1, NULL));
 
-    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores + 0, B, B, 0, NULL), 1);   /* 0.2 first of 1 and 3 */
-    assert_int_equal(ua_rel_negative_image(UA_NEG_HARDEST, scores + 0, B, B, 0, NULL), 2);
-    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores + 1, B, B, 1, NULL), 2);
-    assert_int_equal(ua_rel_negative_image(UA_NEG_HARDEST, scores + 1, B, B, 1, NULL), 3);
-    assert_int_equal(ua_rel_negative_image(UA_NEG_RANDOM, scores + 1, B, B, 1, NULL), -1);
-    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores, 1, 1, 0, NULL), -1);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores + 0, B, B, 0, NULL, NULL), 1);   /* 0.2 first of 1 and 3 */
+    assert_int_equal(ua_rel_negative_image(UA_NEG_HARDEST, scores + 0, B, B, 0, NULL, NULL), 2);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores + 1, B, B, 1, NULL, NULL), 2);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_HARDEST, scores + 1, B, B, 1, NULL, NULL), 3);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_RANDOM, scores + 1, B, B, 1, NULL, NULL), -1);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores, 1, 1, 0, NULL, NULL), -1);
     /* least excludes the caption's own image even when all scores are equal */
     const float flat[3] = {0.2f, 0.2f, 0.2f};
-    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, flat, 1, 3, 0, NULL), 1);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, flat, 1, 3, 0, NULL, NULL), 1);
     ua_rng rng;
     ua_rng_seed(&rng, 7, UA_RNG_THRESH);
     int hist[B] = {0};
-    for (int i = 0; i < 3000; i++) hist[ua_rel_negative_image(UA_NEG_RANDOM, scores + 2, B, B, 2, &rng)]++;
+    for (int i = 0; i < 3000; i++) hist[ua_rel_negative_image(UA_NEG_RANDOM, scores + 2, B, B, 2, NULL, &rng)]++;
     assert_int_equal(hist[2], 0);
     for (int k = 0; k < B; k++) if (k != 2) assert_true(hist[k] > 850 && hist[k] < 1150);
 
@@ -275,7 +275,7 @@ static void test_collection(void **state)
     ua_rel_samples s = {0};
     ua_err err;
     int calls = 0;
-    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, coded_word_max, &calls, NULL, &err), 5);
+    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, NULL, coded_word_max, &calls, NULL, &err), 5);
     assert_int_equal(s.n, 5);
     assert_int_equal(s.n_captions, 2);
     assert_int_equal(calls, 10);
@@ -288,19 +288,61 @@ static void test_collection(void **state)
         assert_int_equal(s.neg_image[i], want_img[i]);
     }
     cfg.neg_src = UA_NEG_HARDEST;
-    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, coded_word_max, NULL, NULL, &err), 5);
+    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, NULL, coded_word_max, NULL, NULL, &err), 5);
     assert_true(s.neg[0] == 200 && s.neg[3] == 310);
     cfg.neg_src = UA_NEG_RANDOM;
-    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, coded_word_max, NULL, NULL, &err), -1);
+    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, NULL, coded_word_max, NULL, NULL, &err), -1);
     assert_string_equal(err.msg, "relevance samples: neg_src random needs an rng");
-    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, coded_word_max, NULL, &rng, &err), 5);
+    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, NULL, coded_word_max, NULL, &rng, &err), 5);
     for (int i = 0; i < 5; i++) assert_true(s.neg_image[i] != s.caption[i]);
     /* many samples grow the lists */
     ua_rel_samples_clear(&s);
     for (int i = 0; i < 100; i++)
-        assert_int_equal(ua_rel_samples_add_caption(&s, &cfg, scores, B, B, 0, 9, coded_word_max, NULL, &rng, &err), 9);
+        assert_int_equal(ua_rel_samples_add_caption(&s, &cfg, scores, B, B, 0, NULL, 9, coded_word_max, NULL, &rng, &err), 9);
     assert_int_equal(s.n, 900);
     assert_true(s.pos[899] == 8);
+    ua_rel_samples_free(&s);
+}
+
+/* Two slots of a batch that hold one image (two of its captions drawn) are one image to the gate
+ * and the negatives: the slot of the caption's own image whose score came out a rounding above
+ * (a BLAS may round a product's row by its place) neither fails the gate nor is the negative. */
+static void test_collection_same_image(void **state)
+{
+    (void)state;
+    enum { B = 4 };
+    const int image_of[B] = {7, 3, 7, 5};   /* slots 0 and 2: image 7 */
+    const float scores[B * B] = {
+        /* caption:  0     1     2           3 */
+        /* img 7 */ 0.9f, 0.1f, 0.6000001f, 0.2f,
+        /* img 3 */ 0.2f, 0.8f, 0.3f,       0.7f,
+        /* img 7 */ 0.8f, 0.2f, 0.6f,       0.1f,
+        /* img 5 */ 0.1f, 0.3f, 0.5f,       0.6f,
+    };
+    assert_false(ua_rel_ranked_first(scores + 2, B, B, 2, NULL));    /* slot 0 is ahead by a rounding */
+    assert_true(ua_rel_ranked_first(scores + 2, B, B, 2, image_of));  /* but holds caption 2's image */
+    assert_false(ua_rel_ranked_first(scores + 3, B, B, 3, image_of)); /* image 3 is another image */
+    assert_int_equal(ua_rel_negative_image(UA_NEG_HARDEST, scores + 0, B, B, 0, NULL, NULL), 2);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_HARDEST, scores + 0, B, B, 0, image_of, NULL), 1);
+    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores + 2, B, B, 2, image_of, NULL), 1);
+    ua_rng rng;
+    ua_rng_seed(&rng, 7, UA_RNG_THRESH);
+    int hist[B] = {0};
+    for (int i = 0; i < 2000; i++) hist[ua_rel_negative_image(UA_NEG_RANDOM, scores + 0, B, B, 0, image_of, &rng)]++;
+    assert_int_equal(hist[0] + hist[2], 0);
+    assert_true(hist[1] > 850 && hist[3] > 850);
+    /* one image in every slot: no negative, so no samples (and no error) */
+    const int one_image[B] = {4, 4, 4, 4};
+    assert_int_equal(ua_rel_negative_image(UA_NEG_LEAST, scores + 0, B, B, 0, one_image, NULL), -1);
+    ua_relevance_cfg cfg;
+    ua_relevance_cfg_default(&cfg);
+    ua_rel_samples s = {0};
+    ua_err err;
+    const int lengths[B] = {3, 3, 3, 3};
+    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, one_image, coded_word_max, NULL, &rng, &err), 0);
+    /* captions 0 and 2 pass (2 only as one image with slot 0), 1 passes, 3 does not */
+    assert_int_equal(ua_rel_collect(&s, &cfg, scores, B, lengths, image_of, coded_word_max, NULL, &rng, &err), 9);
+    for (int i = 0; i < s.n; i++) assert_true(image_of[s.neg_image[i]] != image_of[s.caption[i]]);
     ua_rel_samples_free(&s);
 }
 
@@ -384,7 +426,7 @@ static void test_clean_converges(void **state)
     for (int b = 0; b < 300; b++) {
         fake_fill(&fb, &data, 3, 6);
         long long before = s.updates;
-        assert_int_equal(ua_relevance_update_clean(&s, &cfg, fb.scores, FB, fb.lengths, fake_word_max, &fb, &neg, &err), 0);
+        assert_int_equal(ua_relevance_update_clean(&s, &cfg, fb.scores, FB, fb.lengths, NULL, fake_word_max, &fb, &neg, &err), 0);
         assert_int_equal(s.batch.n, (FB - 1) * 6);          /* 31 correctly ranked captions of 6 words */
         assert_int_equal(s.batch.n_captions, FB - 1);
         for (int i = 0; i < s.batch.n; i++) assert_true(s.batch.caption[i] != 3 && s.batch.neg_image[i] == FB - 1 - (s.batch.caption[i] == FB - 1));
@@ -413,7 +455,7 @@ static void test_clean_converges(void **state)
     /* not adaptive: nothing moves */
     cfg.t_mode = UA_T_FIXED;
     ua_relevance_state copy = s;
-    assert_int_equal(ua_relevance_update_clean(&s, &cfg, fb.scores, FB, fb.lengths, fake_word_max, &fb, &neg, &err), 0);
+    assert_int_equal(ua_relevance_update_clean(&s, &cfg, fb.scores, FB, fb.lengths, NULL, fake_word_max, &fb, &neg, &err), 0);
     assert_true(copy.t_tr == s.t_tr && copy.updates == s.updates && copy.pos_head == s.pos_head);
     ua_relevance_free(&s);
 }
@@ -959,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_solver_no_root),
         cmocka_unit_test(test_solver_out_of_range),
         cmocka_unit_test(test_collection),
+        cmocka_unit_test(test_collection_same_image),
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_clean_converges),
         cmocka_unit_test(test_clean_degenerate_updates),

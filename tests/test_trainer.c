@@ -167,7 +167,8 @@ static void test_batches_of_the_caller(void **state)
         ua_step_metrics ma, mb;
         if (ua_trainer_step(&a, &ma, &err)) fail_msg("step: %s", err.msg);
         const ua_batch *x = &a.batch;   /* the batch a just trained on */
-        if (ua_trainer_step_batch(&b, x->images, f->train.n_regions, x->tokens, x->lengths, x->size, x->max_len, &mb, &err))
+        if (ua_trainer_step_batch(&b, x->images, f->train.n_regions, x->tokens, x->lengths, x->image, x->size, x->max_len,
+                                  &mb, &err))
             fail_msg("step_batch: %s", err.msg);
         assert_int_equal(memcmp(&ma.loss, &mb.loss, sizeof ma.loss), 0);
         assert_int_equal(memcmp(&ma.t, &mb.t, sizeof ma.t), 0);

@@ -144,14 +144,22 @@ int ua_relevant_component_fit_samples(const float *pos, int n_pos, const float *
  * Sample collection. word_max(ctx, image, caption, word) = max over the regions of `image` of
  * the similarity of word `word` of caption `caption` (raw, not shifted by t). A score column
  * is col[k * stride] = score(image k, caption c), k = 0..B-1; the batch matrix
- * scores[i * B + j] = score(image i, caption j) has column j at scores + j with stride B. */
+ * scores[i * B + j] = score(image i, caption j) has column j at scores + j with stride B.
+ *
+ * image_of[k] (may be NULL: every slot its own image) is the image that slot k of the batch
+ * holds. A batch of captions holds an image once per caption of it that it drew, so two slots
+ * can hold one image, and their scores against a caption tie (up to the order of a product's
+ * sums, which a BLAS may choose by a row's place). With image_of, a slot of caption c's own
+ * image is neither a competitor of the gate nor a negative (clean and mixture, [RECON]); NAAF's
+ * estimator passes NULL, as its released code ranks the batch's slots. */
 typedef float (*ua_word_max_fn)(void *ctx, int image, int caption, int word);
 
-/* 1 when the first argmax over k of the column is c, else 0 */
-int ua_rel_ranked_first(const float *col, size_t stride, int B, int c);
-/* the negative image for caption c per src (see the top of this file), or -1 when B < 2 or
- * src is random and rng is NULL */
-int ua_rel_negative_image(ua_neg_src src, const float *col, size_t stride, int B, int c, ua_rng *rng);
+/* 1 when the first argmax of the column over c and the slots of other images is c, else 0 */
+int ua_rel_ranked_first(const float *col, size_t stride, int B, int c, const int *image_of);
+/* the negative image for caption c per src (see the top of this file) among the slots of other
+ * images, or -1 when there is none or src is random and rng is NULL */
+int ua_rel_negative_image(ua_neg_src src, const float *col, size_t stride, int B, int c, const int *image_of,
+                          ua_rng *rng);
 
 /* Parallel lists P and Q with each sample's origin:
  *   pos[i] = word_max(caption[i], caption[i], word[i]), neg[i] = word_max(neg_image[i], caption[i], word[i]) */
@@ -165,15 +173,15 @@ typedef struct ua_rel_samples {
 void ua_rel_samples_clear(ua_rel_samples *s);   /* n = n_captions = 0, memory kept */
 void ua_rel_samples_free(ua_rel_samples *s);    /* back to all zero */
 /* Gate caption c (column col) and, when it is ranked first, append its n_words samples against
- * the negative image of cfg->neg_src. Returns the number appended (0 when not ranked first or
- * B < 2), or -1 (out of memory, or neg_src random without an rng). */
+ * the negative image of cfg->neg_src. Returns the number appended (0 when not ranked first,
+ * B < 2, or every slot holds c's image), or -1 (out of memory, or neg_src random without an rng). */
 int ua_rel_samples_add_caption(ua_rel_samples *s, const ua_relevance_cfg *cfg, const float *col, size_t stride,
-                               int B, int c, int n_words, ua_word_max_fn word_max, void *ctx, ua_rng *rng,
-                               ua_err *err);
+                               int B, int c, const int *image_of, int n_words, ua_word_max_fn word_max, void *ctx,
+                               ua_rng *rng, ua_err *err);
 /* Clears s and adds every caption j = 0..B-1 of the batch (lengths[j] words), in order.
  * Returns the total number of samples per list, or -1. */
 int ua_rel_collect(ua_rel_samples *s, const ua_relevance_cfg *cfg, const float *scores, int B, const int *lengths,
-                   ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err);
+                   const int *image_of, ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err);
 
 /* ---------------------------------------------------------------------------------------------
  * The state (spec 4.7: saved in the checkpoint). */
@@ -214,7 +222,8 @@ double ua_relevance_t_test(const ua_relevance_state *s, const ua_relevance_cfg *
 /* clean (4.7.2). Collects the batch's samples into s->batch (ua_rel_collect), then
  * ua_relevance_update_clean_samples. Call once per batch, after the backward pass. */
 int ua_relevance_update_clean(ua_relevance_state *s, const ua_relevance_cfg *cfg, const float *scores, int B,
-                              const int *lengths, ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err);
+                              const int *lengths, const int *image_of, ua_word_max_fn word_max, void *ctx, ua_rng *rng,
+                              ua_err *err);
 /* Pushes n positive and n negative samples into the rings; once each ring holds >= min_samples,
  * solves on the ring contents and applies the EMA (one update), else t_tr = t_te = 0.
  * Nothing happens unless t_mode is adaptive. */

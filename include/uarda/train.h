@@ -65,6 +65,7 @@ typedef struct ua_uarda_trainer {
     /* during a step */
     int B;
     const int *lengths;
+    const int *image_of;       /* the image of each slot (ua_rel_collect), or NULL */
     ua_step_work *step;        /* its workspace (the words' maxima, their gradients) */
     float *col;                /* one score column */
     const float *scores_for_collect;  /* the step's B x B scores */
@@ -78,10 +79,11 @@ int  ua_uarda_trainer_init(ua_uarda_trainer *t, const ua_relevance_cfg *cfg, int
                            uint64_t seed, ua_err *err);
 void ua_uarda_trainer_free(ua_uarda_trainer *t);
 /* ua_step with UARDA: the step at t's threshold (ua_relevance_t_train) with hardest negatives
- * or not (max_violation), then the estimates; adds the separation loss to *loss */
+ * or not (max_violation), then the estimates (image_of: the image of each of the B slots, or
+ * NULL when every slot holds its own; see relevance.h); adds the separation loss to *loss */
 int ua_uarda_step(ua_uarda_trainer *t, const ua_model *m, int max_violation, const float *images, int R,
-                  const int *tokens, const int *lengths, int B, int T, double *loss, float *grads, ua_step_work *w,
-                  ua_err *err);
+                  const int *tokens, const int *lengths, const int *image_of, int B, int T, double *loss, float *grads,
+                  ua_step_work *w, ua_err *err);
 
 /* torch.nn.utils.clip_grad_norm_: total L2 norm over all gradients; scale by
  * min(1, max_norm / (norm + 1e-6)). Returns the norm; *coef (may be NULL) gets the factor. */

@@ -81,11 +81,12 @@ int  ua_trainer_finished(const ua_trainer *t);
  * saved by the trainer, so the last checkpoint stays as it was). */
 int  ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err);
 /* The same step on a batch of the caller's (images [B, R, img_dim], tokens [B, T] 0-padded,
- * lengths descending, B <= o.batch_size), at the epoch the loop state says (its learning rate
+ * lengths descending, image_of the image row of each slot or NULL when every slot holds its own
+ * image, B <= o.batch_size), at the epoch the loop state says (its learning rate
  * and warm-up): iterations and Adam's step count advance, the loop's batch does not
  * (sm->epoch_end is 0). ua_trainer_step is this on the batcher's next batch. */
-int  ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
-                           ua_step_metrics *sm, ua_err *err);
+int  ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths,
+                           const int *image_of, int B, int T, ua_step_metrics *sm, ua_err *err);
 /* The dev split's recall at the test threshold (UARDA: t_te or as o.rel.t_test chooses). */
 int  ua_trainer_validate(ua_trainer *t, ua_recall *r, ua_err *err);
 /* After the epoch's validation r: the best rsum kept, the loop moved to the next epoch; returns

@@ -157,7 +157,7 @@ static int bench_train(bench_ctx *c, ua_rng *r, ua_err *err)
         memcpy(t.m.params, params0, t.m.n_params * sizeof(float));
         double t0 = ua_now();
         ua_step_metrics sm;
-        if (ua_trainer_step_batch(&t, images, regions, tokens, lengths, Bi, T, &sm, err)) { rc = -1; break; }
+        if (ua_trainer_step_batch(&t, images, regions, tokens, lengths, NULL, Bi, T, &sm, err)) { rc = -1; break; }
         if (k > 0) times[k - 1] = ua_now() - t0;  /* the first run warms up */
     }
     if (!rc) {

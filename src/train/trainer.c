@@ -141,8 +141,8 @@ static int check_step(const ua_model *m, long long iter, double loss, double gno
                    ua_nonfinite_name(m->params[k]));
 }
 
-int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths, int B, int T,
-                          ua_step_metrics *sm, ua_err *err)
+int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *tokens, const int *lengths,
+                          const int *image_of, int B, int T, ua_step_metrics *sm, ua_err *err)
 {
     const int epoch = t->state.epoch;
     t->adam.lr = ua_lr_at_epoch(t->o.learning_rate, t->o.lr_update, epoch);
@@ -150,7 +150,9 @@ int ua_trainer_step_batch(ua_trainer *t, const float *images, int R, const int *
     double loss;
     /* the warm-up's epochs sum over all negatives */
     const int max_violation = epoch < t->warmup_epochs ? 0 : t->o.model.max_violation;
-    if (ua_uarda_step(&t->ut, &t->m, max_violation, images, R, tokens, lengths, B, T, &loss, t->grads, t->w, err)) return -1;
+    if (ua_uarda_step(&t->ut, &t->m, max_violation, images, R, tokens, lengths, image_of, B, T, &loss, t->grads, t->w,
+                      err))
+        return -1;
     /* testing: a NaN in one rank's part of the gradient (the last rank's) reaches every rank */
     if (t->debug_nan_at > 0 && t->state.iters + 1 == t->debug_nan_at && t->dist.rank == t->dist.size - 1)
         t->grads[0] = NAN;
@@ -179,8 +181,8 @@ int ua_trainer_step(ua_trainer *t, ua_step_metrics *sm, ua_err *err)
     const ua_split *s = t->train;
     if (ua_batcher_get(&t->batcher, k, s, 1, &t->batch, err)) return -1;
     const long long before = t->state.iters;
-    int rc = ua_trainer_step_batch(t, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.size,
-                                   t->batch.max_len, sm, err);
+    int rc = ua_trainer_step_batch(t, t->batch.images, s->n_regions, t->batch.tokens, t->batch.lengths, t->batch.image,
+                                   t->batch.size, t->batch.max_len, sm, err);
     if (t->state.iters == before) return rc;   /* failed before the update: the loop state has not moved */
     t->state.batch = k + 1;
     sm->epoch_end = t->state.batch == t->batcher.n_batches;

@@ -69,8 +69,8 @@ static void sep_extra_grad(void *ctx, ua_sim_work *sim)
 static void clean_collect_then_sep(void *ctx, ua_sim_work *sim)
 {
     ua_uarda_trainer *t = ctx;
-    if (ua_rel_collect(&t->st.batch, &t->cfg, t->scores_for_collect, t->B, t->lengths,
-                       word_max, t->step, &t->st.rng, t->err) < 0) {
+    if (ua_rel_collect(&t->st.batch, &t->cfg, t->scores_for_collect, t->B, t->lengths, t->image_of, word_max, t->step,
+                       &t->st.rng, t->err) < 0) {
         t->failed = 1;
         return;
     }
@@ -78,8 +78,8 @@ static void clean_collect_then_sep(void *ctx, ua_sim_work *sim)
 }
 
 int ua_uarda_step(ua_uarda_trainer *t, const ua_model *m, int max_violation, const float *images, int R,
-                  const int *tokens, const int *lengths, int B, int T, double *loss, float *grads, ua_step_work *w,
-                  ua_err *err)
+                  const int *tokens, const int *lengths, const int *image_of, int B, int T, double *loss, float *grads,
+                  ua_step_work *w, ua_err *err)
 {
     const int adaptive = t->thresholded && t->cfg.t_mode == UA_T_ADAPTIVE;
     const int naaf = adaptive && t->cfg.t_est == UA_T_EST_NAAF_COMPAT;
@@ -88,6 +88,7 @@ int ua_uarda_step(ua_uarda_trainer *t, const ua_model *m, int max_violation, con
     const ua_step_run run = {t->thresholded ? t->t_step : 0.0, max_violation};
     t->B = B;
     t->lengths = lengths;
+    t->image_of = image_of;
     t->err = err;
     t->failed = 0;
     t->sep_loss = 0;
@@ -116,7 +117,8 @@ int ua_uarda_step(ua_uarda_trainer *t, const ua_model *m, int max_violation, con
             return -1;
     } else if (adaptive) {
         if (sep) ua_relevance_update_clean_samples(&t->st, &t->cfg, t->st.batch.pos, t->st.batch.neg, t->st.batch.n);
-        else if (ua_relevance_update_clean(&t->st, &t->cfg, ua_step_scores(w), B, lengths, word_max, w, &t->st.rng, err))
+        else if (ua_relevance_update_clean(&t->st, &t->cfg, ua_step_scores(w), B, lengths, image_of, word_max, w,
+                                           &t->st.rng, err))
             return -1;
     }
     *loss += t->sep_loss;

@@ -216,10 +216,11 @@ void ua_relevance_update_clean_samples(ua_relevance_state *s, const ua_relevance
 }
 
 int ua_relevance_update_clean(ua_relevance_state *s, const ua_relevance_cfg *cfg, const float *scores, int B,
-                              const int *lengths, ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err)
+                              const int *lengths, const int *image_of, ua_word_max_fn word_max, void *ctx, ua_rng *rng,
+                              ua_err *err)
 {
     if (cfg->t_mode != UA_T_ADAPTIVE) return 0;
-    if (ua_rel_collect(&s->batch, cfg, scores, B, lengths, word_max, ctx, rng, err) < 0) return -1;
+    if (ua_rel_collect(&s->batch, cfg, scores, B, lengths, image_of, word_max, ctx, rng, err) < 0) return -1;
     ua_relevance_update_clean_samples(s, cfg, s->batch.pos, s->batch.neg, s->batch.n);
     return 0;
 }
@@ -231,7 +232,8 @@ int ua_relevance_naaf_caption(ua_relevance_state *s, const ua_relevance_cfg *cfg
 {
     if (cfg->t_mode != UA_T_ADAPTIVE) return 0;
     const int gated_before = s->batch.n_captions;
-    if (ua_rel_samples_add_caption(&s->batch, cfg, col, 1, B, c, n_words, word_max, ctx, rng, err) < 0) return -1;
+    /* NAAF's gate and negative: argmax and argmin over the batch's slots, whatever image they hold */
+    if (ua_rel_samples_add_caption(&s->batch, cfg, col, 1, B, c, NULL, n_words, word_max, ctx, rng, err) < 0) return -1;
     const int gated = s->batch.n_captions > gated_before;
     const int N = s->batch.n;
     if (gated && N > cfg->min_samples) {

@@ -16,32 +16,46 @@
 /* ---------------------------------------------------------------------------------------------
  * sample collection */
 
-int ua_rel_ranked_first(const float *col, size_t stride, int B, int c)
+/* slot k of the batch holds another image than slot c's (every slot its own without image_of) */
+static int other_image(const int *image_of, int k, int c)
+{
+    return k != c && (!image_of || image_of[k] != image_of[c]);
+}
+
+int ua_rel_ranked_first(const float *col, size_t stride, int B, int c, const int *image_of)
 {
     if (B <= 0 || c < 0 || c >= B) return 0;
-    int best = 0;
-    for (int k = 1; k < B; k++) if (col[(size_t)k * stride] > col[(size_t)best * stride]) best = k;
+    int best = -1;
+    for (int k = 0; k < B; k++)
+        if ((k == c || other_image(image_of, k, c)) && (best < 0 || col[(size_t)k * stride] > col[(size_t)best * stride]))
+            best = k;
     return best == c;
 }
 
-int ua_rel_negative_image(ua_neg_src src, const float *col, size_t stride, int B, int c, ua_rng *rng)
+int ua_rel_negative_image(ua_neg_src src, const float *col, size_t stride, int B, int c, const int *image_of,
+                          ua_rng *rng)
 {
-    if (B < 2) return -1;
-    int pick = -1;
+    int pick = -1, n_other = 0;
+    for (int k = 0; k < B; k++) n_other += other_image(image_of, k, c);
+    if (n_other == 0) return -1;
     switch (src) {
     case UA_NEG_LEAST:
         for (int k = 0; k < B; k++)
-            if (k != c && (pick < 0 || col[(size_t)k * stride] < col[(size_t)pick * stride])) pick = k;
+            if (other_image(image_of, k, c) && (pick < 0 || col[(size_t)k * stride] < col[(size_t)pick * stride]))
+                pick = k;
         break;
     case UA_NEG_HARDEST:
         for (int k = 0; k < B; k++)
-            if (k != c && (pick < 0 || col[(size_t)k * stride] > col[(size_t)pick * stride])) pick = k;
+            if (other_image(image_of, k, c) && (pick < 0 || col[(size_t)k * stride] > col[(size_t)pick * stride]))
+                pick = k;
         break;
-    case UA_NEG_RANDOM:
+    case UA_NEG_RANDOM: {   /* the r-th other image, r uniform */
         if (!rng) return -1;
-        pick = (int)ua_rng_below(rng, (uint32_t)(B - 1));
-        if (pick >= c) pick++;
+        int r = (int)ua_rng_below(rng, (uint32_t)n_other);
+        for (int k = 0; k < B && pick < 0; k++)
+            if (other_image(image_of, k, c) && r-- == 0) pick = k;
         break;
+    }
     }
     return pick;
 }
@@ -78,12 +92,13 @@ static int samples_reserve(ua_rel_samples *s, int need, ua_err *err)
 }
 
 int ua_rel_samples_add_caption(ua_rel_samples *s, const ua_relevance_cfg *cfg, const float *col, size_t stride,
-                               int B, int c, int n_words, ua_word_max_fn word_max, void *ctx, ua_rng *rng,
-                               ua_err *err)
+                               int B, int c, const int *image_of, int n_words, ua_word_max_fn word_max, void *ctx,
+                               ua_rng *rng, ua_err *err)
 {
-    if (B < 2 || !ua_rel_ranked_first(col, stride, B, c)) return 0;
+    if (B < 2 || !ua_rel_ranked_first(col, stride, B, c, image_of)) return 0;
     if (cfg->neg_src == UA_NEG_RANDOM && !rng) return ua_fail(err, "relevance samples: neg_src random needs an rng");
-    int k = ua_rel_negative_image(cfg->neg_src, col, stride, B, c, rng);
+    int k = ua_rel_negative_image(cfg->neg_src, col, stride, B, c, image_of, rng);
+    if (k < 0 && image_of) return 0;   /* every slot of the batch holds caption c's image: no negative */
     if (k < 0) return ua_fail(err, "relevance samples: no negative image for caption %d of %d", c, B);
     if (n_words < 0) n_words = 0;
     if (samples_reserve(s, s->n + n_words, err)) return -1;
@@ -101,11 +116,12 @@ int ua_rel_samples_add_caption(ua_rel_samples *s, const ua_relevance_cfg *cfg, c
 }
 
 int ua_rel_collect(ua_rel_samples *s, const ua_relevance_cfg *cfg, const float *scores, int B, const int *lengths,
-                   ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err)
+                   const int *image_of, ua_word_max_fn word_max, void *ctx, ua_rng *rng, ua_err *err)
 {
     ua_rel_samples_clear(s);
     for (int j = 0; j < B; j++)
-        if (ua_rel_samples_add_caption(s, cfg, scores + j, (size_t)B, B, j, lengths[j], word_max, ctx, rng, err) < 0)
+        if (ua_rel_samples_add_caption(s, cfg, scores + j, (size_t)B, B, j, image_of, lengths[j], word_max, ctx, rng,
+                                       err) < 0)
             return -1;
     return s->n;
 }

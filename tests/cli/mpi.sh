@@ -49,13 +49,15 @@ for preset in scan uarda; do
     /usr/bin/python3 "$HERE/lib/st_compare.py" "$T/one_$preset/checkpoint.safetensors" \
         "$T/two_$preset/checkpoint.safetensors" 1e-4 || fail "$preset: 2 ranks' parameters differ from one process's"
 done
-# the clean estimator reads the words' maxima after the step (gathered from every rank). Its
-# hard mask at t is discontinuous: an entry within rounding of t flips with the order of the sums
-# (the ranks' GEMMs are smaller), so the runs agree to 1e-3 here, not 1e-5
-clean=(--clip uarda --mask hard --t-mode adaptive --t-test safe --irr neg --t-est clean --neg-src random --max-steps 20)
+# the clean estimator reads the words' maxima after the step (gathered from every rank), here
+# under the negative branch at t. UARDA's clip and hard mask at t are left out: they cut at t, so
+# an entry within rounding of t flips with the order of the sums (the ranks' products are
+# smaller, and a BLAS may round a row by its place: OpenBLAS's Haswell kernels do), and one flip
+# grows into a different run
+clean=(--irr neg --t-mode adaptive --t-test safe --t-est clean --neg-src random --max-steps 20)
 "$B" train "${common[@]}" "${clean[@]}" --model-name "$T/one_clean" --logger-name "$T/one_clean" 2>/dev/null
 mpi train "${common[@]}" "${clean[@]}" --model-name "$T/two_clean" --logger-name "$T/two_clean" 2>/dev/null
-close_losses "$T/one_clean" "$T/two_clean" 20 1e-3 || fail "clean: 2 ranks' losses differ from one process's"
+close_losses "$T/one_clean" "$T/two_clean" 20 || fail "clean: 2 ranks' losses differ from one process's"
 grep -q '"t":0\.[0-9]' "$T/two_clean/train.jsonl" || fail "clean: no threshold was estimated on 2 ranks"
 
 # the threshold state is every rank's: the last step's threshold on rank 0 is one process's to 1e-5
