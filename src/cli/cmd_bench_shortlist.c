@@ -51,6 +51,39 @@ static int parse_sizes(const char *s, int *sizes, int *n)
     return *n > 0 ? 0 : -1;
 }
 
+/* the table (or JSON lines) of the arms over n queries; ref: the baseline's top 10 ids (-1: none) */
+static void print_table(const arm *arms, int n_arms, int n, const int *ref, const ua_gallery *g, const ua_gallery *rg,
+                        const char *index, const char *reference, const char *ckpt, double seconds, int json)
+{
+    long long ref10 = 0;
+    for (long long i = 0; i < (long long)n * 10; i++) ref10 += ref[i] >= 0;
+    if (!json) {
+        printf("%d queries against %d images (%s, %s), %.0f s\n", n, g->n_img, index, ckpt, seconds);
+        if (reference) printf("reference: %s (%s), against %s (%s)\n", reference, rg->half ? "f16" : "f32", index, g->half ? "f16" : "f32");
+        printf("%-15s %6s %6s %6s %7s %9s %9s %10s %10s\n", "search", "R@1", "R@5", "R@10", "dR@1", "top1 same",
+               "top10 kept", "max |ds|", "ms/query");
+    }
+    for (int a = 0; a < n_arms; a++) {
+        const arm *A = &arms[a];
+        double r1 = 100.0 * A->hit1 / n, r5 = 100.0 * A->hit5 / n, r10 = 100.0 * A->hit10 / n;
+        double d1 = r1 - 100.0 * arms[0].hit1 / n, same = a ? 100.0 * A->same_top1 / n : 100.0;
+        double kept = a ? 100.0 * A->kept10 / (ref10 ? ref10 : 1) : 100.0, ms = 1e3 * A->seconds / n;
+        const char *dt = A->g->half ? "f16" : "f32";
+        if (json) {
+            printf("{\"bench\":\"shortlist\",\"index\":\"%s\",\"dtype\":\"%s\",\"shortlist\":%d,\"queries\":%d,"
+                   "\"images\":%d,\"r1\":%.2f,\"r5\":%.2f,\"r10\":%.2f,\"top1_same\":%.2f,\"top10_kept\":%.2f,"
+                   "\"max_dscore\":%.3g,\"ms_per_query\":%.3f}\n",
+                   A->g == rg ? "reference" : "index", dt, A->K, n, g->n_img, r1, r5, r10, same, kept, A->max_dscore, ms);
+        } else {
+            char name[48], what[24] = "exhaustive";
+            if (A->K) snprintf(what, sizeof what, "K=%d", A->K);
+            snprintf(name, sizeof name, "%s%s%s", reference ? dt : "", reference ? " " : "", what);
+            printf("%-15s %6.2f %6.2f %6.2f %+7.2f %8.1f%% %9.1f%% %10.2g %10.2f\n", name, r1, r5, r10, d1, same, kept,
+                   A->max_dscore, ms);
+        }
+    }
+}
+
 int cmd_bench_shortlist(int argc, char **argv)
 {
     const char *index = NULL, *ckpt = NULL, *captions = NULL, *vocab_path = NULL, *sizes_arg = "25,50,100,200",
@@ -170,33 +203,7 @@ int cmd_bench_shortlist(int argc, char **argv)
         if (!json) fprintf(stderr, "  %s%s %d: %.0f s\n", A->g == &rg ? "reference " : "", A->K ? "shortlist" : "exhaustive",
                            A->K, A->seconds);
     }
-    long long ref10 = 0;
-    for (long long i = 0; i < (long long)n * 10; i++) ref10 += ref[i] >= 0;
-    if (!json) {
-        printf("%d queries against %d images (%s, %s), %.0f s\n", n, g->n_img, index, ckpt, ua_now() - t_start);
-        if (reference) printf("reference: %s (%s), against %s (%s)\n", reference, rg.half ? "f16" : "f32", index, g->half ? "f16" : "f32");
-        printf("%-15s %6s %6s %6s %7s %9s %9s %10s %10s\n", "search", "R@1", "R@5", "R@10", "dR@1", "top1 same",
-               "top10 kept", "max |ds|", "ms/query");
-    }
-    for (int a = 0; a < n_arms; a++) {
-        const arm *A = &arms[a];
-        double r1 = 100.0 * A->hit1 / n, r5 = 100.0 * A->hit5 / n, r10 = 100.0 * A->hit10 / n;
-        double d1 = r1 - 100.0 * arms[0].hit1 / n, same = a ? 100.0 * A->same_top1 / n : 100.0;
-        double kept = a ? 100.0 * A->kept10 / (ref10 ? ref10 : 1) : 100.0, ms = 1e3 * A->seconds / n;
-        const char *dt = A->g->half ? "f16" : "f32";
-        if (json) {
-            printf("{\"bench\":\"shortlist\",\"index\":\"%s\",\"dtype\":\"%s\",\"shortlist\":%d,\"queries\":%d,"
-                   "\"images\":%d,\"r1\":%.2f,\"r5\":%.2f,\"r10\":%.2f,\"top1_same\":%.2f,\"top10_kept\":%.2f,"
-                   "\"max_dscore\":%.3g,\"ms_per_query\":%.3f}\n",
-                   A->g == &rg ? "reference" : "index", dt, A->K, n, g->n_img, r1, r5, r10, same, kept, A->max_dscore, ms);
-        } else {
-            char name[48], what[24] = "exhaustive";
-            if (A->K) snprintf(what, sizeof what, "K=%d", A->K);
-            snprintf(name, sizeof name, "%s%s%s", reference ? dt : "", reference ? " " : "", what);
-            printf("%-15s %6.2f %6.2f %6.2f %+7.2f %8.1f%% %9.1f%% %10.2g %10.2f\n", name, r1, r5, r10, d1, same, kept,
-                   A->max_dscore, ms);
-        }
-    }
+    print_table(arms, n_arms, n, ref, g, &rg, index, reference, ckpt, ua_now() - t_start, json);
     rc = 0;
     goto done;
 fail:

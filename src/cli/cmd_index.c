@@ -94,6 +94,27 @@ out:
     return rc;
 }
 
+/* the gallery's images [first, first + n_img) block by block: their features (from x, checked
+ * finite as they are read, or made from seed into synth when x is NULL), encoded, written */
+static int write_blocks(ua_gallery_writer *w, const ua_npy *x, const char *images, int first, int n_img, int R, int D,
+                        int block, int seed, float *synth, const ua_progress_cb *progress, ua_err *err)
+{
+    for (int i0 = 0; i0 < n_img; i0 += block) {
+        const int n = n_img - i0 < block ? n_img - i0 : block;
+        const float *feat;
+        if (x) {
+            feat = x->data + (size_t)(first + i0) * R * D;
+            if (ua_check_regions_finite(feat, n, R, D, first + i0, images, err)) return -1;
+        } else {
+            synthetic_features((uint64_t)seed, first + i0, n, R, D, synth);
+            feat = synth;
+        }
+        if (ua_gallery_writer_add_images(w, feat, n, err)) return -1;
+        ua_progress_report(progress, "encoding images", i0 + n, n_img);
+    }
+    return 0;
+}
+
 int cmd_index(int argc, char **argv)
 {
     const char *ckpt = NULL, *images = NULL, *captions = NULL, *output = NULL, *vocab_path = NULL, *verify = NULL,
@@ -208,20 +229,8 @@ int cmd_index(int argc, char **argv)
     if (!(w = ua_gallery_writer_open(output, &m, n_img, R, captions ? &caps : NULL, half, keys, vals, shard ? 6 : 3,
                                      &err)))
         goto fail;
-    /* block by block: features (checked finite as they are read, or made), encoded, written */
-    for (int i0 = 0; i0 < n_img; i0 += block) {
-        const int n = n_img - i0 < block ? n_img - i0 : block;
-        const float *feat;
-        if (images) {
-            feat = x.data + (size_t)(first + i0) * R * D;
-            if (ua_check_regions_finite(feat, n, R, D, first + i0, images, &err)) goto fail;
-        } else {
-            synthetic_features((uint64_t)synth_seed, first + i0, n, R, D, synth);
-            feat = synth;
-        }
-        if (ua_gallery_writer_add_images(w, feat, n, &err)) goto fail;
-        ua_progress_report(progress, "encoding images", i0 + n, n_img);
-    }
+    if (write_blocks(w, images ? &x : NULL, images, first, n_img, R, D, block, synth_seed, synth, progress, &err))
+        goto fail;
     int failed = ua_gallery_writer_commit(w, progress, &err);
     w = NULL;
     if (failed) goto fail;
