@@ -197,20 +197,26 @@ static int gather_answers(const ua_dist *d, const ua_search_answer *mine, int to
 /* the shards of one search: every one of them opened here, or under mpirun this rank's alone */
 typedef struct shard_set {
     const ua_dist *d;
-    int ranks, n_index, n_local, n_open, n_items;
+    int ranks;     /* under mpirun: each rank opens one shard, the --index of its rank */
+    int n_index;   /* the shards of the gallery, every rank's */
+    int n_local;   /* those opened here: 1 under mpirun, else n_index */
+    int n_open, n_items;
     ua_searcher s[UA_MULTI_MAX];
     ua_search_answer part[UA_MULTI_MAX];
     shard_meta meta[UA_MULTI_MAX];
     int first[UA_MULTI_MAX];
 } shard_set;
 
-/* open the shards, apply the given inference flags to each, and check that they are one gallery's.
- * *usage is set where the error is the caller's (exit 2). */
+/* S over d's ranks (S->d set, the rest zero): open the shards, apply the given inference flags to
+ * each, and check that they are one gallery's. *usage is set where the error is the caller's (exit 2). */
 static int open_shards(shard_set *S, const ua_multi *index, const char *ckpt, int skip, int image_query,
                        const char *vocab_path, int verify, ua_options *flags, const ua_cmd_spec *spec,
                        int *usage, ua_err *err)
 {
     const ua_dist *d = S->d;
+    S->ranks = d->size > 1;
+    S->n_index = index->n;
+    S->n_local = S->ranks ? 1 : index->n;
     if (S->ranks && index->n != d->size) {
         *usage = 1;
         return ua_fail(err, "under mpirun, give one --index per rank: %d given for %d ranks", index->n, d->size);
@@ -333,8 +339,7 @@ int cmd_search(int argc, char **argv)
     char **lines = NULL;
     int n_lines = 0, rc = 1, usage = 0;
     const ua_dist *d = ua_cli_dist();
-    shard_set shards = {.d = d, .ranks = d->size > 1, .n_index = index.n, .n_local = d->size > 1 ? 1 : index.n};
-    shard_set *S = &shards;
+    shard_set shards = {.d = d}, *S = &shards;
     if (open_shards(S, &index, ckpt, strcmp(skip, "on") == 0, image_row >= 0, vocab_path, verify, &flags, &spec,
                     &usage, &err)) {
         rc = usage ? 2 : 1;

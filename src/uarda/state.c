@@ -35,28 +35,21 @@ int ua_rel_ranked_first(const float *col, size_t stride, int B, int c, const int
 int ua_rel_negative_image(ua_neg_src src, const float *col, size_t stride, int B, int c, const int *image_of,
                           ua_rng *rng)
 {
-    int pick = -1, n_other = 0;
-    for (int k = 0; k < B; k++) n_other += other_image(image_of, k, c);
-    if (n_other == 0) return -1;
-    switch (src) {
-    case UA_NEG_LEAST:
-        for (int k = 0; k < B; k++)
-            if (other_image(image_of, k, c) && (pick < 0 || col[(size_t)k * stride] < col[(size_t)pick * stride]))
-                pick = k;
-        break;
-    case UA_NEG_HARDEST:
-        for (int k = 0; k < B; k++)
-            if (other_image(image_of, k, c) && (pick < 0 || col[(size_t)k * stride] > col[(size_t)pick * stride]))
-                pick = k;
-        break;
-    case UA_NEG_RANDOM: {   /* the r-th other image, r uniform */
-        if (!rng) return -1;
+    int pick = -1;
+    if (src == UA_NEG_RANDOM) {   /* the r-th other image, r uniform */
+        int n_other = 0;
+        for (int k = 0; k < B; k++) n_other += other_image(image_of, k, c);
+        if (!rng || n_other == 0) return -1;
         int r = (int)ua_rng_below(rng, (uint32_t)n_other);
         for (int k = 0; k < B && pick < 0; k++)
             if (other_image(image_of, k, c) && r-- == 0) pick = k;
-        break;
+        return pick;
     }
-    }
+    /* the least or the most similar other image, the first of equals */
+    const float sign = src == UA_NEG_LEAST ? -1.0f : 1.0f;
+    for (int k = 0; k < B; k++)
+        if (other_image(image_of, k, c) && (pick < 0 || sign * col[(size_t)k * stride] > sign * col[(size_t)pick * stride]))
+            pick = k;
     return pick;
 }
 
@@ -98,8 +91,7 @@ int ua_rel_samples_add_caption(ua_rel_samples *s, const ua_relevance_cfg *cfg, c
     if (B < 2 || !ua_rel_ranked_first(col, stride, B, c, image_of)) return 0;
     if (cfg->neg_src == UA_NEG_RANDOM && !rng) return ua_fail(err, "relevance samples: neg_src random needs an rng");
     int k = ua_rel_negative_image(cfg->neg_src, col, stride, B, c, image_of, rng);
-    if (k < 0 && image_of) return 0;   /* every slot of the batch holds caption c's image: no negative */
-    if (k < 0) return ua_fail(err, "relevance samples: no negative image for caption %d of %d", c, B);
+    if (k < 0) return 0;   /* every other slot of the batch holds caption c's image: no negative */
     if (n_words < 0) n_words = 0;
     if (samples_reserve(s, s->n + n_words, err)) return -1;
     for (int w = 0; w < n_words; w++) {
