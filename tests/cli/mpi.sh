@@ -9,7 +9,8 @@
 #  - NAAF's caption-by-caption estimator is refused with a message;
 #  - a 2-rank evaluation gives the same recalls and the same score matrix bits as one process;
 #  - a 2-rank search, one shard per rank, gives the unsharded index's top 10 (scores and
-#    attention too); a count of indexes other than the ranks' is refused.
+#    attention too); a count of indexes other than the ranks' is refused, and so is a gallery of
+#    2^24 images or more (exact integers in float collectives end there).
 # Skipped (77) without mpirun or in a build without MPI.
 set -euo pipefail
 B=${UARDA_BIN:-build/uarda}
@@ -169,4 +170,16 @@ out=$(mpi search --index "$T/sh0.safetensors" --checkpoint "$C" --query "a dog" 
 st=$?
 set -e
 [ "$st" -ne 0 ] && [ "$st" -ne 124 ] && grep -q "one --index per rank" <<<"$out" || fail "1 index on 2 ranks: exit $st, $out"
+# a gallery of 2^24 images or more is refused under mpirun (its integers travel as floats, exact
+# below 2^24): two small shards of such a gallery, the gallery itself never made
+for k in 0 1; do
+    "$B" index --checkpoint "$C" --synthetic-images 16777216 --synthetic-regions 12 --shard $k/1048576 \
+        --output "$T/big$k.safetensors" 2>/dev/null
+done
+set +e
+out=$(mpi search --index "$T/big0.safetensors" --index "$T/big1.safetensors" --checkpoint "$C" --query "a dog" 2>&1)
+st=$?
+set -e
+[ "$st" -ne 0 ] && [ "$st" -ne 124 ] && grep -q "a gallery of 16777216 images is beyond" <<<"$out" ||
+    fail "a 2^24-image gallery under mpirun: exit $st, $out"
 echo "mpi: OK"
