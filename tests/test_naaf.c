@@ -297,9 +297,9 @@ static void test_skip_is_exact(void **state)
     ua_embeddings_free(&e);
 }
 
-/* --model uarda presets the project's reconstruction: NAAF's score at SCAN's lambda for the
- * direction set before it, the mixture estimator on random negatives, tested at t_tr; the run
- * options stay SCAN's; the kind round-trips */
+/* --model uarda presets the project's reconstruction: NAAF's score at the preset's lambda for the
+ * direction set before it (i2t SCAN's 4, t2i 12), the mixture estimator on random negatives; the
+ * run options stay SCAN's; the kind round-trips */
 static void test_uarda_preset(void **state)
 {
     (void)state;
@@ -311,7 +311,7 @@ static void test_uarda_preset(void **state)
         const ua_attn_opts *a = &o.model.attn;
         assert_int_equal(a->score, UA_SCORE_NAAF);
         assert_int_equal(a->form, UA_FORM_TEST);
-        assert_true(a->lambda_softmax == (dir == UA_I2T ? 4 : 9));
+        assert_true(a->lambda_softmax == (dir == UA_I2T ? 4 : 12));
         assert_true(a->agg == UA_AGG_MEAN && a->norm == UA_NORM_CLIPPED_L2NORM);
         assert_int_equal(o.rel.t_mode, UA_T_ADAPTIVE);
         assert_int_equal(o.rel.t_est, UA_T_EST_MIXTURE);

@@ -22,9 +22,10 @@ typedef struct ua_options {
 } ua_options;
 
 /* --model uarda: score naaf (form test; switches scan/off/scanlike/scan), clipped_l2norm, Mean,
- * lambda_softmax 9 (t2i) or 4 (i2t: the direction set before the preset), t_mode adaptive, t_est
- * mixture, neg_src random, alpha 2, ema 0.7, min_samples 200, t_test train, sep none (the
- * project's reconstruction, docs/results.md; the faithful A3 setting is its switches). --model scan: score scan, clip scan, mask off, irr scan,
+ * t_mode adaptive, t_est mixture, neg_src random, ema 0.7, min_samples 200, per direction (the one
+ * set before the preset): i2t lambda_softmax 4, alpha 2, t_test train, sep none; t2i
+ * lambda_softmax 12, alpha 1, t_test safe, sep gauss with lambda_sep 1 (the project's
+ * reconstruction, docs/results.md; the faithful A3 setting is its switches). --model scan: score scan, clip scan, mask off, irr scan,
  * t zero. --model naaf: score naaf (switches scan/off/scanlike/scan), clipped_l2norm, Mean,
  * lambda_softmax 20, t_mode adaptive, t_est naaf_compat, neg_src least, alpha 2, ema 0.7,
  * min_samples 200, t_test safe, sep none, margin 0.2, max_violation, grad_clip 2, learning_rate
