@@ -79,8 +79,8 @@ static const ua_option_def OPTIONS[] = {
              "training form (training always uses the training form)"),
     /* UARDA (spec uarda.md 4.10); --model uarda presets the project's reconstruction, and every switch given alongside wins */
     ROW_TEXT("model", "model", model_kind, "scan", "scan|uarda|naaf", UARDA, 0,
-             "scan: SCAN exactly; uarda: the project's UARDA (NAAF's three-part score in both directions at SCAN's "
-             "lambda-softmax 12 t2i (SCAN's 9 raised: docs/results.md) or 4 i2t; t-mode adaptive, t-est mixture, neg-src random, ema 0.7, min-samples 200; i2t: "
+             "scan: SCAN exactly; uarda: the project's UARDA (NAAF's three-part score in both directions, "
+             "lambda-softmax 12 t2i (SCAN's 9 raised: docs/results.md) or SCAN's 4 i2t; t-mode adaptive, t-est mixture, neg-src random, ema 0.7, min-samples 200; i2t: "
              "alpha 2, t-test train; t2i: alpha 1, sep gauss with lambda-sep 1, t-test safe; exact skipping at test; the faithful A3 setting is --clip uarda --mask hard --irr zero --t-mode "
              "adaptive --t-est naaf_compat); "
              "naaf: NAAF's released score (negative branch, masked feature part, threshold-free relevance part; mean over the "
