@@ -30,4 +30,9 @@ typedef struct ua_skip_comparison {
 int ua_compare_skipping(const ua_scorer *scorers, int n, const ua_split *s, ua_skip_comparison *c,
                         const ua_progress_cb *progress, ua_err *err);
 
+/* The time t against a reference time ref, as eval prints it: "12% less" when t < ref, "5% more"
+ * when t > ref, never a signed percentage ("0% less" when they are equal, or ref is not positive).
+ * Writes at most n bytes into buf and returns buf. */
+const char *ua_time_against(double t, double ref, char *buf, size_t n);
+
 #endif

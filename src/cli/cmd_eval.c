@@ -177,14 +177,6 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     return ans->compared ? ua_compare_skipping(run->scorers, run->n_loaded, &run->s, &ans->cmp, progress, err) : 0;
 }
 
-/* "12% less" or "5% more": the time t against ref */
-static const char *less_or_more(double t, double ref, char *buf, size_t n)
-{
-    const double d = ref > 0 ? 100.0 * (ref - t) / ref : 0.0;
-    snprintf(buf, n, "%.0f%% %s", d >= 0 ? d : -d, d >= 0 ? "less" : "more");
-    return buf;
-}
-
 static double percent(long long part, long long whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
 
 static void print_json(const eval_args *a, const eval_answer *ans)
@@ -262,7 +254,7 @@ static void print_text(const eval_args *a, const eval_answer *ans)
                "with skipping vs %.2f s without (%s) and %.2f s for SCAN's own similarity on the same "
                "embeddings (%s); max |score difference| %.3g\n",
                percent(c->stats.irrelevant, c->stats.queries), percent(c->stats.masked, c->stats.entries), on, off,
-               less_or_more(on, off, vs_off, sizeof vs_off), scan, less_or_more(on, scan, vs_scan, sizeof vs_scan),
+               ua_time_against(on, off, vs_off, sizeof vs_off), scan, ua_time_against(on, scan, vs_scan, sizeof vs_scan),
                c->max_abs_difference);
     }
     if (ans->grounding_file) {

@@ -2,9 +2,16 @@
 #include "uarda/compare.h"
 #include "uarda/clock.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+const char *ua_time_against(double t, double ref, char *buf, size_t n)
+{
+    const double d = ref > 0 ? 100.0 * (ref - t) / ref : 0.0;
+    snprintf(buf, n, "%.0f%% %s", d >= 0 ? d : -d, d >= 0 ? "less" : "more");
+    return buf;
+}
 
 int ua_grounding_agreement(const ua_scorer *sc, const ua_split *s, const char *grounding_path, ua_grounding_stats *g,
                            const ua_progress_cb *progress, ua_err *err)
