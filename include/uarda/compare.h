@@ -20,14 +20,17 @@ int ua_grounding_agreement(const ua_scorer *sc, const ua_split *s, const char *g
                            const ua_progress_cb *progress, ua_err *err);
 
 typedef struct ua_skip_comparison {
-    double seconds_skip_off, seconds_skip_on, seconds_scan;
+    double seconds_skip_off, seconds_skip_on, seconds_scan;   /* each the median of its repeats */
+    int repeats;                       /* timed runs of each of the three */
     double max_abs_difference;         /* between the skip-on and skip-off scores: 0 when exact */
     ua_sim_stats stats;                /* queries, irrelevant ones, entries, masked ones */
 } ua_skip_comparison;
 
 /* The split's similarity matrix of each scorer with skipping off and on, and with SCAN's own
- * attention (no threshold), each timed; the stats summed over the scorers. 0 / -1. */
-int ua_compare_skipping(const ua_scorer *scorers, int n, const ua_split *s, ua_skip_comparison *c,
+ * attention (no threshold), each timed repeats >= 1 times in rounds of the three (the order
+ * rotated per round) and reported as the median; the seconds and stats summed over the
+ * scorers, the largest difference over every skip-on matrix. 0 / -1. */
+int ua_compare_skipping(const ua_scorer *scorers, int n, const ua_split *s, int repeats, ua_skip_comparison *c,
                         const ua_progress_cb *progress, ua_err *err);
 
 /* The time t against a reference time ref, as eval prints it: "12% less" when t < ref, "5% more"

@@ -16,7 +16,7 @@
 typedef struct eval_args {
     ua_multi ckpts;
     const char *data_path, *data_name, *vocab_path, *split, *skip, *t_test, *model, *save_sims;
-    int fold5, json, threads, full_dev, grounding;
+    int fold5, json, threads, full_dev, grounding, repeats;
     double t_fixed;
     ua_options flags;      /* defaults with the shape and scoring flags given parsed over them */
     ua_cli_flags opts;
@@ -54,6 +54,7 @@ static int parse_eval(eval_args *a, int argc, char **argv)
     memset(a, 0, sizeof *a);
     a->split = "test";
     a->skip = "on";
+    a->repeats = 1;
     ua_options_default(&a->flags);
     const ua_opt own[] = {
         {"checkpoint", UA_OPT_MULTI, &a->ckpts, NULL, "model to evaluate; twice (or more) for an ensemble", 0},
@@ -72,6 +73,8 @@ static int parse_eval(eval_args *a, int argc, char **argv)
          "UARDA: the threshold at test instead of the checkpoint's choice: safe t_te, train t_tr, or --t-fixed", 0},
         {"t-fixed", UA_OPT_FLOAT, &a->t_fixed, NULL, "UARDA: the threshold for --t-test fixed", 0},
         {"threads", UA_OPT_INT, &a->threads, NULL, "threads (0: OpenMP's default)", 0},
+        {"repeats", UA_OPT_INT, &a->repeats, NULL, "UARDA with --skip on: time each of the three similarity runs "
+         "(skip off, on, SCAN's own) this many times, in rotating order, and report the medians (default 1)", 0},
         {"save-sims", UA_OPT_STR, &a->save_sims, NULL, "also write the similarity matrix [images, captions] (float32 .npy; "
          "not with --fold5)", 0},
         UA_INFERENCE_MODEL_OPT(a->model),   /* none unless given: the checkpoint's own score then */
@@ -174,7 +177,7 @@ static int evaluate(const eval_args *a, eval_run *run, eval_answer *ans, const u
     free(sims);
     /* the timed skip comparison runs in one process */
     ans->compared = ans->thresholded && ans->skip_on && !a->fold5 && d->size == 1;
-    return ans->compared ? ua_compare_skipping(run->scorers, run->n_loaded, &run->s, &ans->cmp, progress, err) : 0;
+    return ans->compared ? ua_compare_skipping(run->scorers, run->n_loaded, &run->s, a->repeats, &ans->cmp, progress, err) : 0;
 }
 
 static double percent(long long part, long long whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
@@ -209,6 +212,7 @@ static void print_json(const eval_args *a, const eval_answer *ans)
             cJSON_AddNumberToObject(u, "similarity_seconds_skip_off", ans->cmp.seconds_skip_off);
             cJSON_AddNumberToObject(u, "similarity_seconds_skip_on", ans->cmp.seconds_skip_on);
             cJSON_AddNumberToObject(u, "similarity_seconds_scan", ans->cmp.seconds_scan);
+            cJSON_AddNumberToObject(u, "timing_repeats", ans->cmp.repeats);
             cJSON_AddNumberToObject(u, "max_abs_score_difference", ans->cmp.max_abs_difference);
         }
     }
@@ -252,10 +256,10 @@ static void print_text(const eval_args *a, const eval_answer *ans)
         char vs_off[32], vs_scan[32];
         printf("skip: %.1f%% of (query, item) pairs irrelevant and skipped, %.1f%% of entries masked; similarity %.2f s "
                "with skipping vs %.2f s without (%s) and %.2f s for SCAN's own similarity on the same "
-               "embeddings (%s); max |score difference| %.3g\n",
+               "embeddings (%s)%s; max |score difference| %.3g\n",
                percent(c->stats.irrelevant, c->stats.queries), percent(c->stats.masked, c->stats.entries), on, off,
                ua_time_against(on, off, vs_off, sizeof vs_off), scan, ua_time_against(on, scan, vs_scan, sizeof vs_scan),
-               c->max_abs_difference);
+               c->repeats > 1 ? ", medians of the repeats" : "", c->max_abs_difference);
     }
     if (ans->grounding_file) {
         const ua_grounding_stats *gs = &ans->gs;

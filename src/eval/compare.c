@@ -31,63 +31,88 @@ int ua_grounding_agreement(const ua_scorer *sc, const ua_split *s, const char *g
     return 0;
 }
 
-/* one model: its matrix with skipping off (with the stats) and on, the largest difference, then
- * SCAN's on the same embeddings; each timed */
-static int compare_one(const ua_scorer *sc, const ua_split *s, ua_skip_comparison *c, const ua_progress_cb *progress,
-                       ua_err *err)
+static int cmp_double(const void *x, const void *y)
+{
+    const double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* the median of t[0..n) (sorts t) */
+static double median_of(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* one model: its matrix with skipping off (with the stats) and on, the largest difference, and
+ * SCAN's on the same embeddings; each timed, repeats rounds of the three (their order rotated
+ * from round to round, so that none always runs first, on a cold cache), the medians kept */
+static int compare_one(const ua_scorer *sc, const ua_split *s, int repeats, ua_skip_comparison *c,
+                       const ua_progress_cb *progress, ua_err *err)
 {
     const ua_model *m = sc->m;
     int n_img = ua_split_images_used(s);
     ua_embeddings e;
     if (ua_encode_split(m, s, 0, n_img, 0, n_img * s->im_div, &e, progress, err)) return -1;
     size_t n = (size_t)e.n_img * e.n_cap;
+    /* SCAN's matrix overwrites skip off's when it runs last of one round; with more rounds, skip
+     * off's is compared again later and SCAN's needs its own */
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    float *x = repeats > 1 ? malloc(n * sizeof(float)) : a;
+    double *secs = malloc(3 * (size_t)repeats * sizeof(double));
     int rc = -1;
-    if (!a || !b) {
-        ua_fail(err, "out of memory for two %d x %d similarity matrices", e.n_img, e.n_cap);
+    if (!a || !b || !x || !secs) {
+        ua_fail(err, "out of memory for %d %d x %d similarity matrices", repeats > 1 ? 3 : 2, e.n_img, e.n_cap);
         goto out;
     }
-    ua_attn_cfg cfg = sc->attn;
-    ua_sim_stats st = {0};
-    ua_attn_set_skip(&cfg, 0);
-    double t1 = ua_now();
-    if (ua_similarity_matrix_stats(&cfg, &e, a, &st, progress, err)) goto out;
-    double t2 = ua_now();
-    ua_attn_set_skip(&cfg, 1);
-    if (ua_similarity_matrix_stats(&cfg, &e, b, NULL, progress, err)) goto out;
-    double t3 = ua_now();
-    for (size_t i = 0; i < n; i++) {
-        double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
-        if (d > c->max_abs_difference) c->max_abs_difference = d;
-    }
-    /* SCAN's attention on the same embeddings: no threshold machinery */
+    /* 0: skipping off, 1: on, 2: SCAN's attention (no threshold machinery) */
+    ua_attn_cfg cfg[3] = {sc->attn, sc->attn, sc->attn};
+    ua_attn_set_skip(&cfg[0], 0);
+    ua_attn_set_skip(&cfg[1], 1);
     ua_attn_opts scan_opts = sc->attn.opt;
     scan_opts.score = UA_SCORE_SCAN;
     scan_opts.clip = UA_CLIP_SCAN;
     scan_opts.mask = UA_MASK_OFF;
     scan_opts.logit = UA_LOGIT_SCANLIKE;
     scan_opts.irr = UA_IRR_SCAN;
-    ua_attn_cfg scan = ua_attn_at(&scan_opts, 0.0);
-    ua_attn_set_skip(&scan, 0);
-    double t4 = ua_now();
-    if (ua_similarity_matrix_stats(&scan, &e, a, NULL, progress, err)) goto out;
-    c->seconds_skip_off += t2 - t1;
-    c->seconds_skip_on += t3 - t2;
-    c->seconds_scan += ua_now() - t4;
+    cfg[2] = ua_attn_at(&scan_opts, 0.0);
+    ua_attn_set_skip(&cfg[2], 0);
+    float *out[3] = {a, b, x};
+    ua_sim_stats st = {0};
+    for (int r = 0; r < repeats; r++)
+        for (int v = 0; v < 3; v++) {
+            const int k = (v + r) % 3;
+            double t0 = ua_now();
+            if (ua_similarity_matrix_stats(&cfg[k], &e, out[k], k == 0 && r == 0 ? &st : NULL, progress, err))
+                goto out;
+            secs[k * repeats + r] = ua_now() - t0;
+            if (k == 1 || (k == 0 && r > 0))   /* every skip-on matrix against skip off's */
+                for (size_t i = 0; i < n; i++) {
+                    double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
+                    if (d > c->max_abs_difference) c->max_abs_difference = d;
+                }
+        }
+    c->seconds_skip_off += median_of(secs, repeats);
+    c->seconds_skip_on += median_of(secs + repeats, repeats);
+    c->seconds_scan += median_of(secs + 2 * (size_t)repeats, repeats);
     ua_sim_stats_add(&c->stats, &st);
     rc = 0;
 out:
+    if (x != a) free(x);
     free(a);
     free(b);
+    free(secs);
     ua_embeddings_free(&e);
     return rc;
 }
 
-int ua_compare_skipping(const ua_scorer *scorers, int n_models, const ua_split *s, ua_skip_comparison *c,
+int ua_compare_skipping(const ua_scorer *scorers, int n_models, const ua_split *s, int repeats, ua_skip_comparison *c,
                         const ua_progress_cb *progress, ua_err *err)
 {
     memset(c, 0, sizeof *c);
+    if (repeats < 1) return ua_fail(err, "the skip comparison needs at least one timed run (repeats %d)", repeats);
+    c->repeats = repeats;
     for (int k = 0; k < n_models; k++)
-        if (compare_one(&scorers[k], s, c, progress, err)) return -1;
+        if (compare_one(&scorers[k], s, repeats, c, progress, err)) return -1;
     return 0;
 }

@@ -49,6 +49,22 @@ grep -q "^grounding (matched pairs, t = 0\.5000)" <<<"$out" || fail "--t-fixed 0
 # this tiny split are too short to check the word against them)
 grep -qE "without \([0-9]+% (less|more)\) and .* embeddings \([0-9]+% (less|more)\)" <<<"$out" ||
     fail "skip line's comparisons: $out"
+# --repeats: each of the three timed similarity runs that many times (rotated), the medians
+# reported, and every skip-on matrix still the same bits as skip off's
+"$B" eval --checkpoint "$C" --split test --repeats 3 --json > "$T/r.json" || fail "eval --repeats 3"
+/usr/bin/python3 - "$T/r.json" <<'EOF' || fail "--repeats JSON"
+import json, sys
+u = json.load(open(sys.argv[1]))["uarda"]
+assert u["timing_repeats"] == 3 and u["max_abs_score_difference"] == 0, u
+assert min(u["similarity_seconds_skip_off"], u["similarity_seconds_skip_on"], u["similarity_seconds_scan"]) > 0, u
+EOF
+out=$("$B" eval --checkpoint "$C" --split test --repeats 2) || fail "eval --repeats 2 exited $?"
+grep -q "SCAN's own similarity on the same embeddings ([0-9]*% [a-z]*), medians of the repeats; max |score difference| 0$" \
+    <<<"$out" || fail "--repeats 2 text: $out"
+set +e
+msg=$("$B" eval --checkpoint "$C" --split test --repeats 0 2>&1); st=$?
+set -e
+[ $st -eq 2 ] && grep -q -- "--repeats" <<<"$msg" || fail "--repeats 0: $st $msg"
 # a negative value is a value too (it was once taken for "not given")
 out=$("$B" eval --checkpoint "$C" --split test --grounding --t-fixed -0.5) || fail "eval --t-fixed -0.5 exited $?"
 grep -q "^grounding (matched pairs, t = -0\.5000)" <<<"$out" || fail "--t-fixed -0.5 not used: $out"
