@@ -14,7 +14,7 @@
 
 /* room for one pair's kernel work (ua_attn_pair_work(c, q)) as a constant, for stack arrays in
  * tests; test_attention checks it against the function */
-#define UA_TEST_PAIR_WORK(c, q) (4 * (c) * (q) + 7 * (q) + 4 * (c) + (q) * (q))
+#define UA_TEST_PAIR_WORK(c, q) (4 * (c) * (q) + 6 * (q) + 4 * (c) + (q) * (q))
 
 /* a pointer to model m's pass at its test threshold (skipping off), for one statement or block:
  * a compound literal, alive to the end of the enclosing block */

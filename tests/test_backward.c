@@ -192,7 +192,7 @@ static const int LENS[NC] = {6, 5, 4, 3};
 /* sum_ij w_ij score_ij, in double, with the f64 pair kernel and the same layout rules */
 static double block_dot(const ua_attn_cfg *cfg, const double *V, const double *U, const double *w)
 {
-    double f = 0, work[4 * 6 * 6 + 7 * 6 + 2 * 6];
+    double f = 0, work[4 * 6 * 6 + 6 * 6 + 4 * 6];
     for (int i = 0; i < NI; i++)
         for (int j = 0; j < NC; j++) {
             int n = LENS[j];

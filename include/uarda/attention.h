@@ -175,7 +175,7 @@ float ua_attn_pair_forward_qgram(const ua_attn_cfg *cfg, const float *S, size_t 
 void ua_attn_pair_backward_qgram(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                                  const float *G, const float *H, const float *qn, float d_score, float *dS, float *dG,
                                  float *dqn, float *work);
-/* The same with NAAF's smoothing weights P (q x q, ua_attn_query_smoothing of H) in place of H:
+/* The same with NAAF's smoothing weights P (q x q, transposed: ua_attn_query_smoothing of H) in place of H:
  * the same score. The weights depend on the query items alone, so a similarity block computes
  * them once per item instead of once per pair. */
 float ua_attn_pair_forward_smoothed(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
@@ -183,9 +183,9 @@ float ua_attn_pair_forward_smoothed(const ua_attn_cfg *cfg, const float *S, size
 void ua_attn_pair_backward_smoothed(const ua_attn_cfg *cfg, const float *S, size_t s_c, size_t s_q, int c, int q,
                                     const float *G, const float *P, const float *qn, float d_score, float *dS,
                                     float *dG, float *dqn, float *work);
-/* P[k][l] = softmax_l(5 H[k][l]): NAAF's intra-text smoothing weights of a q x q query Gram
- * matrix H (P may be H) */
-void ua_attn_query_smoothing(const float *H, int q, float *P);
+/* NAAF's intra-text smoothing weights of a q x q query Gram matrix H, P[k][l] = softmax_l(5 H[k][l]),
+ * written transposed: PT[l * q + k] = P[k][l] (PT may be H), the layout the pair kernels read */
+void ua_attn_query_smoothing(const float *H, int q, float *PT);
 /* 1 when cfg scores with NAAF's test form (the pair kernel then needs H) */
 int ua_attn_needs_query_gram(const ua_attn_opts *o);
 /* 1 when the kernel's score depends on the threshold (a UARDA switch, or NAAF's score) */

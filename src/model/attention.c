@@ -80,7 +80,7 @@ void ua_attn_set_skip(ua_attn_cfg *cfg, int on)
  * (q x q) for the callers that pass the query Gram matrix */
 size_t ua_attn_pair_work(int c, int q)
 {
-    return 4 * (size_t)c * (size_t)q + 7 * (size_t)q + 4 * (size_t)c + (size_t)q * (size_t)q;
+    return 4 * (size_t)c * (size_t)q + 6 * (size_t)q + 4 * (size_t)c + (size_t)q * (size_t)q;
 }
 
 int ua_attn_needs_query_gram(const ua_attn_opts *o) { return o->score == UA_SCORE_NAAF && o->form == UA_FORM_TEST; }
