@@ -154,6 +154,9 @@ int  ua_sim_stats_sum_ranks(ua_sim_stats *s, const ua_dist *d, ua_err *err);
 /* the statistics' matched pairs are (image j + offset, caption j): a rank's columns of a batch
  * that starts at caption offset (0: the diagonal) */
 void ua_sim_set_matched_offset(ua_sim_work *w, int offset);
+/* Whether the forwards count the relevance statistics above (on by default): counting reads
+ * every entry of every pair once more, so a caller that does not read them turns it off. */
+void ua_sim_set_counting(ua_sim_work *w, int on);
 
 /* Backward for d_scores [n_img, n_cap] (leading dimension ld): ACCUMULATES into d_img_emb and
  * d_cap_emb. Must follow ua_sim_block_forward on the same inputs and w. extra (may be NULL) is

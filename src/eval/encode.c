@@ -244,6 +244,7 @@ int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, f
     for (int i = 0; gram && i < e->n_img; i++) ua_gram(e->img + (size_t)i * R * E, R, E, gram + (size_t)i * R * R);
     const float *grams = e->img_gram ? e->img_gram : gram;
     ua_sim_stats_reset(w);
+    ua_sim_set_counting(w, stats != NULL);
     if (ranks) {   /* this rank's part of all starts after the lower ranks' blocks */
         if (rank_counts(d, e, BC, &counts, err)) goto out;
         for (int r = 0; r < d->rank; r++) mine += counts[r];

@@ -40,6 +40,7 @@ struct ua_sim_work {
     ua_sim_extra_grad extra;
     void *extra_ctx;
     int matched_offset;        /* the matched pairs are (image j + matched_offset, caption j) */
+    int counting;              /* whether the thresholded forwards count their statistics (default 1) */
 };
 
 ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err)
@@ -58,6 +59,7 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     w->L = max_len;
     w->E = embed;
     w->n_threads = omp_get_max_threads();
+    w->counting = 1;
     size_t nS = (size_t)max_img * n_regions * (size_t)max_cap * max_len;
     size_t g1 = (size_t)max_img * n_regions * n_regions, g2 = (size_t)max_cap * max_len * max_len;
     size_t q1 = (size_t)max_cap * max_len, q2 = (size_t)max_img * n_regions;
@@ -125,6 +127,8 @@ int ua_sim_stats_sum_ranks(ua_sim_stats *s, const ua_dist *d, ua_err *err)
 }
 
 void ua_sim_set_matched_offset(ua_sim_work *w, int offset) { w->matched_offset = offset; }
+
+void ua_sim_set_counting(ua_sim_work *w, int on) { w->counting = on != 0; }
 
 void ua_gram(const float *X, int n, int E, float *G)
 {
@@ -239,7 +243,8 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     const int R = w->blk_R, L = w->blk_L, n_img = w->n_img, t2i = w->t2i;
     const size_t ldS = w->ldS;
     const int *lengths = w->lengths;
-    const int counting = cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF || cfg->score == UA_SCORE_NAAF;
+    const int counting = w->counting &&
+                         (cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF || cfg->score == UA_SCORE_NAAF);
     for (int j = j0; j < j1; j++) w->col_t[j] = cfg->threshold;
     /* consecutive pairs of a thread read neighbouring memory of S: t2i walks the images of a
      * caption (same rows, next columns), i2t the captions of an image */
