@@ -157,6 +157,11 @@ void ua_sim_set_matched_offset(ua_sim_work *w, int offset);
 /* Whether the forwards count the relevance statistics above (on by default): counting reads
  * every entry of every pair once more, so a caller that does not read them turns it off. */
 void ua_sim_set_counting(ua_sim_work *w, int on);
+/* A forward-only work (backward 0) scores SCAN's attention (the l2 or clipped-l2 norm, no UARDA
+ * switch) with the queries in vector lanes (src/model/attention_scan_lanes.c), the same score up
+ * to the order of its sums; on, it uses the generic pair kernel as training does (for comparisons
+ * and benchmarks). */
+void ua_sim_set_generic(ua_sim_work *w, int on);
 
 /* Backward for d_scores [n_img, n_cap] (leading dimension ld): ACCUMULATES into d_img_emb and
  * d_cap_emb. Must follow ua_sim_block_forward on the same inputs and w. extra (may be NULL) is

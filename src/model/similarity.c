@@ -4,6 +4,7 @@
  * (attention.h) on its slice. The backward mirrors it: the pair kernels give dS, dGram and
  * d|query| per pair, and two GEMMs carry dS back to the embeddings. */
 #include "core/gemm.h"
+#include "model/attention_scan_lanes.h"
 #include "uarda/model.h"
 #include "uarda/dots.h"
 
@@ -41,6 +42,9 @@ struct ua_sim_work {
     void *extra_ctx;
     int matched_offset;        /* the matched pairs are (image j + matched_offset, caption j) */
     int counting;              /* whether the thresholded forwards count their statistics (default 1) */
+    int generic;               /* 1: SCAN's blocks too go through the generic kernel (ua_sim_set_generic) */
+    int lanes;                 /* the prepared block is scored by the lanes kernel (attention_scan_lanes.h) */
+    int words_major;           /* the prepared block's S: rows are words (S[j*L + t][i*R + r]), or regions */
 };
 
 ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_len, int embed, int backward, ua_err *err)
@@ -67,11 +71,18 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     /* one pair: regions x words, either side the context (t2i, i2t) */
     size_t pw1 = ua_attn_pair_work(n_regions, max_len), pw2 = ua_attn_pair_work(max_len, n_regions);
     w->pair_work_len = pw1 > pw2 ? pw1 : pw2;
+    if (!backward) {   /* a forward-only block may be scored by the lanes kernel, either side the context */
+        size_t l1 = ua_scan_lanes_work(n_regions, max_len), l2 = ua_scan_lanes_work(max_len, n_regions);
+        if (l1 > w->pair_work_len) w->pair_work_len = l1;
+        if (l2 > w->pair_work_len) w->pair_work_len = l2;
+    }
     w->gram_len = g1 > g2 ? g1 : g2;
-    w->S = malloc(nS * sizeof(float));
+    /* S and qn with UA_SCAN_LANES_PAD readable floats after them (the lanes kernel reads whole
+     * vectors past a pair's last query), zeroed once so that those reads see defined memory */
+    w->S = calloc(nS + UA_SCAN_LANES_PAD, sizeof(float));
     w->gram = malloc(w->gram_len * sizeof(float));
     w->qgram = malloc(w->gram_len * sizeof(float));
-    w->qn = malloc((q1 > q2 ? q1 : q2) * sizeof(float));
+    w->qn = calloc((q1 > q2 ? q1 : q2) + UA_SCAN_LANES_PAD, sizeof(float));
     w->pair_work = malloc((size_t)w->n_threads * w->pair_work_len * sizeof(float));
     w->col_t = calloc((size_t)max_cap, sizeof(double));
     w->thread_stats = calloc((size_t)w->n_threads, sizeof(ua_sim_stats));
@@ -130,6 +141,8 @@ void ua_sim_set_matched_offset(ua_sim_work *w, int offset) { w->matched_offset =
 
 void ua_sim_set_counting(ua_sim_work *w, int on) { w->counting = on != 0; }
 
+void ua_sim_set_generic(ua_sim_work *w, int on) { w->generic = on != 0; }
+
 void ua_gram(const float *X, int n, int E, float *G)
 {
     ua_sgemm(CblasNoTrans, CblasTrans, n, n, E, 1.0f, X, E, X, E, 0.0f, G, n);
@@ -159,7 +172,7 @@ float ua_sim_word_max(const ua_sim_work *w, int image, int caption, int word)
 {
     const float *row;
     size_t stride;
-    if (w->t2i) { row = w->S + ((size_t)caption * w->blk_L + word) * w->ldS + (size_t)image * w->blk_R; stride = 1; }
+    if (w->words_major) { row = w->S + ((size_t)caption * w->blk_L + word) * w->ldS + (size_t)image * w->blk_R; stride = 1; }
     else { row = w->S + (size_t)image * w->blk_R * w->ldS + (size_t)caption * w->blk_L + word; stride = w->ldS; }
     float m = row[0];
     for (int r = 1; r < w->blk_R; r++) if (row[r * stride] > m) m = row[r * stride];
@@ -169,7 +182,7 @@ float ua_sim_word_max(const ua_sim_work *w, int image, int caption, int word)
 void ua_sim_add_word_max_grad(ua_sim_work *w, int image, int caption, int word, float g)
 {
     size_t base, stride;
-    if (w->t2i) { base = ((size_t)caption * w->blk_L + word) * w->ldS + (size_t)image * w->blk_R; stride = 1; }
+    if (w->words_major) { base = ((size_t)caption * w->blk_L + word) * w->ldS + (size_t)image * w->blk_R; stride = 1; }
     else { base = (size_t)image * w->blk_R * w->ldS + (size_t)caption * w->blk_L + word; stride = w->ldS; }
     int best = 0;
     for (int r = 1; r < w->blk_R; r++) if (w->S[base + r * stride] > w->S[base + (size_t)best * stride]) best = r;
@@ -186,13 +199,18 @@ void ua_sim_block_forward(const ua_attn_cfg *cfg, const float *img_emb, int n_im
 void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_img, int R, const float *cap_emb,
                           int n_cap, int L, const int *lengths, int E, ua_sim_work *w)
 {
-    /* The block's dot products, laid out so that each pair's context items are contiguous:
-     * t2i (context = regions): S[j*L + t][i*R + r];  i2t (context = words): S[i*R + r][j*L + t] */
+    /* The block's dot products, laid out for the kernel that scores it. The generic kernel wants
+     * each pair's context items contiguous: t2i (context = regions) S[j*L + t][i*R + r], i2t
+     * (context = words) S[i*R + r][j*L + t]. The lanes kernel (a forward-only block of SCAN's
+     * attention) wants the queries contiguous, which is the other direction's layout. */
     const int t2i = cfg->direction == UA_T2I;
-    const size_t ldS = t2i ? (size_t)n_img * R : (size_t)n_cap * L;
+    const int lanes = !w->dS && !w->generic && ua_scan_lanes_ok(cfg);
+    const int words_major = t2i != lanes;
+    const size_t ldS = words_major ? (size_t)n_img * R : (size_t)n_cap * L;
     if (n_cap * L <= UA_FEW_ROWS)  /* a search query: no GEMM packing of the whole gallery block */
-        ua_dots_few(cap_emb, n_cap * L, img_emb, (long long)n_img * R, E, w->S, t2i ? ldS : 1, t2i ? 1 : ldS);
-    else if (t2i)
+        ua_dots_few(cap_emb, n_cap * L, img_emb, (long long)n_img * R, E, w->S, words_major ? ldS : 1,
+                    words_major ? 1 : ldS);
+    else if (words_major)
         ua_sgemm(CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
                     0.0f, w->S, (int)ldS);
     else
@@ -232,6 +250,8 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
     w->n_img = n_img;
     w->n_cap = n_cap;
     w->t2i = t2i;
+    w->lanes = lanes;
+    w->words_major = words_major;
     w->ldS = ldS;
     w->lengths = lengths;
     w->blk_R = R;
@@ -243,11 +263,12 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     const int R = w->blk_R, L = w->blk_L, n_img = w->n_img, t2i = w->t2i;
     const size_t ldS = w->ldS;
     const int *lengths = w->lengths;
-    const int counting = w->counting &&
+    const int counting = w->counting && !w->lanes &&
                          (cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF || cfg->score == UA_SCORE_NAAF);
     for (int j = j0; j < j1; j++) w->col_t[j] = cfg->threshold;
-    /* consecutive pairs of a thread read neighbouring memory of S: t2i walks the images of a
-     * caption (same rows, next columns), i2t the captions of an image */
+    /* consecutive pairs of a thread read neighbouring memory of S: with words-major rows, the
+     * images of a caption (same rows, next columns); with region-major rows, the captions of an image */
+    const int images_fastest = w->words_major;
     const int n_cols = j1 - j0;
     /* a few pairs (a search query over a small gallery) run on the calling thread: waking a
      * sleeping thread costs tens of microseconds, a pair of 36 regions x 12 words about one */
@@ -256,13 +277,19 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
      * alone, so the schedule cannot change a bit) */
     #pragma omp parallel for schedule(dynamic, 16) if (cells >= (1LL << 15))
     for (long long p = 0; p < (long long)n_img * n_cols; p++) {
-            int i = t2i ? (int)(p % n_img) : (int)(p / n_cols);
-            int j = j0 + (t2i ? (int)(p / n_img) : (int)(p % n_cols));
+            int i = images_fastest ? (int)(p % n_img) : (int)(p / n_cols);
+            int j = j0 + (images_fastest ? (int)(p / n_img) : (int)(p % n_cols));
             int tid = omp_get_thread_num();
             float *work = w->pair_work + (size_t)tid * w->pair_work_len;
             float s;
             int c, q;
-            if (t2i) {
+            if (w->lanes) {   /* the queries along S's rows: t2i region-major, i2t words-major */
+                c = t2i ? R : lengths[j], q = t2i ? lengths[j] : R;
+                s = t2i ? ua_scan_lanes_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, ldS, R, lengths[j],
+                                                w->G + (size_t)i * R * R, w->qn + (size_t)j * L, work)
+                        : ua_scan_lanes_forward(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, ldS, lengths[j], R,
+                                                w->G + (size_t)j * L * L, w->qn + (size_t)i * R, work);
+            } else if (t2i) {
                 c = R, q = lengths[j];
                 s = ua_attn_pair_forward_smoothed(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, 1, ldS, R, lengths[j],
                                                w->G + (size_t)i * R * R, w->QG ? w->QG + (size_t)j * L * L : NULL,
