@@ -9,7 +9,10 @@
  *   4. g_k = e_k^T G e_k = sum_ci e_ci (G_ii e_ci + 2 sum_{cj > ci} G_ij e_cj)
  *   5. R_k = (p_k / s_k) / max(|q_k| sqrt(g_k) / s_k, 1e-8)    the cosine of query and attended context
  *   6. the aggregation over k (attention.h)
- * Steps 2 to 5 run on chunks of up to 4 vectors of 8 queries, whose values stay in registers. */
+ * Steps 2 to 5 run on chunks of up to 4 vectors of 8 queries, whose values stay in registers.
+ * This file is compiled with -ffp-contract=fast (CMakeLists.txt): its multiply-adds are fused
+ * where the machine has FMA, so its bits depend on the build, as OpenBLAS's do, and are the same
+ * from run to run and for any number of threads (a pair is one thread's). */
 #include "model/attention_scan_lanes.h"
 
 #include <math.h>
@@ -117,18 +120,34 @@ static inline __attribute__((always_inline)) void chunk(const float *X, size_t l
             s[w] += e;
             px[w] += e * ROW_(w);
         }
-    /* 4. e^T G e over the upper triangle */
-    for (int ci = 0; ci < c; ci++) {
-        const float *Gi = G + (size_t)ci * c;
-        v8 t[MAX_W];
-        for (int w = 0; w < W; w++) t[w] = splat8(0.0f);
-        for (int cj = ci + 1; cj < c; cj++) {
-            const float gij = Gi[cj];
-            for (int w = 0; w < W; w++) t[w] += gij * load8(e_buf + ((size_t)cj * W + w) * LANES);
+    /* 4. e^T G e over the upper triangle, two rows of G at a time (each e_cj loaded once for both) */
+    int ci = 0;
+    for (; ci + 2 <= c; ci += 2) {
+        const float *Ga = G + (size_t)ci * c, *Gb = Ga + c;
+        v8 ta[MAX_W], tb[MAX_W], ea[MAX_W], eb[MAX_W];
+        for (int w = 0; w < W; w++) {
+            ea[w] = load8(e_buf + ((size_t)ci * W + w) * LANES);
+            eb[w] = load8(e_buf + ((size_t)(ci + 1) * W + w) * LANES);
+            ta[w] = Ga[ci + 1] * eb[w];   /* row ci's first term past its diagonal */
+            tb[w] = splat8(0.0f);
+        }
+        for (int cj = ci + 2; cj < c; cj++) {
+            const float ga = Ga[cj], gb = Gb[cj];
+            for (int w = 0; w < W; w++) {
+                const v8 ej = load8(e_buf + ((size_t)cj * W + w) * LANES);
+                ta[w] += ga * ej;
+                tb[w] += gb * ej;
+            }
         }
         for (int w = 0; w < W; w++) {
+            g[w] += ea[w] * (Ga[ci] * ea[w] + 2.0f * ta[w]);
+            g[w] += eb[w] * (Gb[ci + 1] * eb[w] + 2.0f * tb[w]);
+        }
+    }
+    if (ci < c) {   /* the last row: its diagonal alone */
+        for (int w = 0; w < W; w++) {
             const v8 ei = load8(e_buf + ((size_t)ci * W + w) * LANES);
-            g[w] += ei * (Gi[ci] * ei + 2.0f * t[w]);
+            g[w] += ei * (G[(size_t)ci * c + ci] * ei);
         }
     }
     /* 5. the cosines; sqrt on the stored lanes (the loop vectorizes without errno) */
