@@ -5,12 +5,16 @@
 
 /* below this many multiply-adds a product is not worth cutting */
 #define GEMM_SPLIT_MIN_MACS (1LL << 24)
-/* parts per thread: enough that a thread at half speed takes fewer, few enough that each part
- * stays a large product (the uncut operand is packed once per part) */
-#define GEMM_PARTS_PER_THREAD 3
-
+/* UA_GEMM_PARTS_PER_THREAD (gemm.h): enough that a thread at half speed takes fewer, few enough
+ * that each part stays a large product (the uncut operand is packed once per part) */
 void ua_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
+{
+    ua_sgemm_parts(UA_GEMM_PARTS_PER_THREAD, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void ua_sgemm_parts(int parts_per_thread, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     const int nt = omp_get_max_threads();
     if (nt < 2 || omp_in_parallel() || (long long)M * N * K < GEMM_SPLIT_MIN_MACS) {
@@ -18,7 +22,7 @@ void ua_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float
         return;
     }
     const int split_n = N >= M, side = split_n ? N : M;
-    int parts = GEMM_PARTS_PER_THREAD * nt;
+    int parts = (parts_per_thread > 0 ? parts_per_thread : 1) * nt;
     if (parts > side) parts = side;
     #pragma omp parallel for schedule(dynamic, 1)
     for (int p = 0; p < parts; p++) {

@@ -206,14 +206,15 @@ static int gather_blocks(const ua_dist *d, const ua_embeddings *e, const int *or
     return 0;
 }
 
-int ua_sim_block_captions(const ua_attn_cfg *cfg) { return cfg->direction == UA_T2I ? 32 : 128; }
+int ua_sim_block_captions(const ua_attn_cfg *cfg) { return cfg->direction == UA_T2I ? 64 : 128; }
 
 int ua_similarity_matrix_ranks(const ua_attn_cfg *cfg, const ua_embeddings *e, float *sims, ua_sim_stats *stats,
                                const ua_progress_cb *progress, const ua_dist *d, ua_err *err)
 {
-    /* 128 images x ua_sim_block_captions captions (t2i 32: the block's dot products, 32 L x 4608
-     * floats at SCAN's size, stay in the last-level cache while the pairs read them; i2t 128,
-     * measured faster: an image block's packing serves more captions). The captions go into blocks in
+    /* 128 images x ua_sim_block_captions captions (t2i 64, i2t 128: an image block's packing
+     * serves more captions, and the block's product, cut into one part per thread, packs the
+     * caption block once per thread; measured at 1000 x 5000 against t2i 32 and 3 parts per
+     * thread, docs/benchmarks.md). The captions go into blocks in
      * order of length, so that a block pads few words; t2i, every image's region Gram matrix is
      * computed once, not once per caption block; i2t, a caption block's word Grams once, not once
      * per image block. */

@@ -207,15 +207,17 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
     const int lanes = !w->dS && !w->generic && ua_scan_lanes_ok(cfg);
     const int words_major = t2i != lanes;
     const size_t ldS = words_major ? (size_t)n_img * R : (size_t)n_cap * L;
+    /* a forward-only block (evaluation) cuts its product into one part per thread (gemm.h) */
+    const int parts = w->dS ? UA_GEMM_PARTS_PER_THREAD : 1;
     if (n_cap * L <= UA_FEW_ROWS)  /* a search query: no GEMM packing of the whole gallery block */
         ua_dots_few(cap_emb, n_cap * L, img_emb, (long long)n_img * R, E, w->S, words_major ? ldS : 1,
                     words_major ? 1 : ldS);
     else if (words_major)
-        ua_sgemm(CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
-                    0.0f, w->S, (int)ldS);
+        ua_sgemm_parts(parts, CblasNoTrans, CblasTrans, n_cap * L, n_img * R, E, 1.0f, cap_emb, E, img_emb, E,
+                       0.0f, w->S, (int)ldS);
     else
-        ua_sgemm(CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
-                    0.0f, w->S, (int)ldS);
+        ua_sgemm_parts(parts, CblasNoTrans, CblasTrans, n_img * R, n_cap * L, E, 1.0f, img_emb, E, cap_emb, E,
+                       0.0f, w->S, (int)ldS);
     w->G = w->gram_ext ? w->gram_ext : w->gram;
     if (t2i) {
         for (int i = 0; i < n_img && !w->gram_ext; i++)
