@@ -1,7 +1,9 @@
-/* The evaluation's SCAN kernel with the queries in lanes (src/model/attention_scan_lanes.c)
- * against the generic pair kernel (attention_pair.inc) on the same dot products: every
- * aggregation, both norms it takes, context and query counts around the vector width, rows with
- * padding after them, and NaN in every float it reads and must ignore. */
+/* The evaluation's kernels with the queries in lanes (src/model/attention_scan_lanes.c and
+ * attention_naaf_lanes.c) against the generic pair kernels (attention_pair.inc,
+ * attention_naaf.inc) on the same dot products: SCAN's every aggregation and both norms it takes,
+ * NAAF's test and training forms at thresholds from none to every entry above t, context and
+ * query counts around the vector width, rows with padding after them, and NaN in every float they
+ * read and must ignore; NAAF's skip on and off to the bit, and its counts. */
 #include "helpers.h"
 
 #include <math.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/attention_naaf_lanes.h"
 #include "model/attention_scan_lanes.h"
 #include "uarda/attention.h"
 #include "uarda/rng.h"
@@ -91,6 +94,92 @@ static void test_lanes_match_the_generic_kernel(void **state)
     printf("lanes = generic kernel in %d pairs (largest difference %.2g of 1 + |score|)\n", n, worst);
 }
 
+/* one NAAF pair at threshold t against the generic kernel, skip on and off; returns the
+ * difference relative to 1 + |score| */
+static double one_naaf_pair(ua_rng *r, ua_score_form form, double t, int c, int q, int pad, int *skipped)
+{
+    float *ctx = malloc((size_t)c * E * sizeof(float)), *qry = malloc((size_t)q * E * sizeof(float));
+    const size_t ldx = (size_t)q + pad;
+    float *X = malloc((c * ldx + UA_SCAN_LANES_PAD) * sizeof(float));
+    float *G = malloc((size_t)c * c * sizeof(float)), *PT = malloc((size_t)q * q * sizeof(float));
+    float *qn = malloc((size_t)q * sizeof(float));
+    unit_rows(r, ctx, c);
+    unit_rows(r, qry, q);
+    if (q > 2 && c > 1) memcpy(qry + E, ctx + E, E * sizeof(float));   /* one query far above any t */
+    for (size_t o = 0; o < c * ldx + UA_SCAN_LANES_PAD; o++) X[o] = NAN;
+    for (int ci = 0; ci < c; ci++)
+        for (int k = 0; k < q; k++) {
+            double d = 0;
+            for (int e = 0; e < E; e++) d += (double)ctx[ci * E + e] * qry[k * E + e];
+            X[ci * ldx + k] = (float)d;
+        }
+    for (int a = 0; a < c; a++)
+        for (int b = 0; b < c; b++) {
+            double d = 0;
+            for (int e = 0; e < E; e++) d += (double)ctx[a * E + e] * ctx[b * E + e];
+            G[a * c + b] = (float)d;
+        }
+    for (int a = 0; a < q; a++)
+        for (int b = 0; b < q; b++) {
+            double d = 0;
+            for (int e = 0; e < E; e++) d += (double)qry[a * E + e] * qry[b * E + e];
+            PT[a * q + b] = (float)d;
+        }
+    ua_attn_query_smoothing(PT, q, PT);
+    for (int k = 0; k < q; k++) qn[k] = 1;
+    ua_attn_cfg cfg = {.direction = UA_T2I, .score = UA_SCORE_NAAF, .form = form, .agg = UA_AGG_MEAN,
+                       .lambda_softmax = 20, .lambda_lse = 6, .threshold = t};
+    float *wg = malloc(ua_attn_pair_work(c, q) * sizeof(float)), *wl = malloc(ua_naaf_lanes_work(c, q) * sizeof(float));
+    const float want = ua_attn_pair_forward_smoothed(&cfg, X, ldx, 1, c, q, G, PT, qn, NULL, wg);
+    int want_irr, want_masked, counts[2] = {-1, -1};
+    ua_attn_pair_counts(&cfg, wg, c, q, &want_irr, &want_masked);
+    const float off = ua_naaf_lanes_forward(&cfg, X, ldx, c, q, G, PT, wl, counts);
+    ua_attn_set_skip(&cfg, 1);
+    const float on = ua_naaf_lanes_forward(&cfg, X, ldx, c, q, G, PT, wl, NULL);
+    const double d = fabs((double)off - want);
+    if (!(d <= 2e-6 * (1 + fabs(want))))
+        fail_msg("NAAF %s form t %g: c %d q %d pad %d: lanes %.9g, generic %.9g", form == UA_FORM_TEST ? "test" : "train",
+                 t, c, q, pad, off, want);
+    if (memcmp(&on, &off, sizeof on))
+        fail_msg("NAAF t %g c %d q %d: skip on %.9g, off %.9g: not the same bits", t, c, q, on, off);
+    assert_int_equal(counts[0], want_irr);
+    assert_int_equal(counts[1], want_masked);
+    *skipped += want_irr;
+    free(ctx); free(qry); free(X); free(G); free(PT); free(qn); free(wg); free(wl);
+    return d / (1 + fabs(want));
+}
+
+static void test_naaf_lanes_match_the_generic_kernel(void **state)
+{
+    (void)state;
+    ua_rng r;
+    ua_rng_seed(&r, 12, 5);
+    const int cs[] = {1, 2, 7, 9, 14, 36}, qs[] = {1, 3, 8, 9, 14, 17, 31, 36, 40};
+    /* unit vectors in 24 dimensions: dot products within about +-0.6, so these thresholds range
+     * from every entry above t (-1) to none (1), through mixes where some queries have none */
+    const double ts[] = {-1, -0.05, 0.1, 0.25, 0.4, 1};
+    double worst = 0;
+    int n = 0, skipped = 0, queries = 0;
+    for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)
+        for (size_t b = 0; b < sizeof qs / sizeof *qs; b++)
+            for (size_t v = 0; v < 2 * sizeof ts / sizeof *ts; v++) {
+                double d = one_naaf_pair(&r, v % 2 ? UA_FORM_TRAIN : UA_FORM_TEST, ts[v / 2], cs[a], qs[b],
+                                         (int)((a + b + v) % 3) * 5, &skipped);
+                if (d > worst) worst = d;
+                n++;
+                queries += qs[b];
+            }
+    /* the mixes exist: some queries skipped, not all */
+    assert_true(skipped > queries / 10 && skipped < queries * 9 / 10);
+    printf("NAAF lanes = generic kernel in %d pairs (largest difference %.2g of 1 + |score|), %d of %d queries "
+           "without an entry above t\n", n, worst, skipped, queries);
+    /* the test form without its smoothing weights: NaN, never a score */
+    ua_attn_cfg cfg = {.score = UA_SCORE_NAAF, .form = UA_FORM_TEST, .lambda_softmax = 20, .threshold = 0.1};
+    float X[2 * 2 + UA_SCAN_LANES_PAD] = {0}, G[4] = {1, 0, 0, 1}, work[256];
+    assert_true(ua_naaf_lanes_work(2, 2) <= 256);
+    assert_true(isnan(ua_naaf_lanes_forward(&cfg, X, 2, 2, 2, G, NULL, work, NULL)));
+}
+
 /* what the lanes kernel does not compute is left to the generic one */
 static void test_lanes_take_scan_only(void **state)
 {
@@ -125,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lanes_match_the_generic_kernel),
         cmocka_unit_test(test_lanes_take_scan_only),
+        cmocka_unit_test(test_naaf_lanes_match_the_generic_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

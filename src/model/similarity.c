@@ -4,6 +4,7 @@
  * (attention.h) on its slice. The backward mirrors it: the pair kernels give dS, dGram and
  * d|query| per pair, and two GEMMs carry dS back to the embeddings. */
 #include "core/gemm.h"
+#include "model/attention_naaf_lanes.h"
 #include "model/attention_scan_lanes.h"
 #include "uarda/model.h"
 #include "uarda/dots.h"
@@ -43,7 +44,7 @@ struct ua_sim_work {
     int matched_offset;        /* the matched pairs are (image j + matched_offset, caption j) */
     int counting;              /* whether the thresholded forwards count their statistics (default 1) */
     int generic;               /* 1: SCAN's blocks too go through the generic kernel (ua_sim_set_generic) */
-    int lanes;                 /* the prepared block is scored by the lanes kernel (attention_scan_lanes.h) */
+    int lanes;                 /* the prepared block is scored by a lanes kernel (attention_scan_lanes.h, attention_naaf_lanes.h) */
     int words_major;           /* the prepared block's S: rows are words (S[j*L + t][i*R + r]), or regions */
 };
 
@@ -72,9 +73,10 @@ ua_sim_work *ua_sim_work_new(int max_img, int max_cap, int n_regions, int max_le
     size_t pw1 = ua_attn_pair_work(n_regions, max_len), pw2 = ua_attn_pair_work(max_len, n_regions);
     w->pair_work_len = pw1 > pw2 ? pw1 : pw2;
     if (!backward) {   /* a forward-only block may be scored by the lanes kernel, either side the context */
-        size_t l1 = ua_scan_lanes_work(n_regions, max_len), l2 = ua_scan_lanes_work(max_len, n_regions);
-        if (l1 > w->pair_work_len) w->pair_work_len = l1;
-        if (l2 > w->pair_work_len) w->pair_work_len = l2;
+        const size_t l[4] = {ua_scan_lanes_work(n_regions, max_len), ua_scan_lanes_work(max_len, n_regions),
+                             ua_naaf_lanes_work(n_regions, max_len), ua_naaf_lanes_work(max_len, n_regions)};
+        for (int k = 0; k < 4; k++)
+            if (l[k] > w->pair_work_len) w->pair_work_len = l[k];
     }
     w->gram_len = g1 > g2 ? g1 : g2;
     /* S and qn with UA_SCAN_LANES_PAD readable floats after them (the lanes kernel reads whole
@@ -204,7 +206,7 @@ void ua_sim_block_prepare(const ua_attn_cfg *cfg, const float *img_emb, int n_im
      * (context = words) S[i*R + r][j*L + t]. The lanes kernel (a forward-only block of SCAN's
      * attention) wants the queries contiguous, which is the other direction's layout. */
     const int t2i = cfg->direction == UA_T2I;
-    const int lanes = !w->dS && !w->generic && ua_scan_lanes_ok(cfg);
+    const int lanes = !w->dS && !w->generic && (ua_scan_lanes_ok(cfg) || cfg->score == UA_SCORE_NAAF);
     const int words_major = t2i != lanes;
     const size_t ldS = words_major ? (size_t)n_img * R : (size_t)n_cap * L;
     /* a forward-only block (evaluation) cuts its product into one part per thread (gemm.h) */
@@ -265,8 +267,9 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
     const int R = w->blk_R, L = w->blk_L, n_img = w->n_img, t2i = w->t2i;
     const size_t ldS = w->ldS;
     const int *lengths = w->lengths;
-    const int counting = w->counting && !w->lanes &&
+    const int counting = w->counting &&
                          (cfg->irr != UA_IRR_SCAN || cfg->mask != UA_MASK_OFF || cfg->score == UA_SCORE_NAAF);
+    const int naaf = cfg->score == UA_SCORE_NAAF;
     for (int j = j0; j < j1; j++) w->col_t[j] = cfg->threshold;
     /* consecutive pairs of a thread read neighbouring memory of S: with words-major rows, the
      * images of a caption (same rows, next columns); with region-major rows, the captions of an image */
@@ -285,7 +288,16 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
             float *work = w->pair_work + (size_t)tid * w->pair_work_len;
             float s;
             int c, q;
-            if (w->lanes) {   /* the queries along S's rows: t2i region-major, i2t words-major */
+            int lane_counts[2], *lc = counting ? lane_counts : NULL;   /* a lanes kernel counts as it goes */
+            if (w->lanes && naaf) {   /* as below; the query items' smoothing weights for the test form */
+                c = t2i ? R : lengths[j], q = t2i ? lengths[j] : R;
+                s = t2i ? ua_naaf_lanes_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, ldS, R, lengths[j],
+                                                w->G + (size_t)i * R * R, w->QG ? w->QG + (size_t)j * L * L : NULL,
+                                                work, lc)
+                        : ua_naaf_lanes_forward(cfg, w->S + (size_t)j * L * ldS + (size_t)i * R, ldS, lengths[j], R,
+                                                w->G + (size_t)j * L * L, w->QG ? w->QG + (size_t)i * R * R : NULL,
+                                                work, lc);
+            } else if (w->lanes) {   /* the queries along S's rows: t2i region-major, i2t words-major */
                 c = t2i ? R : lengths[j], q = t2i ? lengths[j] : R;
                 s = t2i ? ua_scan_lanes_forward(cfg, w->S + (size_t)i * R * ldS + (size_t)j * L, ldS, R, lengths[j],
                                                 w->G + (size_t)i * R * R, w->qn + (size_t)j * L, work)
@@ -305,7 +317,8 @@ void ua_sim_block_columns(const ua_attn_cfg *cfg, int j0, int j1, float *scores,
             scores[(size_t)i * ld + j] = s;
             if (counting) {
                 int n_irr, n_masked;
-                ua_attn_pair_counts(cfg, work, c, q, &n_irr, &n_masked);
+                if (w->lanes) n_irr = lane_counts[0], n_masked = lane_counts[1];
+                else ua_attn_pair_counts(cfg, work, c, q, &n_irr, &n_masked);
                 ua_sim_stats *st = &w->thread_stats[tid];
                 st->queries += q;
                 st->irrelevant += n_irr;
